@@ -1,0 +1,87 @@
+package graph
+
+import (
+	"encoding/binary"
+)
+
+// Key layout (the first byte is the family; other packages own other
+// families of the same database: 'A' and 'K' accounts, 'J' and 'S' sync jobs):
+//
+//	o <account> 0 <id>                       object: 16-byte content hash + JSON state
+//	t <account> 0 <kind> <type> 0 <id>       live objects by kind and type
+//	s <account> 0 <scope> 0 <kind> <id>      live objects by scope → type
+//	a <account> 0 <entity id> 0 <rel id>     live relationships attached to an entity
+//	L <account> 0 <lsn:8>                    log entry of one transaction
+//	G <lsn:8>                                global log index → commit time, size, account
+//	T <account>                              last truncated LSN and its commit time
+//	Mtrunc                                   highest truncated LSN of all accounts
+//
+// Account ids, scopes, types and ids never contain a NUL byte (validated),
+// so the separators are unambiguous.
+const (
+	famObject   = 'o'
+	famType     = 't'
+	famScope    = 's'
+	famAdjacent = 'a'
+	famLog      = 'L'
+	famGlobal   = 'G'
+	famTrunc    = 'T'
+	famMeta     = 'M'
+)
+
+// globalTruncKey holds the highest LSN ever truncated, so LSNs are never
+// reused after the whole log has been truncated.
+var globalTruncKey = []byte("Mtrunc")
+
+func keyOf(fam byte, parts ...string) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	k := make([]byte, 0, n+8)
+	k = append(k, fam)
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+func objectKey(account, id string) []byte { return keyOf(famObject, account, id) }
+
+func typeKey(account string, kind Kind, typ, id string) []byte {
+	return keyOf(famType, account, string(kind)+typ, id)
+}
+
+func scopeKey(account, scope string, kind Kind, id string) []byte {
+	return keyOf(famScope, account, scope, string(kind)+id)
+}
+
+func adjacentKey(account, entityID, relID string) []byte {
+	return keyOf(famAdjacent, account, entityID, relID)
+}
+
+func logKey(account string, lsn uint64) []byte {
+	k := keyOf(famLog, account, "")
+	return binary.BigEndian.AppendUint64(k, lsn)
+}
+
+func globalKey(lsn uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{famGlobal}, lsn)
+}
+
+func truncKey(account string) []byte { return keyOf(famTrunc, account) }
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package graph
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Entry is one committed transaction of one account, as the log holds it.
+type Entry struct {
+	LSN        uint64
+	CommitTime int64 // µs since the epoch; strictly increasing per account
+	Changes    []Change
+}
+
+// Time returns the commit time.
+func (e *Entry) Time() time.Time { return time.UnixMicro(e.CommitTime).UTC() }
+
+// TruncatedError is returned to a reader whose position was removed by
+// retention: the account's entries with LSNs From..To (inclusive) are gone.
+type TruncatedError struct {
+	Account  string
+	From, To uint64
+}
+
+func (e *TruncatedError) Error() string {
+	return fmt.Sprintf("log of account %s truncated: LSNs %d to %d are past retention; resume after LSN %d", e.Account, e.From, e.To, e.To)
+}
+
+func (e *TruncatedError) Unwrap() error { return ErrLogTruncated }
+
+// Entry encoding (version 1):
+//
+//	uvarint commitTime µs, uvarint change count, then per change:
+//	op byte, kind byte, uvarint len + id, uvarint len + record
+func encodeEntry(micros int64, changes []Change) []byte {
+	n := 2 * binary.MaxVarintLen64
+	for _, c := range changes {
+		n += 2 + 2*binary.MaxVarintLen64 + len(c.ID) + len(c.Record)
+	}
+	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, uint64(micros))
+	b = binary.AppendUvarint(b, uint64(len(changes)))
+	for _, c := range changes {
+		b = append(b, byte(c.Op), byte(c.Kind))
+		b = binary.AppendUvarint(b, uint64(len(c.ID)))
+		b = append(b, c.ID...)
+		b = binary.AppendUvarint(b, uint64(len(c.Record)))
+		b = append(b, c.Record...)
+	}
+	return b
+}
+
+var errCorrupt = errors.New("corrupt log entry")
+
+func decodeEntry(lsn uint64, b []byte) (Entry, error) {
+	e := Entry{LSN: lsn}
+	ct, n := binary.Uvarint(b)
+	if n <= 0 {
+		return e, errCorrupt
+	}
+	e.CommitTime = int64(ct)
+	b = b[n:]
+	count, n := binary.Uvarint(b)
+	if n <= 0 || count > uint64(len(b)) {
+		return e, errCorrupt
+	}
+	b = b[n:]
+	e.Changes = make([]Change, 0, count)
+	for range count {
+		if len(b) < 2 {
+			return e, errCorrupt
+		}
+		c := Change{Op: Op(b[0]), Kind: Kind(b[1])}
+		b = b[2:]
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return e, errCorrupt
+		}
+		c.ID = string(b[n : n+int(l)])
+		b = b[n+int(l):]
+		l, n = binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return e, errCorrupt
+		}
+		c.Record = b[n : n+int(l) : n+int(l)]
+		b = b[n+int(l):]
+		e.Changes = append(e.Changes, c)
+	}
+	return e, nil
+}
+
+type global struct {
+	commit  int64
+	size    int
+	account string
+}
+
+func encodeGlobal(micros int64, size int, account string) []byte {
+	b := binary.AppendUvarint(nil, uint64(micros))
+	b = binary.AppendUvarint(b, uint64(size))
+	return append(b, account...)
+}
+
+func decodeGlobal(b []byte) (global, error) {
+	ct, n := binary.Uvarint(b)
+	if n <= 0 {
+		return global{}, errCorrupt
+	}
+	sz, m := binary.Uvarint(b[n:])
+	if m <= 0 {
+		return global{}, errCorrupt
+	}
+	return global{commit: int64(ct), size: int(sz), account: string(b[n+m:])}, nil
+}
+
+// End returns the LSN of the account's last durable log entry, 0 if it has
+// none. Reading after End returns nothing until a new commit.
+func (s *Store) End(account string) (uint64, error) {
+	st, err := s.account(account)
+	if err != nil {
+		return 0, err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.mu.durable, nil
+}
+
+// ReadLog returns the account's durable entries with LSNs greater than
+// after, in commit order, at most maxEntries of them and stopping once
+// maxBytes of records are collected (at least one entry is returned when
+// any is there). It does not block; see Wait. A reader whose position was
+// removed by retention gets a *TruncatedError naming the lost range.
+func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) ([]Entry, error) {
+	st, err := s.account(account)
+	if err != nil {
+		return nil, err
+	}
+	// Retention raises truncated before it deletes, so a check that passes
+	// before the iterator is opened guarantees the iterator's snapshot
+	// still holds every entry after the position.
+	st.mu.Lock()
+	truncated, durable := st.mu.truncated, st.mu.durable
+	st.mu.Unlock()
+	if truncated > after {
+		return nil, &TruncatedError{Account: account, From: after + 1, To: truncated}
+	}
+	if durable <= after {
+		return nil, nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(account, after+1), UpperBound: logKey(account, durable+1)})
+	if err != nil {
+		return nil, fmt.Errorf("read log of %s: %w", account, err)
+	}
+	defer it.Close()
+	var out []Entry
+	size := 0
+	for it.First(); it.Valid() && len(out) < maxEntries && (size < maxBytes || len(out) == 0); it.Next() {
+		k := it.Key()
+		lsn := binary.BigEndian.Uint64(k[len(k)-8:])
+		v := append([]byte(nil), it.Value()...)
+		e, err := decodeEntry(lsn, v)
+		if err != nil {
+			return nil, fmt.Errorf("read log of %s at lsn %d: %w", account, lsn, err)
+		}
+		size += len(v)
+		out = append(out, e)
+	}
+	return out, it.Error()
+}
+
+// Wait blocks until the account has a durable entry after the given LSN or
+// ctx ends.
+func (s *Store) Wait(ctx context.Context, account string, after uint64) error {
+	st, err := s.account(account)
+	if err != nil {
+		return err
+	}
+	for {
+		st.mu.Lock()
+		durable, ch := st.mu.durable, st.mu.changed
+		st.mu.Unlock()
+		if durable > after {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ctx.Done():
+			return ErrClosed
+		case <-ch:
+		}
+	}
+}
+
+// LogBytes returns the size of the retained log.
+func (s *Store) LogBytes() int64 { return s.logBytes.Load() }

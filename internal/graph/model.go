@@ -1,0 +1,601 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Kind says whether a graph object is an entity or a relationship.
+type Kind byte
+
+const (
+	KindEntity       Kind = 'e'
+	KindRelationship Kind = 'r'
+)
+
+// String returns the event type used in change records: "entity" or "relationship".
+func (k Kind) String() string {
+	switch k {
+	case KindEntity:
+		return "entity"
+	case KindRelationship:
+		return "relationship"
+	}
+	return "unknown"
+}
+
+// Op is the operation of one change: create, update or delete.
+type Op byte
+
+const (
+	OpCreate Op = 'c'
+	OpUpdate Op = 'u'
+	OpDelete Op = 'd'
+)
+
+// Limits on what one object may hold. They keep a single upload from using
+// unbounded memory and keep every key of the store short.
+const (
+	MinKeyLen       = 10
+	MaxKeyLen       = 1024
+	MinTypeLen      = 5
+	MaxTypeLen      = 256
+	MaxClassLen     = 256
+	MaxClasses      = 32
+	MaxScopeLen     = 512
+	MaxPropNameLen  = 512
+	MaxProps        = 2048
+	MaxObjectBytes  = 1 << 20
+	maxArrayLen     = 10000
+	maxIDLen        = 64
+	idNamespaceText = "7f0d2b8e-7c0a-4d59-9b1d-5a3c9b4f1e2a"
+)
+
+// idNamespace is the UUIDv5 namespace of object ids. It never changes: ids
+// are stable across versions of j1ds.
+var idNamespace = uuid.MustParse(idNamespaceText)
+
+// ObjectID returns the deterministic id of the object with the given scope
+// and key in an account (UUIDv5 over the three, NUL separated).
+func ObjectID(account, scope, key string) string {
+	name := account + "\x00" + scope + "\x00" + key
+	return uuid.NewSHA1(idNamespace, []byte(name)).String()
+}
+
+// Store-owned metadata. Values of these names in an upload are ignored: the
+// store sets them.
+var storeOwned = map[string]bool{
+	"_id": true, "_version": true, "_createdOn": true, "_beginOn": true, "_endOn": true,
+	"_deleted": true, "_accountId": true, "_scope": true, "_source": true,
+	"_key": true, "_type": true, "_class": true,
+	"_fromEntityId": true, "_toEntityId": true, "_fromEntityKey": true, "_toEntityKey": true,
+	"_fromEntityScope": true, "_toEntityScope": true,
+}
+
+// dropped names are accepted in uploads and not stored. The SDK keeps raw
+// provider data in _rawData, which JupiterOne stores apart from the graph.
+var dropped = map[string]bool{"_rawData": true}
+
+// Prop is one property: a name and its value as canonical JSON.
+type Prop struct {
+	Name  string
+	Value json.RawMessage
+}
+
+// Input is a graph object as a writer supplies it: key, type, class, the
+// relationship's ends and flat properties. Metadata owned by the store is not
+// part of it.
+type Input struct {
+	Kind   Kind
+	Key    string
+	Type   string
+	Class  []string
+	Scope  string
+	Source string
+	// Ends of a relationship: an id, or a key (in FromScope, default Scope).
+	FromID, ToID       string
+	FromKey, ToKey     string
+	FromScope, ToScope string
+	// Props are sorted by name and hold no store-owned metadata.
+	Props []Prop
+}
+
+// InputError describes an invalid object. Field names the offending
+// property; the message says what is allowed.
+type InputError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InputError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Reason)
+}
+
+func inputErr(field, format string, args ...any) error {
+	return &InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ParseObject decodes one flat graph object as uploaded through the sync API
+// or the REST API: {"_key","_type","_class",...properties}, relationships add
+// "_fromEntityId"/"_toEntityId" or "_fromEntityKey"/"_toEntityKey". Nested
+// objects, arrays of non-scalars and oversized objects are rejected.
+func ParseObject(kind Kind, raw []byte) (Input, error) {
+	if len(raw) > MaxObjectBytes {
+		return Input{}, inputErr("", "object is %d bytes, more than the limit of %d", len(raw), MaxObjectBytes)
+	}
+	fields, err := decodeFlat(raw)
+	if err != nil {
+		return Input{}, err
+	}
+	in := Input{Kind: kind}
+	if in.Key, err = stringField(fields, "_key", true); err != nil {
+		return Input{}, err
+	}
+	if in.Type, err = stringField(fields, "_type", true); err != nil {
+		return Input{}, err
+	}
+	if in.Class, err = classField(fields, kind); err != nil {
+		return Input{}, err
+	}
+	if kind == KindRelationship {
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{
+			{"_fromEntityId", &in.FromID}, {"_toEntityId", &in.ToID},
+			{"_fromEntityKey", &in.FromKey}, {"_toEntityKey", &in.ToKey},
+			{"_fromEntityScope", &in.FromScope}, {"_toEntityScope", &in.ToScope},
+		} {
+			if *f.dst, err = stringField(fields, f.name, false); err != nil {
+				return Input{}, err
+			}
+		}
+		if in.FromID == "" && in.FromKey == "" {
+			return Input{}, inputErr("_fromEntityId", "a relationship needs _fromEntityId or _fromEntityKey")
+		}
+		if in.ToID == "" && in.ToKey == "" {
+			return Input{}, inputErr("_toEntityId", "a relationship needs _toEntityId or _toEntityKey")
+		}
+	}
+	for name, v := range fields {
+		if storeOwned[name] || dropped[name] {
+			continue
+		}
+		if err := validatePropName(name); err != nil {
+			return Input{}, err
+		}
+		cv, err := canonicalValue(name, v)
+		if err != nil {
+			return Input{}, err
+		}
+		in.Props = append(in.Props, Prop{Name: name, Value: cv})
+	}
+	if len(in.Props) > MaxProps {
+		return Input{}, inputErr("", "object has %d properties, more than the limit of %d", len(in.Props), MaxProps)
+	}
+	sortProps(in.Props)
+	if err := in.Validate(); err != nil {
+		return Input{}, err
+	}
+	return in, nil
+}
+
+// Validate checks the fields a writer sets; ParseObject calls it, and so
+// does the store for inputs built in code.
+func (in *Input) Validate() error {
+	if err := checkText("_key", in.Key, MinKeyLen, MaxKeyLen); err != nil {
+		return err
+	}
+	if err := checkText("_type", in.Type, MinTypeLen, MaxTypeLen); err != nil {
+		return err
+	}
+	if len(in.Class) == 0 {
+		return inputErr("_class", "is required: a class such as \"User\" (entities may give an array)")
+	}
+	if len(in.Class) > MaxClasses {
+		return inputErr("_class", "has %d classes, more than the limit of %d", len(in.Class), MaxClasses)
+	}
+	if in.Kind == KindRelationship && len(in.Class) != 1 {
+		return inputErr("_class", "a relationship has exactly one class, such as \"HAS\"")
+	}
+	for _, c := range in.Class {
+		if err := checkText("_class", c, 1, MaxClassLen); err != nil {
+			return err
+		}
+	}
+	if in.Scope != "" {
+		if err := checkText("_scope", in.Scope, 1, MaxScopeLen); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct{ name, v string }{
+		{"_fromEntityKey", in.FromKey}, {"_toEntityKey", in.ToKey},
+		{"_fromEntityScope", in.FromScope}, {"_toEntityScope", in.ToScope},
+	} {
+		if f.v != "" {
+			if err := checkText(f.name, f.v, 1, MaxKeyLen); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"_fromEntityId", in.FromID}, {"_toEntityId", in.ToID}} {
+		if f.v != "" && !validID(f.v) {
+			return inputErr(f.name, "%s is not an object id (a UUID such as 3e6fa6e5-158d-5f03-8839-a964652b57dc)", quote(f.v))
+		}
+	}
+	return nil
+}
+
+func checkText(field, v string, min, max int) error {
+	n := utf8.RuneCountInString(v)
+	switch {
+	case v == "":
+		return inputErr(field, "is required")
+	case n < min:
+		return inputErr(field, "%s is %d characters; it needs at least %d", quote(v), n, min)
+	case len(v) > max:
+		return inputErr(field, "is %d bytes; the limit is %d", len(v), max)
+	case !utf8.ValidString(v):
+		return inputErr(field, "is not valid UTF-8")
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return inputErr(field, "%s contains a control character", quote(v))
+		}
+	}
+	return nil
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > maxIDLen {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+func validatePropName(name string) error {
+	if err := checkText(name, name, 1, MaxPropNameLen); err != nil {
+		return &InputError{Field: quote(name), Reason: "property name " + err.(*InputError).Reason}
+	}
+	return nil
+}
+
+// quote renders a user value for an error message, shortened.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+func decodeFlat(raw []byte) (map[string]json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, inputErr("", "a graph object must be a JSON object")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, inputErr("", "invalid JSON: %v", err)
+	}
+	return fields, nil
+}
+
+func stringField(fields map[string]json.RawMessage, name string, required bool) (string, error) {
+	v, ok := fields[name]
+	if !ok || string(v) == "null" {
+		if required {
+			return "", inputErr(name, "is required")
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", inputErr(name, "must be a string, got %s", jsonKind(v))
+	}
+	return s, nil
+}
+
+func classField(fields map[string]json.RawMessage, kind Kind) ([]string, error) {
+	v, ok := fields["_class"]
+	if !ok || string(v) == "null" {
+		return nil, inputErr("_class", "is required: a class such as \"User\" (entities may give an array)")
+	}
+	var one string
+	if err := json.Unmarshal(v, &one); err == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(v, &many); err != nil {
+		return nil, inputErr("_class", "must be a string or an array of strings, got %s", jsonKind(v))
+	}
+	if kind == KindRelationship && len(many) != 1 {
+		return nil, inputErr("_class", "a relationship has exactly one class, such as \"HAS\"")
+	}
+	return many, nil
+}
+
+func jsonKind(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// canonicalValue checks that v is a scalar, null or an array of those, and
+// returns its canonical encoding, so equal values compare equal as bytes.
+func canonicalValue(name string, v json.RawMessage) (json.RawMessage, error) {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return nil, inputErr(quote(name), "has no value")
+	}
+	switch v[0] {
+	case '{':
+		return nil, inputErr(quote(name), "is a nested object; properties must be flat: a string, number, boolean, null or an array of those")
+	case '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(v, &items); err != nil {
+			return nil, inputErr(quote(name), "invalid array: %v", err)
+		}
+		if len(items) > maxArrayLen {
+			return nil, inputErr(quote(name), "array has %d items, more than the limit of %d", len(items), maxArrayLen)
+		}
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for i, item := range items {
+			item = bytes.TrimSpace(item)
+			if len(item) > 0 && (item[0] == '{' || item[0] == '[') {
+				return nil, inputErr(quote(name), "item %d is %s; arrays may hold only strings, numbers, booleans and null", i, jsonKind(item))
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(canonicalScalar(item))
+		}
+		b.WriteByte(']')
+		return b.Bytes(), nil
+	}
+	return canonicalScalar(v), nil
+}
+
+func canonicalScalar(v json.RawMessage) json.RawMessage {
+	if v[0] == '"' {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return appendString(nil, s)
+		}
+	}
+	return v
+}
+
+// appendString appends s as a JSON string without HTML escaping.
+func appendString(dst []byte, s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+}
+
+func sortProps(ps []Prop) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
+}
+
+// Object is a stored graph object: metadata kept by the store plus the
+// writer's properties.
+type Object struct {
+	Kind      Kind
+	ID        string
+	Key       string
+	Type      string
+	Class     []string
+	Scope     string
+	Source    string
+	AccountID string
+	Version   int64
+	CreatedOn int64 // epoch ms
+	BeginOn   int64 // epoch ms
+	EndOn     int64 // epoch ms, set when deleted
+	Deleted   bool
+	// Relationship ends.
+	FromID, ToID, FromKey, ToKey string
+	Props                        []Prop
+}
+
+// Labels returns the graph labels of the object: "Entity" or
+// "Relationship", then each class, then the type.
+func (o *Object) Labels() []string {
+	l := make([]string, 0, len(o.Class)+2)
+	if o.Kind == KindEntity {
+		l = append(l, "Entity")
+	} else {
+		l = append(l, "Relationship")
+	}
+	l = append(l, o.Class...)
+	return append(l, o.Type)
+}
+
+// Prop returns the value of the named writer property.
+func (o *Object) Prop(name string) (json.RawMessage, bool) {
+	i := sort.Search(len(o.Props), func(i int) bool { return o.Props[i].Name >= name })
+	if i < len(o.Props) && o.Props[i].Name == name {
+		return o.Props[i].Value, true
+	}
+	return nil, false
+}
+
+// AppendJSON appends the object's full state as one JSON object: metadata
+// first in a fixed order, then the writer's properties sorted by name.
+func (o *Object) AppendJSON(b []byte) []byte {
+	b = append(b, `{"_scope":`...)
+	b = appendString(b, o.Scope)
+	b = append(b, `,"_source":`...)
+	b = appendString(b, o.Source)
+	b = append(b, `,"_key":`...)
+	b = appendString(b, o.Key)
+	b = append(b, `,"_accountId":`...)
+	b = appendString(b, o.AccountID)
+	b = append(b, `,"_type":`...)
+	b = appendString(b, o.Type)
+	b = append(b, `,"_class":`...)
+	if o.Kind == KindRelationship {
+		b = appendString(b, o.Class[0])
+	} else {
+		b = appendStrings(b, o.Class)
+	}
+	b = append(b, `,"_id":`...)
+	b = appendString(b, o.ID)
+	b = append(b, `,"_deleted":`...)
+	b = strconv.AppendBool(b, o.Deleted)
+	b = append(b, `,"_version":`...)
+	b = strconv.AppendInt(b, o.Version, 10)
+	b = append(b, `,"_createdOn":`...)
+	b = strconv.AppendInt(b, o.CreatedOn, 10)
+	b = append(b, `,"_beginOn":`...)
+	b = strconv.AppendInt(b, o.BeginOn, 10)
+	if o.Deleted {
+		b = append(b, `,"_endOn":`...)
+		b = strconv.AppendInt(b, o.EndOn, 10)
+	}
+	if o.Kind == KindRelationship {
+		b = append(b, `,"_fromEntityId":`...)
+		b = appendString(b, o.FromID)
+		b = append(b, `,"_toEntityId":`...)
+		b = appendString(b, o.ToID)
+		b = append(b, `,"_fromEntityKey":`...)
+		b = appendString(b, o.FromKey)
+		b = append(b, `,"_toEntityKey":`...)
+		b = appendString(b, o.ToKey)
+	}
+	for _, p := range o.Props {
+		b = append(b, ',')
+		b = appendString(b, p.Name)
+		b = append(b, ':')
+		b = append(b, p.Value...)
+	}
+	return append(b, '}')
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// AppendRecord appends the change record of the seed's format for an object
+// after a change: {"operation","eventType","properties","labels"}. props is
+// the object's encoded state (AppendJSON).
+func AppendRecord(b []byte, op Op, o *Object, props []byte) []byte {
+	b = append(b, `{"operation":"`...)
+	b = append(b, byte(op))
+	b = append(b, `","eventType":"`...)
+	b = append(b, o.Kind.String()...)
+	b = append(b, `","properties":`...)
+	b = append(b, props...)
+	b = append(b, `,"labels":`...)
+	b = appendStrings(b, o.Labels())
+	return append(b, '}')
+}
+
+// DecodeObject parses an object's stored JSON state (as AppendJSON writes it).
+func DecodeObject(raw []byte) (Object, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return Object{}, fmt.Errorf("decode object: %w", err)
+	}
+	var o Object
+	str := func(name string, dst *string) {
+		if v, ok := fields[name]; ok {
+			_ = json.Unmarshal(v, dst)
+		}
+	}
+	num := func(name string, dst *int64) {
+		if v, ok := fields[name]; ok {
+			_ = json.Unmarshal(v, dst)
+		}
+	}
+	str("_id", &o.ID)
+	str("_key", &o.Key)
+	str("_type", &o.Type)
+	str("_scope", &o.Scope)
+	str("_source", &o.Source)
+	str("_accountId", &o.AccountID)
+	num("_version", &o.Version)
+	num("_createdOn", &o.CreatedOn)
+	num("_beginOn", &o.BeginOn)
+	num("_endOn", &o.EndOn)
+	if v, ok := fields["_deleted"]; ok {
+		_ = json.Unmarshal(v, &o.Deleted)
+	}
+	o.Kind = KindEntity
+	if _, ok := fields["_fromEntityId"]; ok {
+		o.Kind = KindRelationship
+		str("_fromEntityId", &o.FromID)
+		str("_toEntityId", &o.ToID)
+		str("_fromEntityKey", &o.FromKey)
+		str("_toEntityKey", &o.ToKey)
+	}
+	c, err := classField(fields, o.Kind)
+	if err != nil {
+		return Object{}, fmt.Errorf("decode object %s: %w", o.ID, err)
+	}
+	o.Class = c
+	for name, v := range fields {
+		if storeOwned[name] {
+			continue
+		}
+		o.Props = append(o.Props, Prop{Name: name, Value: v})
+	}
+	sortProps(o.Props)
+	return o, nil
+}
+
+// MergeProps applies a JSON merge patch of flat properties to ps: a null
+// value removes the property, any other value sets it. Both are sorted.
+func MergeProps(ps, patch []Prop) []Prop {
+	out := make([]Prop, 0, len(ps)+len(patch))
+	i, j := 0, 0
+	for i < len(ps) || j < len(patch) {
+		switch {
+		case j == len(patch) || (i < len(ps) && ps[i].Name < patch[j].Name):
+			out = append(out, ps[i])
+			i++
+		default:
+			if i < len(ps) && ps[i].Name == patch[j].Name {
+				i++
+			}
+			if string(patch[j].Value) != "null" {
+				out = append(out, patch[j])
+			}
+			j++
+		}
+	}
+	return out
+}

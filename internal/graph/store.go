@@ -1,0 +1,733 @@
+package graph
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/j1ds/j1ds/internal/accounts"
+)
+
+// Named errors callers branch on.
+var (
+	ErrNotFound         = errors.New("object not found")
+	ErrKindConflict     = errors.New("an object of the other kind has this scope and key")
+	ErrEndpointNotFound = errors.New("relationship end not found")
+	ErrLogTruncated     = errors.New("log truncated")
+	ErrClosed           = errors.New("store closed")
+)
+
+// EndpointError names the end of a relationship that does not resolve to a
+// live entity.
+type EndpointError struct {
+	Field string // _fromEntityId, _fromEntityKey, _toEntityId or _toEntityKey
+	Value string
+}
+
+func (e *EndpointError) Error() string {
+	return fmt.Sprintf("%s: no entity %s in this account; create the entity first, or fix the reference", e.Field, quote(e.Value))
+}
+
+func (e *EndpointError) Unwrap() error { return ErrEndpointNotFound }
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	Retention Retention
+	// Now is the clock; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Registerer receives the store's metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+	// Pebble, when set, is used as the base of the engine's options.
+	Pebble *pebble.Options
+}
+
+// Store is the embedded graph: objects of every account, their indexes and
+// the transaction log, all in one Pebble database.
+type Store struct {
+	db      *pebble.DB
+	now     func() time.Time
+	log     *slog.Logger
+	ret     Retention
+	metrics *metrics
+
+	lsn      atomic.Uint64 // last LSN handed out
+	logBytes atomic.Int64  // bytes of retained log entries
+	truncMax atomic.Uint64 // highest LSN removed by retention
+
+	mu struct {
+		sync.Mutex
+		accounts map[string]*accountState
+		closed   bool
+	}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// accountState is the in-memory state of one account's log.
+type accountState struct {
+	// txn serialises the transactions of the account; it guards lastCommit.
+	txn        sync.Mutex
+	lastCommit int64 // µs
+
+	mu struct {
+		sync.Mutex
+		durable   uint64        // highest LSN of the account known synced
+		truncated uint64        // highest LSN of the account removed by retention
+		changed   chan struct{} // closed when durable advances
+	}
+}
+
+// Open opens (creating if needed) the store in dir and starts its
+// retention loop. Close stops it.
+func Open(dir string, o Options) (*Store, error) {
+	popts := &pebble.Options{}
+	if o.Pebble != nil {
+		popts = o.Pebble
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("open graph store %s: %w", dir, err)
+	}
+	s := &Store{db: db, now: o.Now, log: o.Logger, ret: o.Retention.withDefaults()}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.mu.accounts = make(map[string]*accountState)
+	s.metrics = newMetrics(o.Registerer, s)
+	if err := s.recover(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.ret.MaxAge > 0 || s.ret.MaxBytes > 0 {
+		s.wg.Add(1)
+		go s.retentionLoop()
+	}
+	return s, nil
+}
+
+// recover restores the LSN counter and the retained log size.
+func (s *Store) recover() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{famGlobal}, UpperBound: []byte{famGlobal + 1}})
+	if err != nil {
+		return fmt.Errorf("recover log: %w", err)
+	}
+	defer it.Close()
+	var last uint64
+	var bytes int64
+	for it.First(); it.Valid(); it.Next() {
+		last = binary.BigEndian.Uint64(it.Key()[1:])
+		g, err := decodeGlobal(it.Value())
+		if err != nil {
+			return fmt.Errorf("recover log at lsn %d: %w", last, err)
+		}
+		bytes += int64(g.size)
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("recover log: %w", err)
+	}
+	if v, closer, err := s.db.Get(globalTruncKey); err == nil {
+		t := binary.BigEndian.Uint64(v)
+		s.truncMax.Store(t)
+		last = max(last, t)
+		closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("recover log: %w", err)
+	}
+	s.lsn.Store(last)
+	s.logBytes.Store(bytes)
+	return nil
+}
+
+// Close stops background work and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return s.db.Close()
+}
+
+// DB returns the underlying database, for packages that keep their own key
+// families beside the graph (accounts, sync jobs).
+func (s *Store) DB() *pebble.DB { return s.db }
+
+// account returns the state of an account, loading it on first use.
+func (s *Store) account(id string) (*accountState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return nil, ErrClosed
+	}
+	if st, ok := s.mu.accounts[id]; ok {
+		return st, nil
+	}
+	st := &accountState{}
+	st.mu.changed = make(chan struct{})
+	// The last entry gives the end and the last commit time.
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(id, 0), UpperBound: logKey(id, ^uint64(0))})
+	if err != nil {
+		return nil, fmt.Errorf("load account %s: %w", id, err)
+	}
+	if it.Last() {
+		st.mu.durable = binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:])
+		ct, _ := binary.Uvarint(it.Value())
+		st.lastCommit = int64(ct)
+	}
+	err = it.Close()
+	if err != nil {
+		return nil, fmt.Errorf("load account %s: %w", id, err)
+	}
+	if v, closer, err := s.db.Get(truncKey(id)); err == nil {
+		st.mu.truncated = binary.BigEndian.Uint64(v[:8])
+		if ct := int64(binary.BigEndian.Uint64(v[8:16])); ct > st.lastCommit {
+			st.lastCommit = ct
+		}
+		if st.mu.truncated > st.mu.durable {
+			st.mu.durable = st.mu.truncated
+		}
+		closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("load account %s: %w", id, err)
+	}
+	s.mu.accounts[id] = st
+	return st, nil
+}
+
+// Change is one object's change inside a transaction.
+type Change struct {
+	Op   Op
+	Kind Kind
+	ID   string
+	// Record is the change in the seed's record format, one JSON line
+	// without its newline: ready to be written out as is.
+	Record []byte
+}
+
+// Counts tallies a transaction's changes.
+type Counts struct {
+	EntitiesCreated, EntitiesUpdated, EntitiesDeleted                int
+	RelationshipsCreated, RelationshipsUpdated, RelationshipsDeleted int
+}
+
+// Add adds c to n.
+func (n *Counts) Add(c Counts) {
+	n.EntitiesCreated += c.EntitiesCreated
+	n.EntitiesUpdated += c.EntitiesUpdated
+	n.EntitiesDeleted += c.EntitiesDeleted
+	n.RelationshipsCreated += c.RelationshipsCreated
+	n.RelationshipsUpdated += c.RelationshipsUpdated
+	n.RelationshipsDeleted += c.RelationshipsDeleted
+}
+
+func (n *Counts) count(k Kind, op Op) {
+	switch {
+	case k == KindEntity && op == OpCreate:
+		n.EntitiesCreated++
+	case k == KindEntity && op == OpUpdate:
+		n.EntitiesUpdated++
+	case k == KindEntity && op == OpDelete:
+		n.EntitiesDeleted++
+	case op == OpCreate:
+		n.RelationshipsCreated++
+	case op == OpUpdate:
+		n.RelationshipsUpdated++
+	case op == OpDelete:
+		n.RelationshipsDeleted++
+	}
+}
+
+// Commit describes a committed transaction. LSN is zero when the
+// transaction changed no object.
+type Commit struct {
+	LSN        uint64
+	CommitTime int64 // µs since the epoch
+	Changes    int
+	Counts     Counts
+}
+
+// Txn is one atomic transaction on one account's graph. Reads see the
+// transaction's own writes. It is valid only inside the function given to
+// Update.
+type Txn struct {
+	s       *Store
+	account string
+	batch   *pebble.Batch
+	micros  int64
+	ms      int64
+	changes []Change
+	counts  Counts
+	extra   bool
+	buf     []byte
+}
+
+// Update runs fn as one transaction on account's graph: every object write
+// fn makes, the log entry holding their after-images and any extra keys set
+// with Txn.Set are committed in one synced, atomic batch. If fn returns an
+// error nothing is written. Transactions of one account run one at a time;
+// transactions of different accounts run concurrently and share fsyncs.
+func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
+	if err := accounts.ValidateID(account); err != nil {
+		return Commit{}, err
+	}
+	st, err := s.account(account)
+	if err != nil {
+		return Commit{}, err
+	}
+	start := time.Now()
+	st.txn.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			st.txn.Unlock()
+		}
+	}()
+	micros := s.now().UnixMicro()
+	if micros <= st.lastCommit {
+		micros = st.lastCommit + 1
+	}
+	tx := &Txn{s: s, account: account, batch: s.db.NewIndexedBatch(), micros: micros, ms: micros / 1000}
+	if err := fn(tx); err != nil {
+		tx.batch.Close()
+		return Commit{}, err
+	}
+	if len(tx.changes) == 0 && !tx.extra {
+		tx.batch.Close()
+		return Commit{}, nil
+	}
+	c := Commit{CommitTime: micros, Changes: len(tx.changes), Counts: tx.counts}
+	var entrySize int
+	if len(tx.changes) > 0 {
+		c.LSN = s.lsn.Add(1)
+		entry := encodeEntry(micros, tx.changes)
+		entrySize = len(entry)
+		if err := tx.batch.Set(logKey(account, c.LSN), entry, nil); err != nil {
+			tx.batch.Close()
+			return Commit{}, fmt.Errorf("write log entry: %w", err)
+		}
+		if err := tx.batch.Set(globalKey(c.LSN), encodeGlobal(micros, entrySize, account), nil); err != nil {
+			tx.batch.Close()
+			return Commit{}, fmt.Errorf("write log index: %w", err)
+		}
+	}
+	// Apply makes the batch visible to the next transaction of this account
+	// at once; the fsync is awaited after the lock is released, so
+	// concurrent transactions, of this account too, share it.
+	if err := s.db.ApplyNoSyncWait(tx.batch, pebble.Sync); err != nil {
+		tx.batch.Close()
+		return Commit{}, fmt.Errorf("commit transaction: %w", err)
+	}
+	if c.LSN > 0 {
+		st.lastCommit = micros
+	}
+	st.txn.Unlock()
+	locked = false
+	err = tx.batch.SyncWait()
+	tx.batch.Close()
+	if err != nil {
+		return Commit{}, fmt.Errorf("sync transaction: %w", err)
+	}
+	if c.LSN > 0 {
+		s.logBytes.Add(int64(entrySize))
+		st.advance(c.LSN)
+		s.metrics.observeCommit(tx, time.Since(start))
+	}
+	return c, nil
+}
+
+func (st *accountState) advance(lsn uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if lsn > st.mu.durable {
+		st.mu.durable = lsn
+		close(st.mu.changed)
+		st.mu.changed = make(chan struct{})
+	}
+}
+
+// Account returns the account the transaction writes.
+func (tx *Txn) Account() string { return tx.account }
+
+// CommitTime returns the transaction's commit time.
+func (tx *Txn) CommitTime() time.Time { return time.UnixMicro(tx.micros) }
+
+// Changes returns how many object changes the transaction holds so far.
+func (tx *Txn) Changes() int { return len(tx.changes) }
+
+// Set writes an extra key in the same atomic batch. It is for other
+// packages' key families (a sync job's progress, say); it must never touch
+// the graph's own families.
+func (tx *Txn) Set(key, value []byte) error {
+	if isGraphFamily(key) {
+		return fmt.Errorf("txn set: key family %q belongs to the graph", key[0])
+	}
+	tx.extra = true
+	return tx.batch.Set(key, value, nil)
+}
+
+// Delete removes an extra key in the same atomic batch; see Set.
+func (tx *Txn) DeleteKey(key []byte) error {
+	if isGraphFamily(key) {
+		return fmt.Errorf("txn delete: key family %q belongs to the graph", key[0])
+	}
+	tx.extra = true
+	return tx.batch.Delete(key, nil)
+}
+
+func isGraphFamily(key []byte) bool {
+	if len(key) == 0 {
+		return true
+	}
+	switch key[0] {
+	case famObject, famType, famScope, famAdjacent, famLog, famGlobal, famTrunc, famMeta:
+		return true
+	}
+	return false
+}
+
+type stored struct {
+	obj  Object
+	hash [16]byte
+}
+
+func (tx *Txn) load(id string) (stored, bool, error) {
+	v, closer, err := tx.batch.Get(objectKey(tx.account, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return stored{}, false, nil
+	}
+	if err != nil {
+		return stored{}, false, fmt.Errorf("read object %s: %w", id, err)
+	}
+	defer closer.Close()
+	var st stored
+	copy(st.hash[:], v[:16])
+	st.obj, err = DecodeObject(v[16:])
+	return st, err == nil, err
+}
+
+// Get returns an object as the transaction sees it, deleted objects too.
+func (tx *Txn) Get(id string) (Object, error) {
+	st, ok, err := tx.load(id)
+	if err != nil {
+		return Object{}, err
+	}
+	if !ok {
+		return Object{}, ErrNotFound
+	}
+	return st.obj, nil
+}
+
+// resolveEnd finds the live entity a relationship end names, by id or by
+// key within a scope.
+func (tx *Txn) resolveEnd(idField, id, keyField, key, scope string) (string, string, error) {
+	field, value := idField, id
+	if id == "" {
+		field, value = keyField, key
+		id = ObjectID(tx.account, scope, key)
+	}
+	st, ok, err := tx.load(id)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok || st.obj.Deleted || st.obj.Kind != KindEntity {
+		return "", "", &EndpointError{Field: field, Value: value}
+	}
+	return st.obj.ID, st.obj.Key, nil
+}
+
+// Upsert creates the object, or updates it when its content differs, or
+// does nothing when the upload matches what is stored (op 0). The object's
+// id comes from its scope and key. A deleted object is created again with
+// the next version.
+func (tx *Txn) Upsert(in *Input) (Op, Object, error) {
+	if err := in.Validate(); err != nil {
+		return 0, Object{}, err
+	}
+	if in.Scope == "" {
+		return 0, Object{}, inputErr("_scope", "is required")
+	}
+	if in.Source == "" {
+		return 0, Object{}, inputErr("_source", "is required")
+	}
+	o := Object{
+		Kind: in.Kind, Key: in.Key, Type: in.Type, Class: in.Class, Scope: in.Scope,
+		Source: in.Source, AccountID: tx.account, Props: in.Props,
+		ID: ObjectID(tx.account, in.Scope, in.Key),
+	}
+	if in.Kind == KindRelationship {
+		var err error
+		fromScope, toScope := in.FromScope, in.ToScope
+		if fromScope == "" {
+			fromScope = in.Scope
+		}
+		if toScope == "" {
+			toScope = in.Scope
+		}
+		if o.FromID, o.FromKey, err = tx.resolveEnd("_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, fromScope); err != nil {
+			return 0, Object{}, err
+		}
+		if o.ToID, o.ToKey, err = tx.resolveEnd("_toEntityId", in.ToID, "_toEntityKey", in.ToKey, toScope); err != nil {
+			return 0, Object{}, err
+		}
+	}
+	hash := contentHash(&o)
+	old, found, err := tx.load(o.ID)
+	if err != nil {
+		return 0, Object{}, err
+	}
+	op := OpCreate
+	o.Version, o.CreatedOn, o.BeginOn = 1, tx.ms, tx.ms
+	if found {
+		if old.obj.Kind != o.Kind {
+			return 0, Object{}, fmt.Errorf("%w: %s %s exists as %s %s in scope %s", ErrKindConflict, "_key", quote(o.Key), "a", old.obj.Kind, quote(o.Scope))
+		}
+		if !old.obj.Deleted && old.hash == hash {
+			return 0, old.obj, nil
+		}
+		o.Version = old.obj.Version + 1
+		if !old.obj.Deleted {
+			op = OpUpdate
+			o.CreatedOn = old.obj.CreatedOn
+			if err := tx.unindex(&old.obj); err != nil {
+				return 0, Object{}, err
+			}
+		}
+	}
+	if err := tx.put(op, &o, hash); err != nil {
+		return 0, Object{}, err
+	}
+	if err := tx.index(&o); err != nil {
+		return 0, Object{}, err
+	}
+	return op, o, nil
+}
+
+// Delete soft-deletes the object with id: it keeps its properties, gains
+// _deleted and _endOn and the next version. Deleting an entity deletes its
+// live relationships in the same transaction. It reports false when there
+// is no live object with that id.
+func (tx *Txn) Delete(id string) (bool, error) {
+	st, ok, err := tx.load(id)
+	if err != nil || !ok || st.obj.Deleted {
+		return false, err
+	}
+	o := st.obj
+	if o.Kind == KindEntity {
+		var rels []string
+		p := adjacentKey(tx.account, o.ID, "")
+		it, err := tx.batch.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+		if err != nil {
+			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+		}
+		for it.First(); it.Valid(); it.Next() {
+			rels = append(rels, string(it.Key()[len(p):]))
+		}
+		if err := it.Close(); err != nil {
+			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+		}
+		for _, r := range rels {
+			if _, err := tx.Delete(r); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := tx.unindex(&o); err != nil {
+		return false, err
+	}
+	o.Deleted, o.EndOn, o.Version = true, tx.ms, o.Version+1
+	return true, tx.put(OpDelete, &o, st.hash)
+}
+
+func (tx *Txn) put(op Op, o *Object, hash [16]byte) error {
+	b := append(tx.buf[:0], hash[:]...)
+	b = o.AppendJSON(b)
+	if len(b)-16 > MaxObjectBytes {
+		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(b)-16, MaxObjectBytes)
+	}
+	if err := tx.batch.Set(objectKey(tx.account, o.ID), b, nil); err != nil {
+		return fmt.Errorf("write object %s: %w", o.ID, err)
+	}
+	rec := AppendRecord(make([]byte, 0, len(b)+96), op, o, b[16:])
+	tx.buf = b
+	tx.changes = append(tx.changes, Change{Op: op, Kind: o.Kind, ID: o.ID, Record: rec})
+	tx.counts.count(o.Kind, op)
+	return nil
+}
+
+func (tx *Txn) index(o *Object) error {
+	b := tx.batch
+	if err := b.Set(typeKey(tx.account, o.Kind, o.Type, o.ID), nil, nil); err != nil {
+		return err
+	}
+	if err := b.Set(scopeKey(tx.account, o.Scope, o.Kind, o.ID), []byte(o.Type), nil); err != nil {
+		return err
+	}
+	if o.Kind == KindRelationship {
+		if err := b.Set(adjacentKey(tx.account, o.FromID, o.ID), nil, nil); err != nil {
+			return err
+		}
+		if err := b.Set(adjacentKey(tx.account, o.ToID, o.ID), nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tx *Txn) unindex(o *Object) error {
+	b := tx.batch
+	if err := b.Delete(typeKey(tx.account, o.Kind, o.Type, o.ID), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(scopeKey(tx.account, o.Scope, o.Kind, o.ID), nil); err != nil {
+		return err
+	}
+	if o.Kind == KindRelationship {
+		if err := b.Delete(adjacentKey(tx.account, o.FromID, o.ID), nil); err != nil {
+			return err
+		}
+		if err := b.Delete(adjacentKey(tx.account, o.ToID, o.ID), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contentHash covers everything a writer controls, so an upload that
+// matches it is a no-op.
+func contentHash(o *Object) [16]byte {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	w := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	w(string(o.Kind))
+	w(o.Type)
+	w(o.Source)
+	w(o.FromID)
+	w(o.ToID)
+	w(o.FromKey)
+	w(o.ToKey)
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(o.Class)))])
+	for _, c := range o.Class {
+		w(c)
+	}
+	for _, p := range o.Props {
+		w(p.Name)
+		w(string(p.Value))
+	}
+	var out [16]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// Get returns the stored object with id and its JSON state as stored
+// (metadata included); deleted objects are returned too.
+func (s *Store) Get(account, id string) (Object, []byte, error) {
+	v, closer, err := s.db.Get(objectKey(account, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Object{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return Object{}, nil, fmt.Errorf("read object %s: %w", id, err)
+	}
+	defer closer.Close()
+	raw := append([]byte(nil), v[16:]...)
+	o, err := DecodeObject(raw)
+	return o, raw, err
+}
+
+// List returns up to limit live objects of a kind in an account, optionally
+// of one type, in a stable order, as stored JSON. Pass the returned cursor
+// to continue; it is empty after the last page.
+func (s *Store) List(account string, kind Kind, typ, cursor string, limit int) ([][]byte, string, error) {
+	var prefix []byte
+	if typ != "" {
+		prefix = keyOf(famType, account, string(kind)+typ, "")
+	} else {
+		prefix = keyOf(famType, account, string(kind))
+	}
+	lower := prefix
+	if cursor != "" {
+		c, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(c) == 0 {
+			return nil, "", ErrBadCursor
+		}
+		lower = append(append(append([]byte(nil), prefix...), c...), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, "", fmt.Errorf("list objects: %w", err)
+	}
+	defer it.Close()
+	var out [][]byte
+	var last []byte
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		k := it.Key()
+		_, raw, err := s.Get(account, string(k[len(k)-idLen(k):]))
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, raw)
+		last = append(last[:0], k[len(prefix):]...)
+	}
+	var next string
+	if it.Valid() {
+		next = base64.RawURLEncoding.EncodeToString(last)
+	}
+	return out, next, it.Error()
+}
+
+// ErrBadCursor is returned for a paging cursor List did not produce.
+var ErrBadCursor = errors.New("invalid cursor: pass the nextCursor of the previous page unchanged")
+
+// idLen returns the length of the id at the end of an index key: the part
+// after the last NUL.
+func idLen(k []byte) int {
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i] == 0 {
+			return len(k) - i - 1
+		}
+	}
+	return len(k)
+}
+
+// ScanScope calls fn for every live object of a kind in a scope, with its
+// id and type, reading a consistent snapshot. Writes made meanwhile are not
+// seen.
+func (s *Store) ScanScope(account, scope string, kind Kind, fn func(id, typ string) error) error {
+	p := keyOf(famScope, account, scope, string(kind))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return fmt.Errorf("scan scope %s: %w", scope, err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(string(it.Key()[len(p):]), string(it.Value())); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
