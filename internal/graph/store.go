@@ -373,6 +373,9 @@ func (tx *Txn) Account() string { return tx.account }
 // CommitTime returns the transaction's commit time.
 func (tx *Txn) CommitTime() time.Time { return time.UnixMicro(tx.micros) }
 
+// Counts returns the tally of the transaction's changes so far.
+func (tx *Txn) Counts() Counts { return tx.counts }
+
 // Changes returns how many object changes the transaction holds so far.
 func (tx *Txn) Changes() int { return len(tx.changes) }
 

@@ -13,7 +13,7 @@
  *                      /persister/synchronization/jobs are appended by the SDK)
  *   J1DS_ACCOUNT       required, sent by the SDK as header `JupiterOne-Account`
  *   J1DS_API_KEY       required, sent by the SDK as `Authorization: Bearer <key>`
- *   LOG_LEVEL          optional, bunyan level of the SDK logger (default "warn" here);
+ *   LOG_LEVEL          optional, bunyan level of the SDK logger (default "error" here);
  *                      SDK logs always go to stderr.
  *
  * Scenario file (JSON):
@@ -93,7 +93,7 @@ function usage(msg) {
   process.exit(2);
 }
 
-if (!process.env.LOG_LEVEL) process.env.LOG_LEVEL = 'warn';
+if (!process.env.LOG_LEVEL) process.env.LOG_LEVEL = 'error';
 
 const runtime = require('@jupiterone/integration-sdk-runtime');
 const {

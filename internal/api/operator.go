@@ -1,0 +1,118 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/j1ds/j1ds/internal/accounts"
+)
+
+type createAccountRequest struct {
+	ID           string   `json:"id"`
+	Entitlements []string `json:"entitlements"`
+}
+
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
+	var req createAccountRequest
+	if !s.decodeJSON(w, r, &req, false) {
+		return
+	}
+	if req.ID == "" {
+		writeError(w, http.StatusBadRequest, "INVALID_INPUT", `id is required: the account id, e.g. {"id":"acme","entitlements":["data-streaming"]}`)
+		return
+	}
+	a, err := s.cfg.Accounts.CreateAccount(req.ID, req.Entitlements)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, a)
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+	as, err := s.cfg.Accounts.Accounts()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if as == nil {
+		as = []accounts.Account{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accounts": as})
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+	a, err := s.cfg.Accounts.Account(r.PathValue("account"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) setEntitlements(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Entitlements *[]string `json:"entitlements"`
+	}
+	if !s.decodeJSON(w, r, &req, false) {
+		return
+	}
+	if req.Entitlements == nil {
+		writeError(w, http.StatusBadRequest, "INVALID_INPUT", `entitlements is required, e.g. {"entitlements":["data-streaming"]} ([] removes all)`)
+		return
+	}
+	a, err := s.cfg.Accounts.SetEntitlements(r.PathValue("account"), *req.Entitlements)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// createKeyResponse shows the secret once, beside the key's public record.
+type createKeyResponse struct {
+	Key       string        `json:"key"`
+	ID        string        `json:"id"`
+	AccountID string        `json:"accountId"`
+	Role      accounts.Role `json:"role"`
+	CreatedAt time.Time     `json:"createdAt"`
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Role accounts.Role `json:"role"`
+	}
+	if !s.decodeJSON(w, r, &req, false) {
+		return
+	}
+	if req.Role == "" {
+		writeError(w, http.StatusBadRequest, "INVALID_INPUT", `role is required: "admin" or "member"`)
+		return
+	}
+	secret, k, err := s.cfg.Accounts.CreateKey(r.PathValue("account"), req.Role)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, createKeyResponse{Key: secret, ID: k.ID, AccountID: k.Account, Role: k.Role, CreatedAt: k.CreatedAt})
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	ks, err := s.cfg.Accounts.Keys(r.PathValue("account"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ks == nil {
+		ks = []accounts.Key{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": ks})
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Accounts.RevokeKey(r.PathValue("account"), r.PathValue("key")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,427 @@
+package api
+
+import (
+	"compress/gzip"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/syncjobs"
+)
+
+// DefaultMaxBody is the default limit of a request body, after gzip
+// decoding. The JupiterOne SDK splits uploads at about 5 MB.
+const DefaultMaxBody = 32 << 20
+
+// Config holds what the API serves.
+type Config struct {
+	Graph    *graph.Store
+	Accounts *accounts.Store
+	Jobs     *syncjobs.Service
+	// OperatorKey enables the operator API; empty disables it.
+	OperatorKey string
+	// MaxBody limits request bodies (after decompression); DefaultMaxBody
+	// when zero.
+	MaxBody int64
+	Logger  *slog.Logger
+	// Registerer and Gatherer serve /metrics; metrics are off when nil.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Ready reports whether the service can take traffic (for /readyz).
+	Ready func() error
+}
+
+// Server is the HTTP API of j1ds.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New returns the API handler.
+func New(cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	m.HandleFunc("GET /openapi.json", serveOpenAPI)
+
+	// Operator API.
+	m.HandleFunc("POST /operator/v1/accounts", s.operator(s.createAccount))
+	m.HandleFunc("GET /operator/v1/accounts", s.operator(s.listAccounts))
+	m.HandleFunc("GET /operator/v1/accounts/{account}", s.operator(s.getAccount))
+	m.HandleFunc("PUT /operator/v1/accounts/{account}/entitlements", s.operator(s.setEntitlements))
+	m.HandleFunc("POST /operator/v1/accounts/{account}/api-keys", s.operator(s.createKey))
+	m.HandleFunc("GET /operator/v1/accounts/{account}/api-keys", s.operator(s.listKeys))
+	m.HandleFunc("DELETE /operator/v1/accounts/{account}/api-keys/{key}", s.operator(s.revokeKey))
+
+	// Synchronization jobs API, as JupiterOne's integration SDK calls it.
+	const jobs = "/persister/synchronization/jobs"
+	m.HandleFunc("POST "+jobs, s.syncAccount(s.createJob))
+	m.HandleFunc("GET "+jobs+"/{job}", s.syncAccount(s.getJob))
+	m.HandleFunc("POST "+jobs+"/{job}/entities", s.syncAccount(s.uploadEntities))
+	m.HandleFunc("POST "+jobs+"/{job}/relationships", s.syncAccount(s.uploadRelationships))
+	m.HandleFunc("POST "+jobs+"/{job}/upload", s.syncAccount(s.upload))
+	m.HandleFunc("POST "+jobs+"/{job}/finalize", s.syncAccount(s.finalizeJob))
+	m.HandleFunc("POST "+jobs+"/{job}/abort", s.syncAccount(s.abortJob))
+	m.HandleFunc("POST "+jobs+"/{job}/events", s.syncAccount(s.jobEvents))
+
+	// Single-object REST API.
+	for _, k := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
+		base := "/api/v1/accounts/{account}/" + k.String() + "s"
+		m.HandleFunc("POST "+base, s.pathAccount(roleAny, s.createObject(k)))
+		m.HandleFunc("GET "+base, s.pathAccount(roleAny, s.listObjects(k)))
+		m.HandleFunc("GET "+base+"/{id}", s.pathAccount(roleAny, s.getObject(k)))
+		m.HandleFunc("PATCH "+base+"/{id}", s.pathAccount(roleAny, s.patchObject(k)))
+		m.HandleFunc("DELETE "+base+"/{id}", s.pathAccount(roleAny, s.deleteObject(k)))
+	}
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("no API at %s %s; see /openapi.json for the paths j1ds serves", r.Method, truncate(r.URL.Path, 200)))
+	})
+}
+
+// ServeHTTP serves the API, recording metrics per route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	s.metrics.observe(r, rec.status, time.Since(start))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "NOT_READY", err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// ErrorBody is the shape of every error answer.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var b ErrorBody
+	b.Error.Code, b.Error.Message = code, message
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeRaw(w http.ResponseWriter, status int, raw []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(raw)
+	_, _ = w.Write([]byte("\n"))
+}
+
+// fail answers err: a known domain error with its 4xx, anything else with
+// a 500 that does not leak the cause (which is logged).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var je *syncjobs.Error
+	var ve *accounts.ValidationError
+	var ie *graph.InputError
+	var ee *graph.EndpointError
+	switch {
+	case errors.As(err, &je):
+		writeError(w, je.Status, je.Code, je.Message)
+	case errors.As(err, &ve):
+		writeError(w, http.StatusBadRequest, "INVALID_INPUT", ve.Error())
+	case errors.As(err, &ie):
+		writeError(w, http.StatusBadRequest, "INVALID_GRAPH_OBJECT", ie.Error())
+	case errors.As(err, &ee):
+		writeError(w, http.StatusBadRequest, "RELATIONSHIP_ENDPOINT_NOT_FOUND", ee.Error())
+	case errors.Is(err, graph.ErrKindConflict):
+		writeError(w, http.StatusConflict, "KEY_CONFLICT", err.Error())
+	case errors.Is(err, graph.ErrBadCursor):
+		writeError(w, http.StatusBadRequest, "INVALID_CURSOR", err.Error())
+	case errors.Is(err, accounts.ErrAccountExists):
+		writeError(w, http.StatusConflict, "ACCOUNT_EXISTS", err.Error())
+	case errors.Is(err, accounts.ErrAccountNotFound):
+		writeError(w, http.StatusNotFound, "ACCOUNT_NOT_FOUND", err.Error())
+	case errors.Is(err, accounts.ErrKeyNotFound):
+		writeError(w, http.StatusNotFound, "KEY_NOT_FOUND", err.Error())
+	default:
+		s.log.Error("request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		writeError(w, http.StatusInternalServerError, "INTERNAL", "j1ds could not complete the request; it is logged on the server, try again later")
+	}
+}
+
+// errBody is a client error found while reading a request body.
+type errBody struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *errBody) Error() string { return e.msg }
+
+// readBody reads a request body of at most limit bytes after gzip decoding
+// (Content-Encoding: gzip is accepted).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *errBody) {
+	tooBig := &errBody{http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE",
+		fmt.Sprintf("request body exceeds %d bytes; send smaller batches", limit)}
+	body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooBig
+			}
+			return nil, &errBody{http.StatusBadRequest, "INVALID_BODY", "Content-Encoding is gzip but the body is not gzip data: " + err.Error()}
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return nil, &errBody{http.StatusUnsupportedMediaType, "UNSUPPORTED_ENCODING", fmt.Sprintf("Content-Encoding %q is not supported; send identity or gzip", truncate(enc, 40))}
+	}
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooBig
+	case err != nil:
+		return nil, &errBody{http.StatusBadRequest, "INVALID_BODY", "could not read the request body: " + err.Error()}
+	case int64(len(b)) > limit:
+		return nil, tooBig
+	}
+	return b, nil
+}
+
+// decodeJSON reads a JSON body into v. Empty bodies decode as {} when
+// allowEmpty.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
+		writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", fmt.Sprintf("Content-Type %q is not supported; send application/json", truncate(ct, 60)))
+		return false
+	}
+	b, eb := readBody(w, r, s.cfg.MaxBody)
+	if eb != nil {
+		writeError(w, eb.status, eb.code, eb.msg)
+		return false
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		if allowEmpty {
+			return true
+		}
+		writeError(w, http.StatusBadRequest, "INVALID_JSON", "the request body is empty; send a JSON object")
+		return false
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_JSON", describeJSONError(err))
+		return false
+	}
+	return true
+}
+
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("the body is not valid JSON at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "the body"
+		}
+		return fmt.Sprintf("%s must be %s, not a JSON %s", field, jsonTypeName(te.Type.Kind().String()), te.Value)
+	}
+	return "the body is not valid JSON: " + err.Error()
+}
+
+func jsonTypeName(goKind string) string {
+	switch goKind {
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "ptr":
+		return "an object"
+	}
+	return "a number"
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// bearer returns the token of an Authorization: Bearer header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="j1ds"`)
+	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", msg)
+}
+
+// operator wraps a handler of the operator API.
+func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.OperatorKey == "" {
+			writeError(w, http.StatusNotFound, "OPERATOR_API_DISABLED", "the operator API is off: start j1ds with --operator-key (or J1DS_OPERATOR_KEY) to enable it")
+			return
+		}
+		tok := bearer(r)
+		if tok == "" {
+			unauthorized(w, "send the operator key as Authorization: Bearer <key>")
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.OperatorKey)) != 1 {
+			unauthorized(w, "the operator key is wrong; use the key j1ds was started with")
+			return
+		}
+		h(w, r)
+	}
+}
+
+type roleNeed int
+
+const (
+	roleAny roleNeed = iota
+	roleAdmin
+)
+
+// principal is the authenticated caller of an account API.
+type principal struct {
+	key     accounts.Key
+	account accounts.Account
+}
+
+type accountHandler func(w http.ResponseWriter, r *http.Request, p principal)
+
+// authenticate checks an API key and that it belongs to account.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, account string, need roleNeed) (principal, bool) {
+	tok := bearer(r)
+	if tok == "" {
+		unauthorized(w, "send an API key of the account as Authorization: Bearer <key>")
+		return principal{}, false
+	}
+	k, err := s.cfg.Accounts.Authenticate(tok)
+	if err != nil {
+		if errors.Is(err, accounts.ErrUnknownKey) {
+			unauthorized(w, "the API key is not valid: it was revoked or mistyped; ask an operator for a new key")
+			return principal{}, false
+		}
+		s.fail(w, r, err)
+		return principal{}, false
+	}
+	if account == "" {
+		account = k.Account
+	}
+	if err := accounts.ValidateID(account); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_ACCOUNT_ID", err.Error())
+		return principal{}, false
+	}
+	if k.Account != account {
+		writeError(w, http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("this API key belongs to another account, not %q; use a key of that account", account))
+		return principal{}, false
+	}
+	if need == roleAdmin && k.Role != accounts.RoleAdmin {
+		writeError(w, http.StatusForbidden, "ADMIN_REQUIRED", "this needs an administrator key of the account; this key has the member role")
+		return principal{}, false
+	}
+	a, err := s.cfg.Accounts.Account(account)
+	if err != nil {
+		s.fail(w, r, err)
+		return principal{}, false
+	}
+	return principal{key: k, account: a}, true
+}
+
+// pathAccount wraps a handler of /api/v1/accounts/{account}/...
+func (s *Server) pathAccount(need roleNeed, h accountHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.authenticate(w, r, r.PathValue("account"), need)
+		if ok {
+			h(w, r, p)
+		}
+	}
+}
+
+// syncAccount wraps a handler of the sync API, whose account comes from
+// the JupiterOne-Account header (the key's account when absent).
+func (s *Server) syncAccount(h accountHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.authenticate(w, r, r.Header.Get("JupiterOne-Account"), roleAny)
+		if ok {
+			h(w, r, p)
+		}
+	}
+}

@@ -1,0 +1,567 @@
+package syncjobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+
+	"github.com/j1ds/j1ds/internal/graph"
+)
+
+// Status is a job's state, as JupiterOne names it.
+type Status string
+
+const (
+	StatusAwaitingUploads         Status = "AWAITING_UPLOADS"
+	StatusFinalizePending         Status = "FINALIZE_PENDING"
+	StatusFinalizingEntities      Status = "FINALIZING_ENTITIES"
+	StatusFinalizingRelationships Status = "FINALIZING_RELATIONSHIPS"
+	StatusAborted                 Status = "ABORTED"
+	StatusFinished                Status = "FINISHED"
+	StatusErrorBadData            Status = "ERROR_BAD_DATA"
+)
+
+// Sync modes.
+const (
+	ModeDiff  = "DIFF"
+	ModePatch = "PATCH"
+)
+
+// Sources a job may write as.
+var sources = map[string]bool{"api": true, "integration-managed": true, "integration-external": true}
+
+// PartialDatasets lists types a DIFF job did not fully upload: objects of
+// these types are not deleted when missing from the job.
+type PartialDatasets struct {
+	Types []string `json:"types"`
+}
+
+// Job is a synchronization job, in the shape of JupiterOne's API.
+type Job struct {
+	ID                            string           `json:"id"`
+	AccountID                     string           `json:"accountId"`
+	Source                        string           `json:"source"`
+	Scope                         string           `json:"scope"`
+	SyncMode                      string           `json:"syncMode"`
+	IntegrationInstanceID         string           `json:"integrationInstanceId,omitempty"`
+	IntegrationJobID              string           `json:"integrationJobId,omitempty"`
+	Status                        Status           `json:"status"`
+	StartTimestamp                int64            `json:"startTimestamp"`
+	FinalizeTimestamp             int64            `json:"finalizeTimestamp,omitempty"`
+	EndTimestamp                  int64            `json:"endTimestamp,omitempty"`
+	NumEntitiesUploaded           int              `json:"numEntitiesUploaded"`
+	NumEntitiesCreated            int              `json:"numEntitiesCreated"`
+	NumEntitiesUpdated            int              `json:"numEntitiesUpdated"`
+	NumEntitiesDeleted            int              `json:"numEntitiesDeleted"`
+	NumRelationshipsUploaded      int              `json:"numRelationshipsUploaded"`
+	NumRelationshipsCreated       int              `json:"numRelationshipsCreated"`
+	NumRelationshipsUpdated       int              `json:"numRelationshipsUpdated"`
+	NumRelationshipsDeleted       int              `json:"numRelationshipsDeleted"`
+	NumMappedRelationshipsCreated int              `json:"numMappedRelationshipsCreated"`
+	NumMappedRelationshipsUpdated int              `json:"numMappedRelationshipsUpdated"`
+	NumMappedRelationshipsDeleted int              `json:"numMappedRelationshipsDeleted"`
+	NumEvents                     int              `json:"numEvents"`
+	PartialDatasets               *PartialDatasets `json:"partialDatasets,omitempty"`
+	AbortReason                   string           `json:"abortReason,omitempty"`
+	Error                         *Error           `json:"error,omitempty"`
+
+	// Finalize progress, so a restart resumes where it stopped.
+	Progress string `json:"-"`
+}
+
+type storedJob struct {
+	Job
+	Progress string `json:"progress,omitempty"`
+}
+
+// Error is a job error in JupiterOne's shape. Status is the HTTP status an
+// API answers with.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Limits of the service.
+const (
+	// MaxObjectsPerUpload bounds one upload request.
+	MaxObjectsPerUpload = 10000
+	// finalizeChunk is the number of objects applied per transaction.
+	finalizeChunk = 500
+	// maxConcurrentFinalize bounds finalizations running at once.
+	maxConcurrentFinalize = 4
+	// finalizeWait is how long Finalize waits for a small job to finish
+	// before answering with the job as it is.
+	finalizeWait = 5 * time.Second
+	maxEvents    = 1000
+)
+
+// Options configure a Service.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Service runs synchronization jobs against a graph store. Uploads are
+// staged in the store's database (on disk) and applied at finalize in
+// bounded transactions.
+type Service struct {
+	store *graph.Store
+	db    *pebble.DB
+	log   *slog.Logger
+	now   func() time.Time
+	sem   chan struct{}
+
+	mu struct {
+		sync.Mutex
+		jobs    map[string]*sync.Mutex // per-job locks
+		running map[string]chan struct{}
+	}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts the service and resumes jobs whose finalization a previous
+// run did not complete. Close stops it.
+func Open(store *graph.Store, o Options) (*Service, error) {
+	s := &Service{store: store, db: store.DB(), log: o.Logger, now: o.Now, sem: make(chan struct{}, maxConcurrentFinalize)}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.mu.jobs = make(map[string]*sync.Mutex)
+	s.mu.running = make(map[string]chan struct{})
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	pending, err := s.unfinished()
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range pending {
+		s.log.Info("resuming job finalization", slog.String("account", j.AccountID), slog.String("job", j.ID), slog.String("status", string(j.Status)))
+		s.startFinalize(j.AccountID, j.ID)
+	}
+	return s, nil
+}
+
+// Close stops running finalizations (they resume on the next Open) and
+// waits for them.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// CreateRequest is the body of POST /persister/synchronization/jobs.
+type CreateRequest struct {
+	Source                string `json:"source"`
+	Scope                 string `json:"scope"`
+	SyncMode              string `json:"syncMode"`
+	IntegrationInstanceID string `json:"integrationInstanceId"`
+	IntegrationJobID      string `json:"integrationJobId"`
+}
+
+// Create starts a job.
+func (s *Service) Create(account string, r CreateRequest) (Job, error) {
+	if r.Source == "" {
+		r.Source = "api"
+	}
+	if !sources[r.Source] {
+		return Job{}, errorf(http.StatusBadRequest, "INVALID_SOURCE", "source %q is not one of api, integration-managed, integration-external", r.Source)
+	}
+	if r.SyncMode == "" {
+		r.SyncMode = ModeDiff
+	}
+	if r.SyncMode != ModeDiff && r.SyncMode != ModePatch {
+		return Job{}, errorf(http.StatusBadRequest, "INVALID_SYNC_MODE", "syncMode %q is not DIFF or PATCH", r.SyncMode)
+	}
+	scope := r.Scope
+	if scope == "" {
+		scope = r.IntegrationInstanceID
+	}
+	if scope == "" {
+		return Job{}, errorf(http.StatusBadRequest, "SCOPE_REQUIRED", "a job needs a scope (or an integrationInstanceId, which becomes its scope): it names the objects a DIFF job owns")
+	}
+	probe := graph.Input{Kind: graph.KindEntity, Key: "probe-key-x", Type: "probe", Class: []string{"X"}, Scope: scope}
+	if err := probe.Validate(); err != nil && strings.HasPrefix(err.Error(), "_scope") {
+		return Job{}, errorf(http.StatusBadRequest, "INVALID_SCOPE", "scope %s", strings.TrimPrefix(err.Error(), "_scope: "))
+	}
+	if len(r.IntegrationInstanceID) > 256 || len(r.IntegrationJobID) > 256 {
+		return Job{}, errorf(http.StatusBadRequest, "INVALID_JOB", "integrationInstanceId and integrationJobId are limited to 256 bytes")
+	}
+	j := Job{
+		ID: uuid.NewString(), AccountID: account, Source: r.Source, Scope: scope, SyncMode: r.SyncMode,
+		IntegrationInstanceID: r.IntegrationInstanceID, IntegrationJobID: r.IntegrationJobID,
+		Status: StatusAwaitingUploads, StartTimestamp: s.now().UnixMilli(),
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := putJob(b, &j); err != nil {
+		return Job{}, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return Job{}, fmt.Errorf("create job: %w", err)
+	}
+	return j, nil
+}
+
+// Get returns a job of the account.
+func (s *Service) Get(account, id string) (Job, error) {
+	return s.load(account, id)
+}
+
+func (s *Service) load(account, id string) (Job, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Job{}, errorf(http.StatusNotFound, "JOB_NOT_FOUND", "no synchronization job %s in account %s", quote(id), account)
+	}
+	v, closer, err := s.db.Get(jobKey(account, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Job{}, errorf(http.StatusNotFound, "JOB_NOT_FOUND", "no synchronization job %s in account %s", quote(id), account)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("read job %s: %w", id, err)
+	}
+	defer closer.Close()
+	var sj storedJob
+	if err := json.Unmarshal(v, &sj); err != nil {
+		return Job{}, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	sj.Job.Progress = sj.Progress
+	return sj.Job, nil
+}
+
+// lock serialises changes to one job.
+func (s *Service) lock(id string) func() {
+	s.mu.Lock()
+	m, ok := s.mu.jobs[id]
+	if !ok {
+		m = &sync.Mutex{}
+		s.mu.jobs[id] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+func notAwaiting(j Job) *Error {
+	return errorf(http.StatusBadRequest, "JOB_NOT_AWAITING_UPLOADS", "job %s is %s, not AWAITING_UPLOADS: start a new job to upload more data", j.ID, j.Status)
+}
+
+// Upload stages entities and relationships of a job. Every object is
+// validated first; one invalid object rejects the whole request, and
+// nothing of it is staged.
+func (s *Service) Upload(account, id string, entities, relationships []json.RawMessage) (Job, error) {
+	if n := len(entities) + len(relationships); n > MaxObjectsPerUpload {
+		return Job{}, errorf(http.StatusRequestEntityTooLarge, "TOO_MANY_OBJECTS", "one upload holds %d objects; the limit is %d: split it into smaller uploads", n, MaxObjectsPerUpload)
+	}
+	unlock := s.lock(id)
+	defer unlock()
+	j, err := s.load(account, id)
+	if err != nil {
+		return Job{}, err
+	}
+	if j.Status != StatusAwaitingUploads {
+		return Job{}, notAwaiting(j)
+	}
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	// The SDK retries uploads whose answer it did not get, so an object
+	// uploaded again with identical content is accepted once more and not
+	// counted twice; the same _key with other content is a duplicate.
+	stage := func(kind graph.Kind, list string, objs []json.RawMessage) (int, error) {
+		added := 0
+		for i, raw := range objs {
+			in, err := graph.ParseObject(kind, raw)
+			if err != nil {
+				return 0, badObject(list, i, raw, err)
+			}
+			raw = compact(raw)
+			oid := graph.ObjectID(account, j.Scope, in.Key)
+			same := false
+			for _, k := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
+				v, closer, err := b.Get(stageKey(j.ID, k, oid))
+				if errors.Is(err, pebble.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return 0, fmt.Errorf("stage upload: %w", err)
+				}
+				same = k == kind && bytes.Equal(v, raw)
+				closer.Close()
+				if !same {
+					return 0, errorf(http.StatusBadRequest, "DUPLICATE_KEY", "%s[%d]: _key %s was already uploaded to this job (as %s) with other content; each _key may appear once per scope", list, i, quote(in.Key), k)
+				}
+			}
+			if same {
+				continue
+			}
+			if err := b.Set(stageKey(j.ID, kind, oid), raw, nil); err != nil {
+				return 0, fmt.Errorf("stage upload: %w", err)
+			}
+			added++
+		}
+		return added, nil
+	}
+	ne, err := stage(graph.KindEntity, "entities", entities)
+	if err != nil {
+		return Job{}, err
+	}
+	nr, err := stage(graph.KindRelationship, "relationships", relationships)
+	if err != nil {
+		return Job{}, err
+	}
+	j.NumEntitiesUploaded += ne
+	j.NumRelationshipsUploaded += nr
+	if err := putJob(b, &j); err != nil {
+		return Job{}, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return Job{}, fmt.Errorf("stage upload: %w", err)
+	}
+	return j, nil
+}
+
+// compact removes insignificant whitespace, so a retried upload compares
+// equal whatever its formatting.
+func compact(raw []byte) []byte {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+func badObject(list string, i int, raw []byte, err error) *Error {
+	var key struct {
+		Key any `json:"_key"`
+	}
+	_ = json.Unmarshal(raw, &key)
+	where := fmt.Sprintf("%s[%d]", list, i)
+	if k, ok := key.Key.(string); ok && k != "" {
+		where += " (_key " + quote(k) + ")"
+	}
+	return errorf(http.StatusBadRequest, "INVALID_GRAPH_OBJECT", "%s: %v", where, err)
+}
+
+// Event is a job event an integration reports.
+type Event struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Level       string `json:"level,omitempty"`
+}
+
+// AddEvents records events of a job: they are counted on the job and
+// logged.
+func (s *Service) AddEvents(account, id string, events []Event) (Job, error) {
+	if len(events) > maxEvents {
+		return Job{}, errorf(http.StatusRequestEntityTooLarge, "TOO_MANY_EVENTS", "%d events in one request; the limit is %d", len(events), maxEvents)
+	}
+	unlock := s.lock(id)
+	defer unlock()
+	j, err := s.load(account, id)
+	if err != nil {
+		return Job{}, err
+	}
+	for _, e := range events {
+		s.log.Info("job event", slog.String("account", account), slog.String("job", id),
+			slog.String("name", truncate(e.Name, 200)), slog.String("description", truncate(e.Description, 1000)))
+	}
+	j.NumEvents += len(events)
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := putJob(b, &j); err != nil {
+		return Job{}, err
+	}
+	return j, b.Commit(pebble.Sync)
+}
+
+// Abort ends a job that awaits uploads; nothing it staged is applied.
+func (s *Service) Abort(account, id, reason string) (Job, error) {
+	unlock := s.lock(id)
+	defer unlock()
+	j, err := s.load(account, id)
+	if err != nil {
+		return Job{}, err
+	}
+	if j.Status == StatusAborted {
+		return j, nil // a retried abort
+	}
+	if j.Status != StatusAwaitingUploads {
+		return Job{}, notAwaiting(j)
+	}
+	j.Status, j.AbortReason, j.EndTimestamp = StatusAborted, truncate(reason, 1000), s.now().UnixMilli()
+	if err := s.finish(&j); err != nil {
+		return Job{}, err
+	}
+	return j, nil
+}
+
+// finish saves a job that reached a final state and drops its staging.
+func (s *Service) finish(j *Job) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	j.Progress = ""
+	if err := putJob(b, j); err != nil {
+		return err
+	}
+	p := stagePrefix(j.ID)
+	if err := b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("finish job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Finalize applies a job's uploads to the graph: entities, then
+// relationships, then (DIFF) the deletion of the scope's objects the job
+// did not upload, except types in partialDatasets. It answers once the job
+// is done or after a few seconds with the job as it stands; finalization
+// goes on in the background and resumes after a restart.
+func (s *Service) Finalize(ctx context.Context, account, id string, partial *PartialDatasets) (Job, error) {
+	unlock := s.lock(id)
+	j, err := s.load(account, id)
+	if err != nil {
+		unlock()
+		return Job{}, err
+	}
+	switch j.Status {
+	case StatusAwaitingUploads:
+	case StatusFinalizePending, StatusFinalizingEntities, StatusFinalizingRelationships, StatusFinished:
+		// A retried finalize (the SDK retries when it got no answer)
+		// answers with the job as it stands.
+		unlock()
+		return j, nil
+	default:
+		unlock()
+		return Job{}, notAwaiting(j)
+	}
+	if partial != nil {
+		for i, t := range partial.Types {
+			if t == "" || len(t) > graph.MaxTypeLen {
+				unlock()
+				return Job{}, errorf(http.StatusBadRequest, "INVALID_PARTIAL_DATASETS", "partialDatasets.types[%d] must be a type name of 1 to %d bytes", i, graph.MaxTypeLen)
+			}
+		}
+		j.PartialDatasets = partial
+	}
+	j.Status, j.FinalizeTimestamp = StatusFinalizePending, s.now().UnixMilli()
+	b := s.db.NewBatch()
+	err = putJob(b, &j)
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	b.Close()
+	unlock()
+	if err != nil {
+		return Job{}, fmt.Errorf("finalize job %s: %w", id, err)
+	}
+	done := s.startFinalize(account, id)
+	t := time.NewTimer(finalizeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return s.load(account, id)
+}
+
+func (s *Service) startFinalize(account, id string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.mu.running[id]; ok {
+		return ch
+	}
+	done := make(chan struct{})
+	s.mu.running[id] = done
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.mu.running, id)
+			s.mu.Unlock()
+			close(done)
+		}()
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
+		defer func() { <-s.sem }()
+		if err := s.runFinalize(account, id); err != nil {
+			if s.ctx.Err() != nil {
+				return // stopped; the next Open resumes it
+			}
+			s.log.Error("job finalization failed", slog.String("account", account), slog.String("job", id), slog.Any("err", err))
+		}
+	}()
+	return done
+}
+
+// Wait blocks until the job is no longer being finalized in this process.
+func (s *Service) Wait(ctx context.Context, id string) error {
+	s.mu.Lock()
+	ch, ok := s.mu.running[id]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) unfinished() ([]Job, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{famJob}, UpperBound: []byte{famJob + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("find unfinished jobs: %w", err)
+	}
+	defer it.Close()
+	var out []Job
+	for it.First(); it.Valid(); it.Next() {
+		var sj storedJob
+		if err := json.Unmarshal(it.Value(), &sj); err != nil {
+			return nil, fmt.Errorf("decode job %q: %w", it.Key(), err)
+		}
+		switch sj.Status {
+		case StatusFinalizePending, StatusFinalizingEntities, StatusFinalizingRelationships:
+			out = append(out, sj.Job)
+		}
+	}
+	return out, it.Error()
+}
+
+func quote(s string) string {
+	return fmt.Sprintf("%q", truncate(s, 64))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
