@@ -60,7 +60,7 @@ func (s *Server) createObject(k graph.Kind) accountHandler {
 		})
 		var ex errExists
 		if errors.As(err, &ex) {
-			writeError(w, http.StatusConflict, "ALREADY_EXISTS", fmt.Sprintf("an %s with _key %s already exists in scope %s (id %s); change it with PATCH .../%ss/%s", ex.kind, strconv.Quote(in.Key), strconv.Quote(in.Scope), ex.id, ex.kind, ex.id))
+			writeError(w, http.StatusConflict, "ALREADY_EXISTS", fmt.Sprintf("%s _key %s already exists in scope %s (id %s); change it with PATCH .../%s/%s", ex.kind, strconv.Quote(in.Key), strconv.Quote(in.Scope), ex.id, plural(ex.kind), ex.id))
 			return
 		}
 		if err != nil {

@@ -96,7 +96,7 @@ func (s *Server) routes() {
 
 	// Single-object REST API.
 	for _, k := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
-		base := "/api/v1/accounts/{account}/" + k.String() + "s"
+		base := "/api/v1/accounts/{account}/" + plural(k)
 		m.HandleFunc("POST "+base, s.pathAccount(roleAny, s.createObject(k)))
 		m.HandleFunc("GET "+base, s.pathAccount(roleAny, s.listObjects(k)))
 		m.HandleFunc("GET "+base+"/{id}", s.pathAccount(roleAny, s.getObject(k)))
@@ -424,4 +424,12 @@ func (s *Server) syncAccount(h accountHandler) http.HandlerFunc {
 			h(w, r, p)
 		}
 	}
+}
+
+// plural names a kind's collection in REST paths.
+func plural(k graph.Kind) string {
+	if k == graph.KindEntity {
+		return "entities"
+	}
+	return "relationships"
 }

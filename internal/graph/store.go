@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/j1ds/j1ds/internal/accounts"
@@ -97,6 +98,19 @@ func Open(dir string, o Options) (*Store, error) {
 	popts := &pebble.Options{}
 	if o.Pebble != nil {
 		popts = o.Pebble
+	}
+	// Bloom filters make the existence check of every upserted object cheap
+	// when it misses, which is every create.
+	for i := range popts.Levels {
+		if popts.Levels[i].FilterPolicy == nil {
+			popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		}
+	}
+	if popts.Cache == nil && popts.CacheSize == 0 {
+		popts.CacheSize = 64 << 20
+	}
+	if popts.Logger == nil {
+		popts.Logger = pebbleLogger{o.Logger}
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
@@ -281,6 +295,9 @@ type Txn struct {
 	counts  Counts
 	extra   bool
 	buf     []byte
+	// pending holds the objects written by the transaction (stored value),
+	// so reads of them need not search the batch.
+	pending map[string][]byte
 }
 
 // Update runs fn as one transaction on account's graph: every object write
@@ -416,17 +433,23 @@ type stored struct {
 }
 
 func (tx *Txn) load(id string) (stored, bool, error) {
-	v, closer, err := tx.batch.Get(objectKey(tx.account, id))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return stored{}, false, nil
+	v, ok := tx.pending[id]
+	if !ok {
+		var closer io.Closer
+		var err error
+		v, closer, err = tx.s.db.Get(objectKey(tx.account, id))
+		if errors.Is(err, pebble.ErrNotFound) {
+			return stored{}, false, nil
+		}
+		if err != nil {
+			return stored{}, false, fmt.Errorf("read object %s: %w", id, err)
+		}
+		defer closer.Close()
 	}
-	if err != nil {
-		return stored{}, false, fmt.Errorf("read object %s: %w", id, err)
-	}
-	defer closer.Close()
 	var st stored
 	copy(st.hash[:], v[:16])
-	st.obj, err = DecodeObject(v[16:])
+	obj, err := DecodeObject(v[16:])
+	st.obj = obj
 	return st, err == nil, err
 }
 
@@ -572,6 +595,10 @@ func (tx *Txn) put(op Op, o *Object, hash [16]byte) error {
 	if err := tx.batch.Set(objectKey(tx.account, o.ID), b, nil); err != nil {
 		return fmt.Errorf("write object %s: %w", o.ID, err)
 	}
+	if tx.pending == nil {
+		tx.pending = make(map[string][]byte)
+	}
+	tx.pending[o.ID] = append([]byte(nil), b...)
 	rec := AppendRecord(make([]byte, 0, len(b)+96), op, o, b[16:])
 	tx.buf = b
 	tx.changes = append(tx.changes, Change{Op: op, Kind: o.Kind, ID: o.ID, Record: rec})
@@ -733,4 +760,28 @@ func (s *Store) ScanScope(account, scope string, kind Kind, fn func(id, typ stri
 		}
 	}
 	return it.Error()
+}
+
+// pebbleLogger sends the engine's messages to slog, below info for its
+// routine chatter.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	if l.log != nil {
+		l.log.Debug(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
+	}
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	if l.log != nil {
+		l.log.Error(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
+	}
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if l.log != nil {
+		l.log.Error(msg, slog.String("component", "pebble"))
+	}
+	panic(msg)
 }

@@ -88,7 +88,6 @@ func (c *clock) Add(d time.Duration) {
 }
 
 const user1 = `{"_key":"slack-user:team_T1:user_U1","_type":"slack_user","_class":["User"],"username":"some.user","active":true}`
-const user2 = `{"_key":"slack-user:team_T1:user_U2","_type":"slack_user","_class":"User","username":"other.user"}`
 const team = `{"_key":"slack-team:team_T1","_type":"slack_team","_class":["Account","Organization"],"name":"T1"}`
 const hasUser1 = `{"_key":"team_T1|has|user_U1","_type":"slack_team_has_user","_class":"HAS","_fromEntityKey":"slack-team:team_T1","_toEntityKey":"slack-user:team_T1:user_U1"}`
 

@@ -1,0 +1,103 @@
+// Command j1ds is the j1ds service and its tools: serve runs the graph, its
+// transaction log and the APIs; admin drives the operator API; bench
+// measures ingest.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `j1ds streams the changes of a JupiterOne-style graph.
+
+Usage:
+  j1ds serve [flags]        run the graph store, transaction log and APIs
+  j1ds admin <command>      create accounts and API keys through the operator API
+  j1ds bench [flags]        measure store and sync API ingest against raw Pebble
+
+Run "j1ds <command> -h" for a command's flags. Every flag can also be set
+with an environment variable J1DS_<FLAG> (e.g. --data is J1DS_DATA).
+`
+
+// errUsage marks a command line error: exit code 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "j1ds:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("%w: name a command", errUsage)
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:])
+	case "admin":
+		return runAdmin(ctx, args[1:])
+	case "bench":
+		return runBench(ctx, args[1:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
+
+// envFlags sets every flag of fs not given on the command line from its
+// environment variable J1DS_<NAME> (upper case, '-' as '_').
+func envFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		name := envName(f.Name)
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%w: %s=%q: %v", errUsage, name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	b := []byte("J1DS_" + flagName)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}

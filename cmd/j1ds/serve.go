@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/syncjobs"
+)
+
+// serveConfig is the configuration of j1ds serve.
+type serveConfig struct {
+	Data              string
+	Listen            string
+	OperatorKey       string
+	LogRetention      time.Duration
+	LogRetentionBytes int64
+	MaxBody           int64
+	LogLevel          string
+}
+
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		Data:              "./j1ds-data",
+		Listen:            "127.0.0.1:8080",
+		LogRetention:      7 * 24 * time.Hour,
+		LogRetentionBytes: 8 << 30,
+		MaxBody:           api.DefaultMaxBody,
+		LogLevel:          "info",
+	}
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Data, "data", c.Data, "data directory (graph store, transaction log, settings)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the HTTP API")
+	fs.StringVar(&c.OperatorKey, "operator-key", c.OperatorKey, "key of the operator API; when empty, one is generated into DATA/operator-key")
+	fs.DurationVar(&c.LogRetention, "log-retention", c.LogRetention, "keep transaction log entries this long (0: no age limit)")
+	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
+	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+}
+
+// Validate checks the configuration; errors name the flag and the value.
+func (c *serveConfig) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("--data must name a directory"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q is not host:port: %v", c.Listen, err))
+	}
+	if c.LogRetention < 0 {
+		errs = append(errs, fmt.Errorf("--log-retention %s must not be negative", c.LogRetention))
+	}
+	if c.LogRetentionBytes < 0 {
+		errs = append(errs, fmt.Errorf("--log-retention-bytes %d must not be negative", c.LogRetentionBytes))
+	}
+	if c.MaxBody < 1<<10 || c.MaxBody > 1<<30 {
+		errs = append(errs, fmt.Errorf("--max-body %d must be between 1024 and 1073741824", c.MaxBody))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.OperatorKey != "" && len(c.OperatorKey) < 16 {
+		errs = append(errs, errors.New("--operator-key must be at least 16 characters"))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func runServe(ctx context.Context, args []string) error {
+	cfg := defaultServeConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.flags(fs)
+	if err := envFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs j1ds until ctx ends. ready, when set, receives the address
+// the API listens on.
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(addr string)) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	opKey, err := operatorKey(cfg, log)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{
+		Retention:  graph.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes},
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	jobs, err := syncjobs.Open(store, syncjobs.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer jobs.Close()
+	handler := api.New(api.Config{
+		Graph: store, Accounts: accounts.New(store.DB()), Jobs: jobs,
+		OperatorKey: opKey, MaxBody: cfg.MaxBody, Logger: log,
+		Registerer: reg, Gatherer: reg,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another j1ds running? pick another --listen)", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.Data))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("j1ds shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+const operatorKeyFile = "operator-key"
+
+// operatorKey returns the configured operator key, or the one kept in the
+// data directory, generating it on first start.
+func operatorKey(cfg serveConfig, log *slog.Logger) (string, error) {
+	if cfg.OperatorKey != "" {
+		return cfg.OperatorKey, nil
+	}
+	path := filepath.Join(cfg.Data, operatorKeyFile)
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read operator key: %w", err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	key := "j1op_" + base64.RawURLEncoding.EncodeToString(b[:])
+	if err := writeFileAtomic(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write operator key: %w", err)
+	}
+	log.Info("operator key generated; j1ds admin reads it from the data directory", slog.String("file", path))
+	return key, nil
+}
+
+// writeFileAtomic writes a file under a temporary name, syncs it and renames
+// it into place, so a crash leaves the old file or the new one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

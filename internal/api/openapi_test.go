@@ -1,0 +1,542 @@
+package api
+
+// Tests of openapi.json, the document served at GET /openapi.json: it is
+// valid enough to use, it documents every route routes() registers (read
+// from server.go's source, so a new route without docs fails here) and no
+// other, and it names every error code the API can answer.
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/j1ds/j1ds/internal/graph"
+)
+
+var openAPIMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+func loadOpenAPI(t *testing.T) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	return doc
+}
+
+// resolvePointer resolves a local reference ("#/a/b") in doc.
+func resolvePointer(doc map[string]any, ref string) (any, bool) {
+	if ref == "#" {
+		return doc, true
+	}
+	if !strings.HasPrefix(ref, "#/") {
+		return nil, false
+	}
+	var cur any = doc
+	for _, seg := range strings.Split(ref[2:], "/") {
+		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
+		switch c := cur.(type) {
+		case map[string]any:
+			v, ok := c[seg]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil, false
+			}
+			cur = c[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// deref follows $ref until it reaches a value that is not a reference.
+func deref(t *testing.T, doc map[string]any, v any) map[string]any {
+	t.Helper()
+	for range 10 {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("expected an object, got %T", v)
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return m
+		}
+		if v, ok = resolvePointer(doc, ref); !ok {
+			t.Fatalf("$ref %q does not resolve", ref)
+		}
+	}
+	t.Fatalf("$ref chain too long")
+	return nil
+}
+
+// documentedOperations returns the operations of the document as
+// "METHOD /path", each with its operation object.
+func documentedOperations(t *testing.T, doc map[string]any) map[string]map[string]any {
+	t.Helper()
+	paths, ok := doc["paths"].(map[string]any)
+	if !ok {
+		t.Fatalf("openapi.json has no paths object")
+	}
+	ops := map[string]map[string]any{}
+	for path, item := range paths {
+		im, ok := item.(map[string]any)
+		if !ok {
+			t.Fatalf("path %s is not an object", path)
+		}
+		for key, v := range im {
+			if !slices.Contains(openAPIMethods, key) {
+				continue
+			}
+			op, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("%s %s is not an object", key, path)
+			}
+			ops[strings.ToUpper(key)+" "+path] = op
+		}
+	}
+	return ops
+}
+
+func TestOpenAPIDocument(t *testing.T) {
+	doc := loadOpenAPI(t)
+	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
+		t.Errorf("openapi = %q, want 3.1.x", v)
+	}
+	if info, _ := doc["info"].(map[string]any); info["title"] == nil || info["version"] == nil {
+		t.Errorf("info needs a title and a version: %v", info)
+	}
+
+	// Every $ref resolves inside the document.
+	refs := 0
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"]; ok {
+				s, isStr := ref.(string)
+				if _, found := resolvePointer(doc, s); !isStr || !found {
+					t.Errorf("%s: $ref %v does not resolve inside the document", at, ref)
+				}
+				refs++
+			}
+			for k, c := range v {
+				walk(c, at+"/"+k)
+			}
+		case []any:
+			for i, c := range v {
+				walk(c, at+"/"+strconv.Itoa(i))
+			}
+		}
+	}
+	walk(doc, "#")
+	if refs == 0 {
+		t.Errorf("no $ref at all: expected shared components")
+	}
+
+	schemes, _ := doc["components"].(map[string]any)["securitySchemes"].(map[string]any)
+	for _, name := range []string{"operatorKey", "apiKey"} {
+		s, _ := schemes[name].(map[string]any)
+		if s["type"] != "http" || s["scheme"] != "bearer" {
+			t.Errorf("security scheme %s = %v, want an http bearer scheme", name, s)
+		}
+	}
+
+	pathParam := regexp.MustCompile(`\{([^}]+)\}`)
+	opIDs := map[string]string{}
+	for name, op := range documentedOperations(t, doc) {
+		path := name[strings.Index(name, " ")+1:]
+		id, _ := op["operationId"].(string)
+		if id == "" {
+			t.Errorf("%s: no operationId", name)
+		} else if other, dup := opIDs[id]; dup {
+			t.Errorf("%s: operationId %s is also used by %s", name, id, other)
+		}
+		opIDs[id] = name
+
+		// Path parameters are declared exactly and required.
+		want := map[string]bool{}
+		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+			want[m[1]] = true
+		}
+		got := map[string]bool{}
+		params, _ := op["parameters"].([]any)
+		for _, p := range params {
+			pm := deref(t, doc, p)
+			if pm["in"] == "path" {
+				n, _ := pm["name"].(string)
+				got[n] = true
+				if pm["required"] != true {
+					t.Errorf("%s: path parameter %s is not required", name, n)
+				}
+				if !want[n] {
+					t.Errorf("%s: path parameter %s is not in the path", name, n)
+				}
+			}
+		}
+		for n := range want {
+			if !got[n] {
+				t.Errorf("%s: path parameter {%s} is not declared", name, n)
+			}
+		}
+
+		sec, ok := op["security"].([]any)
+		if !ok {
+			t.Errorf("%s: no security list (use [] for none)", name)
+		}
+		for _, req := range sec {
+			for s := range req.(map[string]any) {
+				if _, ok := schemes[s]; !ok {
+					t.Errorf("%s: security scheme %s is not declared", name, s)
+				}
+			}
+		}
+
+		responses, _ := op["responses"].(map[string]any)
+		ok2xx := false
+		for code := range responses {
+			if strings.HasPrefix(code, "2") {
+				ok2xx = true
+			}
+		}
+		if !ok2xx {
+			t.Errorf("%s: no 2xx response", name)
+		}
+	}
+}
+
+// servedRoutes returns the patterns routes() registers, read from the
+// source of server.go.
+func servedRoutes(t *testing.T) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "server.go", nil, 0)
+	if err != nil {
+		t.Fatalf("parse server.go: %v", err)
+	}
+	var fn *ast.FuncDecl
+	for _, d := range f.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil && fd.Name.Name == "routes" {
+			fn = fd
+		}
+	}
+	if fn == nil {
+		t.Fatalf("server.go has no routes method")
+	}
+	w := &routeWalker{t: t, fset: fset, env: map[string]string{}}
+	w.stmts(fn.Body.List)
+	if len(w.routes) == 0 {
+		t.Fatalf("found no routes in routes()")
+	}
+	return w.routes
+}
+
+// routeWalker evaluates the route patterns of routes(): string literals,
+// constants and variables built from them with +, and loops over kinds.
+// Forms it does not understand fail the test, so it is taught them rather
+// than skipping a route.
+type routeWalker struct {
+	t      *testing.T
+	fset   *token.FileSet
+	env    map[string]string
+	routes []string
+}
+
+// graphKinds gives the value k.String() has for each graph kind a loop of
+// routes() ranges over.
+var graphKinds = map[string]string{
+	"KindEntity":       graph.KindEntity.String(),
+	"KindRelationship": graph.KindRelationship.String(),
+}
+
+func (w *routeWalker) stmts(list []ast.Stmt) {
+	for _, s := range list {
+		w.stmt(s)
+	}
+}
+
+func (w *routeWalker) stmt(s ast.Stmt) {
+	switch s := s.(type) {
+	case *ast.DeclStmt:
+		gd, ok := s.Decl.(*ast.GenDecl)
+		if !ok {
+			return
+		}
+		for _, sp := range gd.Specs {
+			vs, ok := sp.(*ast.ValueSpec)
+			if !ok {
+				continue
+			}
+			for i, name := range vs.Names {
+				if i < len(vs.Values) {
+					w.set(name.Name, vs.Values[i])
+				}
+			}
+		}
+	case *ast.AssignStmt:
+		for i, lhs := range s.Lhs {
+			if id, ok := lhs.(*ast.Ident); ok && i < len(s.Rhs) {
+				w.set(id.Name, s.Rhs[i])
+			}
+		}
+	case *ast.ExprStmt:
+		if call, ok := s.X.(*ast.CallExpr); ok && isHandle(call) {
+			p, ok := w.eval(call.Args[0])
+			if !ok {
+				w.t.Fatalf("%s: cannot work out the route pattern of this call; teach openapi_test.go its form", w.fset.Position(call.Pos()))
+			}
+			w.routes = append(w.routes, p)
+			return
+		}
+		w.noHandle(s)
+	case *ast.IfStmt:
+		w.stmts(s.Body.List)
+		if s.Else != nil {
+			w.stmt(s.Else)
+		}
+	case *ast.BlockStmt:
+		w.stmts(s.List)
+	case *ast.RangeStmt:
+		lit, ok := s.X.(*ast.CompositeLit)
+		v, isIdent := s.Value.(*ast.Ident)
+		if !ok || !isIdent {
+			w.noHandle(s)
+			return
+		}
+		for _, e := range lit.Elts {
+			val, ok := w.eval(e)
+			if !ok {
+				w.t.Fatalf("%s: cannot evaluate the loop value; teach openapi_test.go its form", w.fset.Position(e.Pos()))
+			}
+			w.env[v.Name] = val
+			w.stmts(s.Body.List)
+		}
+		delete(w.env, v.Name)
+	default:
+		w.noHandle(s)
+	}
+}
+
+func (w *routeWalker) set(name string, e ast.Expr) {
+	if v, ok := w.eval(e); ok {
+		w.env[name] = v
+	} else {
+		delete(w.env, name)
+	}
+}
+
+// noHandle fails when a statement the walker does not follow registers a
+// route.
+func (w *routeWalker) noHandle(n ast.Node) {
+	ast.Inspect(n, func(n ast.Node) bool {
+		if call, ok := n.(*ast.CallExpr); ok && isHandle(call) {
+			w.t.Fatalf("%s: a route is registered in a statement openapi_test.go does not follow; teach it this form", w.fset.Position(call.Pos()))
+		}
+		_, isFunc := n.(*ast.FuncLit)
+		return !isFunc
+	})
+}
+
+func isHandle(call *ast.CallExpr) bool {
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	return ok && (sel.Sel.Name == "HandleFunc" || sel.Sel.Name == "Handle") && len(call.Args) == 2
+}
+
+func (w *routeWalker) eval(e ast.Expr) (string, bool) {
+	switch e := e.(type) {
+	case *ast.BasicLit:
+		if e.Kind == token.STRING {
+			s, err := strconv.Unquote(e.Value)
+			return s, err == nil
+		}
+	case *ast.Ident:
+		v, ok := w.env[e.Name]
+		return v, ok
+	case *ast.ParenExpr:
+		return w.eval(e.X)
+	case *ast.BinaryExpr:
+		if e.Op == token.ADD {
+			a, ok1 := w.eval(e.X)
+			b, ok2 := w.eval(e.Y)
+			return a + b, ok1 && ok2
+		}
+	case *ast.CallExpr:
+		// k.String() of a loop variable that holds a kind's name.
+		if sel, ok := e.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "String" && len(e.Args) == 0 {
+			return w.eval(sel.X)
+		}
+	case *ast.SelectorExpr:
+		if x, ok := e.X.(*ast.Ident); ok && x.Name == "graph" {
+			v, ok := graphKinds[e.Sel.Name]
+			return v, ok
+		}
+	}
+	return "", false
+}
+
+func TestOpenAPIRoutes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	documented := documentedOperations(t, doc)
+
+	served := map[string]bool{}
+	for _, p := range servedRoutes(t) {
+		method, path, ok := strings.Cut(p, " ")
+		if !ok {
+			if p != "/" {
+				t.Errorf("route %q has no method; document it with its methods and register it with one", p)
+			}
+			continue // the catch-all answering NOT_FOUND
+		}
+		served[method+" "+path] = true
+	}
+	if len(served) < 20 {
+		t.Fatalf("found only %d routes in server.go: %v", len(served), served)
+	}
+	for r := range served {
+		if documented[r] == nil {
+			t.Errorf("route %s is served but not in openapi.json", r)
+		}
+	}
+	for r := range documented {
+		if !served[r] {
+			t.Errorf("openapi.json documents %s, which routes() does not register", r)
+		}
+	}
+
+	// The documented operations reach those patterns on a real mux (the
+	// handlers are not called, so the stores may be nil).
+	s := New(Config{Gatherer: prometheus.NewRegistry(), OperatorKey: "k"})
+	fill := regexp.MustCompile(`\{[^}]+\}`)
+	for r := range documented {
+		method, path, _ := strings.Cut(r, " ")
+		req := httptest.NewRequest(method, fill.ReplaceAllString(path, "x0"), nil)
+		if _, pattern := s.mux.Handler(req); pattern != r {
+			t.Errorf("%s reaches pattern %q on the server's mux", r, pattern)
+		}
+	}
+
+	// The server serves this document.
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != string(openAPI) || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		t.Errorf("GET /openapi.json = %d %q, want 200 application/json with the embedded document", rec.Code, rec.Header().Get("Content-Type"))
+	}
+}
+
+// sourceErrorCodes returns the error codes the API's sources can answer.
+func sourceErrorCodes(t *testing.T) map[string]bool {
+	t.Helper()
+	patterns := []*regexp.Regexp{
+		regexp.MustCompile(`writeError\([^,]+,[^,]+,\s*"([A-Z_]+)"`),
+		regexp.MustCompile(`errorf\([^,]+,\s*"([A-Z_]+)"`),
+		regexp.MustCompile(`&errBody\{[^,]+,\s*"([A-Z_]+)"`),
+		regexp.MustCompile(`Code:\s*"([A-Z_]+)"`),
+	}
+	var files []string
+	for _, glob := range []string{"*.go", filepath.Join("..", "syncjobs", "*.go")} {
+		m, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	codes := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, re := range patterns {
+			for _, m := range re.FindAllSubmatch(b, -1) {
+				codes[string(m[1])] = true
+			}
+		}
+	}
+	if len(codes) < 20 {
+		t.Fatalf("found only %d error codes in the sources: %v", len(codes), codes)
+	}
+	return codes
+}
+
+func TestOpenAPIErrorCodes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	ec := deref(t, doc, map[string]any{"$ref": "#/components/schemas/ErrorCode"})
+	enum := map[string]bool{}
+	list, _ := ec["enum"].([]any)
+	for _, c := range list {
+		enum[c.(string)] = true
+	}
+	src := sourceErrorCodes(t)
+	var missing, extra []string
+	for c := range src {
+		if !enum[c] {
+			missing = append(missing, c)
+		}
+	}
+	for c := range enum {
+		if !src[c] {
+			extra = append(extra, c)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("error codes the API answers but ErrorCode does not list: %v", missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("ErrorCode lists codes no source answers: %v", extra)
+	}
+
+	// Every code an operation names is a known one, always with one status,
+	// under an error response of the Error shape.
+	statusOf := map[string]string{}
+	for name, op := range documentedOperations(t, doc) {
+		responses, _ := op["responses"].(map[string]any)
+		for status, r := range responses {
+			rm := deref(t, doc, r)
+			codes, ok := rm["x-error-codes"].([]any)
+			if !ok {
+				if status[0] == '4' || status[0] == '5' {
+					t.Errorf("%s %s: an error response without x-error-codes", name, status)
+				}
+				continue
+			}
+			content, _ := rm["content"].(map[string]any)
+			js, _ := content["application/json"].(map[string]any)
+			if schema, _ := js["schema"].(map[string]any); schema["$ref"] != "#/components/schemas/Error" {
+				t.Errorf("%s %s: error response schema is %v, want the Error component", name, status, js["schema"])
+			}
+			for _, c := range codes {
+				code := c.(string)
+				if !enum[code] {
+					t.Errorf("%s %s: unknown error code %s", name, status, code)
+				}
+				if prev, ok := statusOf[code]; ok && prev != status {
+					t.Errorf("%s: %s is documented with status %s here and %s elsewhere", name, code, status, prev)
+				}
+				statusOf[code] = status
+			}
+		}
+	}
+}
