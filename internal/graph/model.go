@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"strconv"
 	"unicode/utf8"
 
@@ -132,11 +134,22 @@ func ParseObject(kind Kind, raw []byte) (Input, error) {
 	if len(raw) > MaxObjectBytes {
 		return Input{}, inputErr("", "object is %d bytes, more than the limit of %d", len(raw), MaxObjectBytes)
 	}
-	fields, err := decodeFlat(raw)
+	members, err := scanFlat(raw)
 	if err != nil {
 		return Input{}, err
 	}
+	fields := make(map[string]json.RawMessage, 8)
 	in := Input{Kind: kind}
+	for _, m := range members {
+		if storeOwned[m.name] {
+			fields[m.name] = m.raw
+			continue
+		}
+		if err := validatePropName(m.name); err != nil {
+			return Input{}, err
+		}
+		in.Props = append(in.Props, Prop{Name: m.name, Value: m.canon})
+	}
 	if in.Key, err = stringField(fields, "_key", true); err != nil {
 		return Input{}, err
 	}
@@ -166,23 +179,10 @@ func ParseObject(kind Kind, raw []byte) (Input, error) {
 			return Input{}, inputErr("_toEntityId", "a relationship needs _toEntityId or _toEntityKey")
 		}
 	}
-	for name, v := range fields {
-		if storeOwned[name] || dropped[name] {
-			continue
-		}
-		if err := validatePropName(name); err != nil {
-			return Input{}, err
-		}
-		cv, err := canonicalValue(name, v)
-		if err != nil {
-			return Input{}, err
-		}
-		in.Props = append(in.Props, Prop{Name: name, Value: cv})
-	}
 	if len(in.Props) > MaxProps {
 		return Input{}, inputErr("", "object has %d properties, more than the limit of %d", len(in.Props), MaxProps)
 	}
-	sortProps(in.Props)
+	in.Props = dedupeProps(in.Props)
 	if err := in.Validate(); err != nil {
 		return Input{}, err
 	}
@@ -278,18 +278,6 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-func decodeFlat(raw []byte) (map[string]json.RawMessage, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, inputErr("", "a graph object must be a JSON object")
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, inputErr("", "invalid JSON: %v", err)
-	}
-	return fields, nil
-}
-
 func stringField(fields map[string]json.RawMessage, name string, required bool) (string, error) {
 	v, ok := fields[name]
 	if !ok || string(v) == "null" {
@@ -344,52 +332,6 @@ func jsonKind(v json.RawMessage) string {
 	return "a number"
 }
 
-// canonicalValue checks that v is a scalar, null or an array of those, and
-// returns its canonical encoding, so equal values compare equal as bytes.
-func canonicalValue(name string, v json.RawMessage) (json.RawMessage, error) {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return nil, inputErr(quote(name), "has no value")
-	}
-	switch v[0] {
-	case '{':
-		return nil, inputErr(quote(name), "is a nested object; properties must be flat: a string, number, boolean, null or an array of those")
-	case '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(v, &items); err != nil {
-			return nil, inputErr(quote(name), "invalid array: %v", err)
-		}
-		if len(items) > maxArrayLen {
-			return nil, inputErr(quote(name), "array has %d items, more than the limit of %d", len(items), maxArrayLen)
-		}
-		var b bytes.Buffer
-		b.WriteByte('[')
-		for i, item := range items {
-			item = bytes.TrimSpace(item)
-			if len(item) > 0 && (item[0] == '{' || item[0] == '[') {
-				return nil, inputErr(quote(name), "item %d is %s; arrays may hold only strings, numbers, booleans and null", i, jsonKind(item))
-			}
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.Write(canonicalScalar(item))
-		}
-		b.WriteByte(']')
-		return b.Bytes(), nil
-	}
-	return canonicalScalar(v), nil
-}
-
-func canonicalScalar(v json.RawMessage) json.RawMessage {
-	if v[0] == '"' {
-		var s string
-		if json.Unmarshal(v, &s) == nil {
-			return appendString(nil, s)
-		}
-	}
-	return v
-}
-
 // appendString appends s as a JSON string without HTML escaping.
 func appendString(dst []byte, s string) []byte {
 	plain := true
@@ -411,8 +353,22 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
 }
 
+// dedupeProps sorts properties by name; of a name given twice the last
+// wins, as with encoding/json.
+func dedupeProps(ps []Prop) []Prop {
+	slices.SortStableFunc(ps, func(a, b Prop) int { return strings.Compare(a.Name, b.Name) })
+	out := ps[:0]
+	for i, p := range ps {
+		if i+1 < len(ps) && ps[i+1].Name == p.Name {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 func sortProps(ps []Prop) {
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
+	slices.SortFunc(ps, func(a, b Prop) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // Object is a stored graph object: metadata kept by the store plus the
@@ -538,11 +494,19 @@ func AppendRecord(b []byte, op Op, o *Object, props []byte) []byte {
 
 // DecodeObject parses an object's stored JSON state (as AppendJSON writes it).
 func DecodeObject(raw []byte) (Object, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	members, err := scanFlat(raw)
+	if err != nil {
 		return Object{}, fmt.Errorf("decode object: %w", err)
 	}
+	fields := make(map[string]json.RawMessage, 16)
 	var o Object
+	for _, m := range members {
+		if storeOwned[m.name] {
+			fields[m.name] = m.raw
+		} else {
+			o.Props = append(o.Props, Prop{Name: m.name, Value: m.canon})
+		}
+	}
 	str := func(name string, dst *string) {
 		if v, ok := fields[name]; ok {
 			_ = json.Unmarshal(v, dst)
@@ -550,7 +514,7 @@ func DecodeObject(raw []byte) (Object, error) {
 	}
 	num := func(name string, dst *int64) {
 		if v, ok := fields[name]; ok {
-			_ = json.Unmarshal(v, dst)
+			*dst, _ = strconv.ParseInt(string(v), 10, 64)
 		}
 	}
 	str("_id", &o.ID)
@@ -563,9 +527,7 @@ func DecodeObject(raw []byte) (Object, error) {
 	num("_createdOn", &o.CreatedOn)
 	num("_beginOn", &o.BeginOn)
 	num("_endOn", &o.EndOn)
-	if v, ok := fields["_deleted"]; ok {
-		_ = json.Unmarshal(v, &o.Deleted)
-	}
+	o.Deleted = string(fields["_deleted"]) == "true"
 	o.Kind = KindEntity
 	if _, ok := fields["_fromEntityId"]; ok {
 		o.Kind = KindRelationship
@@ -574,16 +536,8 @@ func DecodeObject(raw []byte) (Object, error) {
 		str("_fromEntityKey", &o.FromKey)
 		str("_toEntityKey", &o.ToKey)
 	}
-	c, err := classField(fields, o.Kind)
-	if err != nil {
+	if o.Class, err = classField(fields, o.Kind); err != nil {
 		return Object{}, fmt.Errorf("decode object %s: %w", o.ID, err)
-	}
-	o.Class = c
-	for name, v := range fields {
-		if storeOwned[name] {
-			continue
-		}
-		o.Props = append(o.Props, Prop{Name: name, Value: v})
 	}
 	sortProps(o.Props)
 	return o, nil

@@ -1,0 +1,327 @@
+package graph
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// field is one member of a flat JSON object: its name, the value as it was
+// written, and the value's canonical encoding.
+type field struct {
+	name  string
+	raw   []byte
+	canon []byte
+}
+
+// scanFlat parses a JSON object whose members are strings, numbers,
+// booleans, null or arrays of those, in one pass without reflection. It is
+// the hot path of every upload; encoding/json is used only for the rare
+// string with escapes or non-ASCII bytes. Errors are *InputError naming the
+// member.
+func scanFlat(b []byte) ([]field, error) {
+	s := scanner{b: b}
+	s.ws()
+	if !s.eat('{') {
+		return nil, inputErr("", "a graph object must be a JSON object")
+	}
+	var out []field
+	s.ws()
+	if s.eat('}') {
+		return out, s.end()
+	}
+	for {
+		s.ws()
+		if s.peek() != '"' {
+			return nil, s.syntax("a member name in double quotes")
+		}
+		nameRaw, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		name, _, err := decodeString(nameRaw)
+		if err != nil {
+			return nil, s.syntax("a valid member name")
+		}
+		s.ws()
+		if !s.eat(':') {
+			return nil, s.syntax("':' after " + quote(name))
+		}
+		s.ws()
+		start := s.i
+		if dropped[name] {
+			if err := s.skip(0); err != nil {
+				return nil, err
+			}
+		} else {
+			canon, err := s.value(name, true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, field{name: name, raw: b[start:s.i], canon: canon})
+		}
+		s.ws()
+		if s.eat(',') {
+			continue
+		}
+		if s.eat('}') {
+			return out, s.end()
+		}
+		return nil, s.syntax("',' or '}'")
+	}
+}
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) eat(c byte) bool {
+	if s.peek() == c && s.i < len(s.b) {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *scanner) end() error {
+	s.ws()
+	if s.i != len(s.b) {
+		return s.syntax("the end of the object")
+	}
+	return nil
+}
+
+func (s *scanner) syntax(want string) error {
+	if s.i >= len(s.b) {
+		return inputErr("", "invalid JSON: unexpected end of input, expected %s", want)
+	}
+	return inputErr("", "invalid JSON at byte %d: expected %s", s.i, want)
+}
+
+// str consumes a string token and returns it with its quotes.
+func (s *scanner) str() ([]byte, error) {
+	start := s.i
+	s.i++ // opening quote
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return s.b[start:s.i], nil
+		case c == '\\':
+			s.i += 2
+		case c < 0x20:
+			return nil, s.syntax("no raw control character inside a string")
+		default:
+			s.i++
+		}
+	}
+	return nil, s.syntax("a closing '\"'")
+}
+
+// decodeString decodes a string token; plain reports that its canonical
+// encoding is the token itself.
+func decodeString(tok []byte) (string, bool, error) {
+	inner := tok[1 : len(tok)-1]
+	for _, c := range inner {
+		if c == '\\' || c >= 0x80 {
+			var v string
+			if err := json.Unmarshal(tok, &v); err != nil {
+				return "", false, err
+			}
+			return v, false, nil
+		}
+	}
+	return string(inner), true, nil
+}
+
+// value consumes one value and returns its canonical encoding. Arrays are
+// allowed only at the top (top) and may hold only scalars.
+func (s *scanner) value(name string, top bool) ([]byte, error) {
+	switch c := s.peek(); {
+	case c == '"':
+		tok, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		v, plain, err := decodeString(tok)
+		if err != nil {
+			return nil, inputErr(fieldName(name), "invalid string: %v", err)
+		}
+		if plain {
+			return tok, nil
+		}
+		return appendString(nil, v), nil
+	case c == '{':
+		return nil, inputErr(fieldName(name), "is a nested object; properties must be flat: a string, number, boolean, null or an array of those")
+	case c == '[':
+		if !top {
+			return nil, inputErr(fieldName(name), "holds an array inside an array; arrays may hold only strings, numbers, booleans and null")
+		}
+		return s.array(name)
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	}
+	return nil, s.syntax(fmt.Sprintf("a value for %s", quote(name)))
+}
+
+func (s *scanner) array(name string) ([]byte, error) {
+	s.i++ // [
+	out := []byte{'['}
+	s.ws()
+	if s.eat(']') {
+		return append(out, ']'), nil
+	}
+	for n := 0; ; n++ {
+		if n == maxArrayLen {
+			return nil, inputErr(fieldName(name), "array has more than %d items", maxArrayLen)
+		}
+		s.ws()
+		v, err := s.value(name, false)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, v...)
+		s.ws()
+		if s.eat(',') {
+			continue
+		}
+		if s.eat(']') {
+			return append(out, ']'), nil
+		}
+		return nil, s.syntax("',' or ']'")
+	}
+}
+
+func (s *scanner) literal(lit string) ([]byte, error) {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		return nil, s.syntax("a value")
+	}
+	start := s.i
+	s.i += len(lit)
+	return s.b[start:s.i], nil
+}
+
+// number consumes a JSON number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
+func (s *scanner) number() ([]byte, error) {
+	start := s.i
+	s.eat('-')
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.eat('0') {
+		// no more integer digits after a leading zero
+	} else if digits() == 0 {
+		return nil, s.syntax("a digit")
+	}
+	if s.eat('.') && digits() == 0 {
+		return nil, s.syntax("a digit after '.'")
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		s.i++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.i++
+		}
+		if digits() == 0 {
+			return nil, s.syntax("a digit in the exponent")
+		}
+	}
+	return s.b[start:s.i], nil
+}
+
+// maxSkipDepth bounds the nesting of values that are skipped (_rawData).
+const maxSkipDepth = 64
+
+// skip consumes any JSON value, nested or not.
+func (s *scanner) skip(depth int) error {
+	if depth > maxSkipDepth {
+		return inputErr("", "JSON nested deeper than %d levels", maxSkipDepth)
+	}
+	switch c := s.peek(); c {
+	case '{', '[':
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		s.i++
+		s.ws()
+		if s.eat(closer) {
+			return nil
+		}
+		for {
+			s.ws()
+			if c == '{' {
+				if s.peek() != '"' {
+					return s.syntax("a member name in double quotes")
+				}
+				if _, err := s.str(); err != nil {
+					return err
+				}
+				s.ws()
+				if !s.eat(':') {
+					return s.syntax("':'")
+				}
+				s.ws()
+			}
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.eat(',') {
+				continue
+			}
+			if s.eat(closer) {
+				return nil
+			}
+			return s.syntax(fmt.Sprintf("',' or '%c'", closer))
+		}
+	case '"':
+		tok, err := s.str()
+		if err == nil {
+			_, _, err = decodeString(tok)
+		}
+		return err
+	}
+	_, err := s.value("", false)
+	return err
+}
+
+// fieldName renders a member name for an error: metadata names bare, the
+// writer's property names quoted.
+func fieldName(name string) string {
+	if storeOwned[name] {
+		return name
+	}
+	return quote(name)
+}
