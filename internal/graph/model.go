@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
