@@ -241,7 +241,27 @@ func servedRoutes(t *testing.T) []string {
 	if fn == nil {
 		t.Fatalf("server.go has no routes method")
 	}
-	w := &routeWalker{t: t, fset: fset, env: map[string]string{}}
+	// Functions of the package, which route patterns may call.
+	funcs := map[string]*ast.FuncDecl{}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		pf, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatalf("parse %s: %v", name, err)
+		}
+		for _, d := range pf.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
+				funcs[fd.Name.Name] = fd
+			}
+		}
+	}
+	w := &routeWalker{t: t, fset: fset, env: map[string]string{}, funcs: funcs}
 	w.stmts(fn.Body.List)
 	if len(w.routes) == 0 {
 		t.Fatalf("found no routes in routes()")
@@ -250,18 +270,21 @@ func servedRoutes(t *testing.T) []string {
 }
 
 // routeWalker evaluates the route patterns of routes(): string literals,
-// constants and variables built from them with +, and loops over kinds.
-// Forms it does not understand fail the test, so it is taught them rather
-// than skipping a route.
+// constants and variables built from them with +, loops over kinds, and
+// calls of the package's functions of one argument made of if/switch and
+// return statements. Forms it does not understand fail the test, so it is
+// taught them rather than skipping a route.
 type routeWalker struct {
 	t      *testing.T
 	fset   *token.FileSet
 	env    map[string]string
+	funcs  map[string]*ast.FuncDecl
 	routes []string
+	depth  int
 }
 
-// graphKinds gives the value k.String() has for each graph kind a loop of
-// routes() ranges over.
+// graphKinds gives the value a graph kind has for the walker: its String(),
+// so k.String() of a kind evaluates to the kind's value.
 var graphKinds = map[string]string{
 	"KindEntity":       graph.KindEntity.String(),
 	"KindRelationship": graph.KindRelationship.String(),
@@ -379,14 +402,98 @@ func (w *routeWalker) eval(e ast.Expr) (string, bool) {
 			return a + b, ok1 && ok2
 		}
 	case *ast.CallExpr:
-		// k.String() of a loop variable that holds a kind's name.
+		// k.String() of a loop variable that holds a kind.
 		if sel, ok := e.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "String" && len(e.Args) == 0 {
 			return w.eval(sel.X)
+		}
+		if id, ok := e.Fun.(*ast.Ident); ok && len(e.Args) == 1 {
+			return w.call(id.Name, e.Args[0])
 		}
 	case *ast.SelectorExpr:
 		if x, ok := e.X.(*ast.Ident); ok && x.Name == "graph" {
 			v, ok := graphKinds[e.Sel.Name]
 			return v, ok
+		}
+	}
+	return "", false
+}
+
+// call evaluates a call of the package's function name with one argument.
+func (w *routeWalker) call(name string, arg ast.Expr) (string, bool) {
+	fd := w.funcs[name]
+	if fd == nil || w.depth > 8 {
+		return "", false
+	}
+	params := fd.Type.Params.List
+	if len(params) != 1 || len(params[0].Names) != 1 {
+		return "", false
+	}
+	v, ok := w.eval(arg)
+	if !ok {
+		return "", false
+	}
+	inner := &routeWalker{t: w.t, fset: w.fset, funcs: w.funcs, depth: w.depth + 1,
+		env: map[string]string{params[0].Names[0].Name: v}}
+	return inner.run(fd.Body.List)
+}
+
+// run interprets a function body of if, switch and return statements.
+func (w *routeWalker) run(list []ast.Stmt) (string, bool) {
+	for _, s := range list {
+		switch s := s.(type) {
+		case *ast.ReturnStmt:
+			if len(s.Results) != 1 {
+				return "", false
+			}
+			return w.eval(s.Results[0])
+		case *ast.IfStmt:
+			if s.Init != nil {
+				return "", false
+			}
+			c, ok := s.Cond.(*ast.BinaryExpr)
+			if !ok || (c.Op != token.EQL && c.Op != token.NEQ) {
+				return "", false
+			}
+			a, ok1 := w.eval(c.X)
+			b, ok2 := w.eval(c.Y)
+			if !ok1 || !ok2 {
+				return "", false
+			}
+			if (a == b) == (c.Op == token.EQL) {
+				return w.run(s.Body.List)
+			}
+			if s.Else != nil {
+				return w.run([]ast.Stmt{s.Else})
+			}
+		case *ast.BlockStmt:
+			return w.run(s.List)
+		case *ast.SwitchStmt:
+			if s.Init != nil || s.Tag == nil {
+				return "", false
+			}
+			tag, ok := w.eval(s.Tag)
+			if !ok {
+				return "", false
+			}
+			var dflt *ast.CaseClause
+			for _, cc := range s.Body.List {
+				cc := cc.(*ast.CaseClause)
+				if cc.List == nil {
+					dflt = cc
+				}
+				for _, e := range cc.List {
+					if v, ok := w.eval(e); !ok {
+						return "", false
+					} else if v == tag {
+						return w.run(cc.Body)
+					}
+				}
+			}
+			if dflt != nil {
+				return w.run(dflt.Body)
+			}
+		default:
+			return "", false
 		}
 	}
 	return "", false
@@ -410,12 +517,12 @@ func TestOpenAPIRoutes(t *testing.T) {
 	if len(served) < 20 {
 		t.Fatalf("found only %d routes in server.go: %v", len(served), served)
 	}
-	for r := range served {
+	for _, r := range sortedKeys(served) {
 		if documented[r] == nil {
 			t.Errorf("route %s is served but not in openapi.json", r)
 		}
 	}
-	for r := range documented {
+	for _, r := range sortedKeys(documented) {
 		if !served[r] {
 			t.Errorf("openapi.json documents %s, which routes() does not register", r)
 		}
@@ -425,7 +532,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	// handlers are not called, so the stores may be nil).
 	s := New(Config{Gatherer: prometheus.NewRegistry(), OperatorKey: "k"})
 	fill := regexp.MustCompile(`\{[^}]+\}`)
-	for r := range documented {
+	for _, r := range sortedKeys(documented) {
 		method, path, _ := strings.Cut(r, " ")
 		req := httptest.NewRequest(method, fill.ReplaceAllString(path, "x0"), nil)
 		if _, pattern := s.mux.Handler(req); pattern != r {
@@ -441,14 +548,23 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 }
 
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // sourceErrorCodes returns the error codes the API's sources can answer.
 func sourceErrorCodes(t *testing.T) map[string]bool {
 	t.Helper()
 	patterns := []*regexp.Regexp{
-		regexp.MustCompile(`writeError\([^,]+,[^,]+,\s*"([A-Z_]+)"`),
-		regexp.MustCompile(`errorf\([^,]+,\s*"([A-Z_]+)"`),
-		regexp.MustCompile(`&errBody\{[^,]+,\s*"([A-Z_]+)"`),
-		regexp.MustCompile(`Code:\s*"([A-Z_]+)"`),
+		regexp.MustCompile(`writeError\([^,]+,[^,]+,\s*"([A-Z][A-Z0-9_]*)"`),
+		regexp.MustCompile(`errorf\([^,]+,\s*"([A-Z][A-Z0-9_]*)"`),
+		regexp.MustCompile(`&errBody\{[^,]+,\s*"([A-Z][A-Z0-9_]*)"`),
+		regexp.MustCompile(`Code:\s*"([A-Z][A-Z0-9_]*)"`),
 	}
 	var files []string
 	for _, glob := range []string{"*.go", filepath.Join("..", "syncjobs", "*.go")} {

@@ -169,6 +169,8 @@ func (s *scanner) value(name string, top bool) ([]byte, error) {
 			return tok, nil
 		}
 		return appendString(nil, v), nil
+	case c == '{' && name == "_mapping":
+		return nil, inputErr("_mapping", "mapped relationships are not supported by j1ds yet; upload a direct relationship with _fromEntityKey and _toEntityKey instead")
 	case c == '{':
 		return nil, inputErr(fieldName(name), "is a nested object; properties must be flat: a string, number, boolean, null or an array of those")
 	case c == '[':
