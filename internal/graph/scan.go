@@ -202,6 +202,12 @@ func (s *scanner) array(name string) ([]byte, error) {
 			return nil, inputErr(fieldName(name), "array has more than %d items", maxArrayLen)
 		}
 		s.ws()
+		switch s.peek() {
+		case '{':
+			return nil, inputErr(fieldName(name), "item %d is an object; arrays may hold only strings, numbers, booleans and null", n)
+		case '[':
+			return nil, inputErr(fieldName(name), "item %d is an array; arrays may hold only strings, numbers, booleans and null", n)
+		}
 		v, err := s.value(name, false)
 		if err != nil {
 			return nil, err

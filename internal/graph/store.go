@@ -744,12 +744,17 @@ func idLen(k []byte) int {
 	return len(k)
 }
 
-// ScanScope calls fn for every live object of a kind in a scope, with its
-// id and type, reading a consistent snapshot. Writes made meanwhile are not
-// seen.
-func (s *Store) ScanScope(account, scope string, kind Kind, fn func(id, typ string) error) error {
+// ScanScope calls fn for every live object of a kind in a scope whose id
+// sorts after the given one (all when empty), in id order, with its id and
+// type, reading a consistent snapshot. Writes made meanwhile are not seen.
+// An error from fn stops the scan and is returned.
+func (s *Store) ScanScope(account, scope string, kind Kind, after string, fn func(id, typ string) error) error {
 	p := keyOf(famScope, account, scope, string(kind))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	lower := p
+	if after != "" {
+		lower = append(append(append([]byte(nil), p...), after...), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(p)})
 	if err != nil {
 		return fmt.Errorf("scan scope %s: %w", scope, err)
 	}

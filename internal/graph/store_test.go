@@ -445,3 +445,35 @@ func TestListPages(t *testing.T) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }
+
+func TestCanonicalFormIgnoresOrderAndFormatting(t *testing.T) {
+	a := `{"_key":"long-enough-key","_type":"slack_user","_class":["User","Person"],"b":[1, "x\u0041"],"a":"é","c":null}`
+	b := "{ \"c\" : null, \"a\":\"\\u00e9\", \"_class\":[\"User\",\"Person\"], \"b\":[1,\"xA\"], \"_type\":\"slack_user\", \"_key\":\"long-enough-key\" }"
+	var enc [][]byte
+	for _, js := range []string{a, b} {
+		in, err := graph.ParseObject(graph.KindEntity, []byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := in.AppendCanonical(nil)
+		back, err := graph.ParseObject(graph.KindEntity, c)
+		if err != nil {
+			t.Fatalf("canonical form %s does not parse: %v", c, err)
+		}
+		if c2 := back.AppendCanonical(nil); string(c2) != string(c) {
+			t.Fatalf("round trip changed the form:\n%s\n%s", c, c2)
+		}
+		enc = append(enc, c)
+	}
+	if string(enc[0]) != string(enc[1]) {
+		t.Fatalf("equal objects encode differently:\n%s\n%s", enc[0], enc[1])
+	}
+	rel, err := graph.ParseObject(graph.KindRelationship, []byte(hasUser1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := graph.ParseObject(graph.KindRelationship, rel.AppendCanonical(nil))
+	if err != nil || back.FromKey != rel.FromKey || back.ToKey != rel.ToKey || back.Class[0] != "HAS" {
+		t.Fatalf("relationship round trip: %+v %v", back, err)
+	}
+}

@@ -119,7 +119,7 @@ func (s *Service) runFinalize(account, id string) error {
 			if phase == phaseDeleteEnts {
 				kind = graph.KindEntity
 			}
-			done, err = s.deleteChunk(&j, kind)
+			done, err = s.deleteChunk(&j, phase, kind, after)
 		default:
 			return fmt.Errorf("job %s: unknown finalize progress %q", id, j.Progress)
 		}
@@ -253,12 +253,15 @@ func addIntegrationProps(in *graph.Input, j *Job) {
 }
 
 // deleteChunk deletes up to one chunk of live objects of the job's scope
-// that the job did not upload (DIFF), skipping types in partialDatasets.
-// It reports true when none is left.
-func (s *Service) deleteChunk(j *Job, kind graph.Kind) (bool, error) {
+// that the job did not upload (DIFF), skipping types in partialDatasets,
+// scanning on from the object id `after`. It reports true when the scan
+// reached the end.
+func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after string) (bool, error) {
 	var doomed []string
+	last := after
 	errFull := errors.New("chunk full")
-	err := s.store.ScanScope(j.AccountID, j.Scope, kind, func(oid, typ string) error {
+	err := s.store.ScanScope(j.AccountID, j.Scope, kind, after, func(oid, typ string) error {
+		last = oid
 		if j.PartialDatasets != nil && slices.Contains(j.PartialDatasets.Types, typ) {
 			return nil
 		}
@@ -276,7 +279,8 @@ func (s *Service) deleteChunk(j *Job, kind graph.Kind) (bool, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errFull) {
+	full := errors.Is(err, errFull)
+	if err != nil && !full {
 		return false, fmt.Errorf("find objects to delete: %w", err)
 	}
 	if len(doomed) == 0 {
@@ -290,13 +294,14 @@ func (s *Service) deleteChunk(j *Job, kind graph.Kind) (bool, error) {
 			}
 		}
 		next.add(tx.Counts())
+		next.Progress = phase + ":" + last
 		return next.setInTxn(tx)
 	})
 	if err != nil {
 		return false, fmt.Errorf("delete objects missing from job: %w", err)
 	}
 	*j = next
-	return false, nil
+	return !full, nil
 }
 
 // checkRelationships verifies, before anything is applied, that every

@@ -293,7 +293,7 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 			if err != nil {
 				return 0, badObject(list, i, raw, err)
 			}
-			raw = compact(raw)
+			raw = in.AppendCanonical(nil)
 			oid := graph.ObjectID(account, j.Scope, in.Key)
 			same := false
 			for _, k := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
@@ -337,16 +337,6 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 		return Job{}, fmt.Errorf("stage upload: %w", err)
 	}
 	return j, nil
-}
-
-// compact removes insignificant whitespace, so a retried upload compares
-// equal whatever its formatting.
-func compact(raw []byte) []byte {
-	var b bytes.Buffer
-	if json.Compact(&b, raw) != nil {
-		return raw
-	}
-	return b.Bytes()
 }
 
 func badObject(list string, i int, raw []byte, err error) *Error {
