@@ -32,9 +32,15 @@ Common flags: --url (J1DS_URL, default http://127.0.0.1:8080),
 type adminClient struct {
 	url, key string
 	http     *http.Client
+	out      io.Writer
 }
 
 func runAdmin(ctx context.Context, args []string) error {
+	return admin(ctx, args, os.Stdout)
+}
+
+// admin runs an admin command, printing the answer to out.
+func admin(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(os.Stderr, adminUsage)
 		if len(args) == 0 {
@@ -55,7 +61,7 @@ func runAdmin(ctx context.Context, args []string) error {
 	if err := envFlags(fs, args); err != nil {
 		return err
 	}
-	c := &adminClient{url: strings.TrimRight(*url, "/"), key: *opKey, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &adminClient{url: strings.TrimRight(*url, "/"), key: *opKey, http: &http.Client{Timeout: 30 * time.Second}, out: out}
 	if c.key == "" {
 		b, err := os.ReadFile(filepath.Join(*data, operatorKeyFile))
 		if err != nil {
@@ -155,7 +161,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any) err
 		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		fmt.Println("ok")
+		fmt.Fprintln(c.out, "ok")
 		return nil
 	}
 	var out bytes.Buffer
@@ -163,6 +169,6 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any) err
 		out.Reset()
 		out.Write(b)
 	}
-	fmt.Println(strings.TrimSpace(out.String()))
+	fmt.Fprintln(c.out, strings.TrimSpace(out.String()))
 	return nil
 }

@@ -46,7 +46,8 @@ func defaultServeConfig() serveConfig {
 	}
 }
 
-func (c *serveConfig) flags(fs *flag.FlagSet) {
+func newServeFlags(c *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Data, "data", c.Data, "data directory (graph store, transaction log, settings)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the HTTP API")
 	fs.StringVar(&c.OperatorKey, "operator-key", c.OperatorKey, "key of the operator API; when empty, one is generated into DATA/operator-key")
@@ -54,6 +55,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	return fs
 }
 
 // Validate checks the configuration; errors name the flag and the value.
@@ -93,9 +95,7 @@ func parseLevel(s string) (slog.Level, error) {
 
 func runServe(ctx context.Context, args []string) error {
 	cfg := defaultServeConfig()
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg.flags(fs)
-	if err := envFlags(fs, args); err != nil {
+	if err := envFlags(newServeFlags(&cfg), args); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {

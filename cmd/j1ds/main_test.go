@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServeConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*serveConfig)
+		want string // substring of the error; "" for valid
+	}{
+		{"defaults", func(*serveConfig) {}, ""},
+		{"no data", func(c *serveConfig) { c.Data = "" }, "--data"},
+		{"bad listen", func(c *serveConfig) { c.Listen = "8080" }, `--listen "8080"`},
+		{"negative retention", func(c *serveConfig) { c.LogRetention = -time.Second }, "--log-retention -1s"},
+		{"tiny body", func(c *serveConfig) { c.MaxBody = 10 }, "--max-body 10"},
+		{"bad level", func(c *serveConfig) { c.LogLevel = "loud" }, `--log-level "loud"`},
+		{"short operator key", func(c *serveConfig) { c.OperatorKey = "abc" }, "--operator-key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultServeConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvFlagsFillUnsetFlags(t *testing.T) {
+	t.Setenv("J1DS_LISTEN", "127.0.0.1:9999")
+	t.Setenv("J1DS_DATA", "/from/env")
+	t.Setenv("J1DS_LOG_RETENTION", "1h")
+	c := defaultServeConfig()
+	fs := newServeFlags(&c)
+	if err := envFlags(fs, []string{"--data", "/from/flag"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" || c.Data != "/from/flag" || c.LogRetention != time.Hour {
+		t.Fatalf("config %+v", c)
+	}
+	t.Setenv("J1DS_MAX_BODY", "lots")
+	c = defaultServeConfig()
+	if err := envFlags(newServeFlags(&c), nil); err == nil || !strings.Contains(err.Error(), "J1DS_MAX_BODY") {
+		t.Fatalf("bad env value: %v", err)
+	}
+}
+
+// TestServeAdminRestart runs the quick start in-process: serve on a free
+// port, create an account and a key with the admin commands, use the key,
+// stop gracefully, start again on the same data and use the key again.
+func TestServeAdminRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := defaultServeConfig()
+	cfg.Data, cfg.Listen = dir, "127.0.0.1:0"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func() (string, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
+		var a string
+		select {
+		case a = <-addr:
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		}
+		return "http://" + a, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve returned %v on shutdown", err)
+			}
+		}
+	}
+	url, stop := start()
+	adminCmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := admin(context.Background(), append(args, "--url", url, "--data", dir), &out)
+		return out.String(), err
+	}
+	if _, err := adminCmd("create-account", "--id", "acme", "--entitlements", "data-streaming"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminCmd("create-account", "--id", "acme"); err == nil || !strings.Contains(err.Error(), "ACCOUNT_EXISTS") {
+		t.Fatalf("duplicate account: %v", err)
+	}
+	if _, err := adminCmd("create-account", "--id", "a/b"); err == nil || !strings.Contains(err.Error(), `"a/b"`) {
+		t.Fatalf("invalid account id: %v", err)
+	}
+	out, err := adminCmd("create-key", "--account", "acme", "--role", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct{ Key string }
+	if err := json.Unmarshal([]byte(out), &k); err != nil || !strings.HasPrefix(k.Key, "j1ds_") {
+		t.Fatalf("create-key printed %q", out)
+	}
+	get := func() int {
+		req, _ := http.NewRequest("GET", url+"/api/v1/accounts/acme/entities", nil)
+		req.Header.Set("Authorization", "Bearer "+k.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("GET with the new key: %d", code)
+	}
+	opKey, err := os.ReadFile(filepath.Join(dir, operatorKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	url, stop = start()
+	defer stop()
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("GET after restart: %d", code)
+	}
+	again, _ := os.ReadFile(filepath.Join(dir, operatorKeyFile))
+	if !bytes.Equal(opKey, again) {
+		t.Fatal("the operator key changed across restarts")
+	}
+	if out, err := adminCmd("list-keys", "--account", "acme"); err != nil || strings.Contains(out, k.Key) {
+		t.Fatalf("list-keys: %v, and it must never show the secret: %s", err, out)
+	}
+}
