@@ -126,6 +126,14 @@ func (s *Service) runFinalize(account, id string) error {
 		if err != nil {
 			return err
 		}
+		if j.Status == StatusErrorBadData {
+			return nil // applyChunk ended the job
+		}
+		if s.opts.afterChunk != nil {
+			if err := s.opts.afterChunk(&j); err != nil {
+				return err
+			}
+		}
 		if !done {
 			continue
 		}

@@ -116,6 +116,10 @@ const (
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// afterChunk, in tests, runs after each committed finalize chunk; an
+	// error stops the finalization there, as a crash would.
+	afterChunk func(j *Job) error
 }
 
 // Service runs synchronization jobs against a graph store. Uploads are
@@ -127,6 +131,7 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	sem   chan struct{}
+	opts  Options
 
 	mu struct {
 		sync.Mutex
@@ -142,7 +147,7 @@ type Service struct {
 // Open starts the service and resumes jobs whose finalization a previous
 // run did not complete. Close stops it.
 func Open(store *graph.Store, o Options) (*Service, error) {
-	s := &Service{store: store, db: store.DB(), log: o.Logger, now: o.Now, sem: make(chan struct{}, maxConcurrentFinalize)}
+	s := &Service{store: store, db: store.DB(), log: o.Logger, now: o.Now, sem: make(chan struct{}, maxConcurrentFinalize), opts: o}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
