@@ -130,6 +130,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap gives http.MaxBytesReader and http.ResponseController the
+// connection's own writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	return r.ResponseWriter.Write(b)
@@ -222,6 +226,15 @@ func (e *errBody) Error() string { return e.msg }
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *errBody) {
 	tooBig := &errBody{http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE",
 		fmt.Sprintf("request body exceeds %d bytes; send smaller batches", limit)}
+	// MaxBytesReader closes the connection after a 413 only when it sees
+	// the server's own writer.
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
 	body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":

@@ -5,7 +5,8 @@ import (
 )
 
 // Key layout (the first byte is the family; other packages own other
-// families of the same database: 'A' and 'K' accounts, 'J' and 'S' sync jobs):
+// families of the same database: 'A' and 'K' accounts, 'J', 'E' and 'S' sync
+// jobs):
 //
 //	o <account> 0 <id>                       object: 16-byte content hash + JSON state
 //	t <account> 0 <kind> <type> 0 <id>       live objects by kind and type

@@ -12,14 +12,20 @@ import (
 	"github.com/j1ds/j1ds/internal/graph"
 )
 
-// Key layout: the 'J' and 'S' families of the store's database.
+// Key layout: the 'J', 'E' and 'S' families of the store's database.
 //
 //	J <account> 0 <job id>          job record (JSON, with finalize progress)
-//	S <job id> 0 <kind> <object id> staged object, as uploaded
+//	E <account> 0 <job id>          number of events reported (uvarint)
+//	S <job id> 0 <kind> <object id> staged object, in canonical form
 const (
-	famJob   = 'J'
-	famStage = 'S'
+	famJob    = 'J'
+	famEvents = 'E'
+	famStage  = 'S'
 )
+
+func eventsKey(account, id string) []byte {
+	return append(append(append([]byte{famEvents}, account...), 0), id...)
+}
 
 func jobKey(account, id string) []byte {
 	return append(append(append([]byte{famJob}, account...), 0), id...)
@@ -229,18 +235,33 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 		return next.setInTxn(tx)
 	})
 	if err != nil {
-		var ee *graph.EndpointError
-		if errors.As(err, &ee) {
-			// The relationship check ran before anything was applied; an end
-			// can still vanish if another writer deleted it meanwhile.
-			j.Status, j.EndTimestamp = StatusErrorBadData, s.now().UnixMilli()
-			j.Error = &Error{Code: "RELATIONSHIP_ENDPOINT_NOT_FOUND", Message: err.Error()}
+		if bad := badData(err); bad != nil {
+			// The checks ran before anything was applied; an end can still
+			// vanish, or a key be taken, if another writer changed the graph
+			// meanwhile. Retrying cannot help: the job ends here.
+			j.Status, j.Error, j.EndTimestamp = StatusErrorBadData, bad, s.now().UnixMilli()
 			return true, s.finish(j)
 		}
 		return false, err
 	}
 	*j = next
 	return !more, nil
+}
+
+// badData returns the job error for an error of applying a staged object
+// that no retry can fix, nil for any other error.
+func badData(err error) *Error {
+	var ee *graph.EndpointError
+	var ie *graph.InputError
+	switch {
+	case errors.As(err, &ee):
+		return &Error{Code: "RELATIONSHIP_ENDPOINT_NOT_FOUND", Message: err.Error()}
+	case errors.Is(err, graph.ErrKindConflict):
+		return &Error{Code: "KEY_CONFLICT", Message: err.Error()}
+	case errors.As(err, &ie):
+		return &Error{Code: "INVALID_GRAPH_OBJECT", Message: err.Error()}
+	}
+	return nil
 }
 
 func phaseOf(kind graph.Kind) string {
@@ -314,7 +335,8 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 
 // checkRelationships verifies, before anything is applied, that every
 // staged relationship's ends will exist: as an entity staged by this job,
-// or as a live entity of the graph that this job will not delete.
+// or as a live entity of the graph that this job will not delete; and that
+// its _key is not an entity's of the scope.
 func (s *Service) checkRelationships(j *Job) *Error {
 	p := stageKindPrefix(j.ID, graph.KindRelationship)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
@@ -326,6 +348,13 @@ func (s *Service) checkRelationships(j *Job) *Error {
 		in, err := graph.ParseObject(graph.KindRelationship, it.Value())
 		if err != nil {
 			return errorf(http.StatusBadRequest, "INVALID_GRAPH_OBJECT", "%v", err)
+		}
+		// A _key names one object per scope: an entity (even a deleted one)
+		// of the scope with this key cannot become a relationship.
+		if o, _, err := s.store.Get(j.AccountID, graph.ObjectID(j.AccountID, j.Scope, in.Key)); err == nil && o.Kind != graph.KindRelationship {
+			return errorf(http.StatusBadRequest, "KEY_CONFLICT",
+				"relationship _key %s: the graph holds an entity with this _key in scope %s; give the relationship another _key",
+				quote(in.Key), quote(j.Scope))
 		}
 		ends := []struct{ idField, id, keyField, key, scope string }{
 			{"_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, in.FromScope},

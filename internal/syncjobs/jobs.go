@@ -3,9 +3,11 @@ package syncjobs
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -133,9 +135,12 @@ type Service struct {
 	sem   chan struct{}
 	opts  Options
 
+	// jobLocks serialise changes to a job; a job uses the stripe its id
+	// hashes to, so the locks take fixed memory however many jobs run.
+	jobLocks [64]sync.Mutex
+
 	mu struct {
 		sync.Mutex
-		jobs    map[string]*sync.Mutex // per-job locks
 		running map[string]chan struct{}
 	}
 
@@ -154,7 +159,6 @@ func Open(store *graph.Store, o Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.mu.jobs = make(map[string]*sync.Mutex)
 	s.mu.running = make(map[string]chan struct{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	pending, err := s.unfinished()
@@ -250,18 +254,22 @@ func (s *Service) load(account, id string) (Job, error) {
 		return Job{}, fmt.Errorf("decode job %s: %w", id, err)
 	}
 	sj.Job.Progress = sj.Progress
+	sj.Job.NumEvents = 0
+	if v, closer, err := s.db.Get(eventsKey(account, id)); err == nil {
+		n, _ := binary.Uvarint(v)
+		sj.Job.NumEvents = int(n)
+		closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return Job{}, fmt.Errorf("read job %s: %w", id, err)
+	}
 	return sj.Job, nil
 }
 
 // lock serialises changes to one job.
 func (s *Service) lock(id string) func() {
-	s.mu.Lock()
-	m, ok := s.mu.jobs[id]
-	if !ok {
-		m = &sync.Mutex{}
-		s.mu.jobs[id] = m
-	}
-	s.mu.Unlock()
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &s.jobLocks[h.Sum32()%uint32(len(s.jobLocks))]
 	m.Lock()
 	return m.Unlock
 }
@@ -379,10 +387,12 @@ func (s *Service) AddEvents(account, id string, events []Event) (Job, error) {
 		s.log.Info("job event", slog.String("account", account), slog.String("job", id),
 			slog.String("name", truncate(e.Name, 200)), slog.String("description", truncate(e.Description, 1000)))
 	}
+	// The count lives under its own key: a finalization running meanwhile
+	// rewrites the job record from its own copy.
 	j.NumEvents += len(events)
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := putJob(b, &j); err != nil {
+	if err := b.Set(eventsKey(account, id), binary.AppendUvarint(nil, uint64(j.NumEvents)), nil); err != nil {
 		return Job{}, err
 	}
 	return j, b.Commit(pebble.Sync)
