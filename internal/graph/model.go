@@ -385,6 +385,16 @@ func appendString(dst []byte, s string) []byte {
 // dedupeProps sorts properties by name; of a name given twice the last
 // wins, as with encoding/json.
 func dedupeProps(ps []Prop) []Prop {
+	strictly := true
+	for i := 1; i < len(ps); i++ {
+		if ps[i-1].Name >= ps[i].Name {
+			strictly = false
+			break
+		}
+	}
+	if strictly {
+		return ps
+	}
 	slices.SortStableFunc(ps, func(a, b Prop) int { return strings.Compare(a.Name, b.Name) })
 	out := ps[:0]
 	for i, p := range ps {
