@@ -186,71 +186,42 @@ func benchRawPebble(dir string, corpus [][]byte, batch, writers int) (int, error
 		return 0, err
 	}
 	defer db.Close()
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w, part := range shard(corpus, writers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The same bytes the store writes per entity: the object (a
-			// 16-byte hash and its JSON), two index keys, and per batch one
-			// log entry holding every record and its index key.
-			var entry []byte
-			for i := 0; i < len(part); i += batch {
-				b := db.NewBatch()
-				entry = entry[:0]
-				for j := i; j < min(i+batch, len(part)); j++ {
-					id := fmt.Appendf(nil, "%08d-0000-5000-8000-%012d", w, j)
-					obj := append(make([]byte, 16, 16+len(part[j])), part[j]...)
-					_ = b.Set(append([]byte("obench\x00"), id...), obj, nil)
-					_ = b.Set(fmt.Appendf(nil, "tbench\x00eaws_iam_user\x00%s", id), nil, nil)
-					_ = b.Set(fmt.Appendf(nil, "sbench\x00bench\x00e%s", id), []byte("aws_iam_user"), nil)
-					entry = append(entry, `{"operation":"c","eventType":"entity","properties":`...)
-					entry = append(entry, part[j]...)
-					entry = append(entry, `,"labels":["Entity","User","aws_iam_user"]}`...)
-				}
-				_ = b.Set(fmt.Appendf(nil, "Lbench%d\x00%08d", w, i), entry, nil)
-				_ = b.Set(fmt.Appendf(nil, "G%d%08d", w, i), []byte("0000000000bench"), nil)
-				if err := b.Commit(pebble.Sync); err != nil {
-					errs <- err
-				}
-				b.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return len(corpus), <-errs
+	// The same bytes the store writes per entity: the object (a 16-byte
+	// hash and its JSON), two index keys, and per batch one log entry
+	// holding every record and its index key.
+	err = inBatches(corpus, batch, writers, func(w, i int, items [][]byte) error {
+		b := db.NewBatch()
+		defer b.Close()
+		var entry []byte
+		for j, e := range items {
+			id := fmt.Appendf(nil, "%08d-0000-5000-8000-%012d", w, i+j)
+			obj := append(make([]byte, 16, 16+len(e)), e...)
+			_ = b.Set(append([]byte("obench\x00"), id...), obj, nil)
+			_ = b.Set(fmt.Appendf(nil, "tbench\x00eaws_iam_user\x00%s", id), nil, nil)
+			_ = b.Set(fmt.Appendf(nil, "sbench\x00bench\x00e%s", id), []byte("aws_iam_user"), nil)
+			entry = append(entry, `{"operation":"c","eventType":"entity","properties":`...)
+			entry = append(entry, e...)
+			entry = append(entry, `,"labels":["Entity","User","aws_iam_user"]}`...)
+		}
+		_ = b.Set(fmt.Appendf(nil, "Lbench%d\x00%08d", w, i), entry, nil)
+		_ = b.Set(fmt.Appendf(nil, "G%d%08d", w, i), []byte("0000000000bench"), nil)
+		return b.Commit(pebble.Sync)
+	})
+	return len(corpus), err
 }
 
-func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
-	s, err := graph.Open(dir, graph.Options{})
-	if err != nil {
-		return 0, err
-	}
-	defer s.Close()
+// inBatches splits the corpus over writers goroutines, each calling fn for
+// consecutive batches of its share (w is the writer, i the offset of the
+// batch in its share), and returns the first error.
+func inBatches(corpus [][]byte, batch, writers int, fn func(w, i int, items [][]byte) error) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w, part := range shard(corpus, writers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			account := fmt.Sprintf("bench%d", w)
 			for i := 0; i < len(part); i += batch {
-				_, err := s.Update(account, func(tx *graph.Txn) error {
-					for _, raw := range part[i:min(i+batch, len(part))] {
-						in, err := graph.ParseObject(graph.KindEntity, raw)
-						if err != nil {
-							return err
-						}
-						in.Scope, in.Source = "bench", "api"
-						if _, _, err := tx.Upsert(&in); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
+				if err := fn(w, i, part[i:min(i+batch, len(part))]); err != nil {
 					errs <- err
 					return
 				}
@@ -259,7 +230,32 @@ func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
 	}
 	wg.Wait()
 	close(errs)
-	return len(corpus), <-errs
+	return <-errs
+}
+
+func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
+	s, err := graph.Open(dir, graph.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	err = inBatches(corpus, batch, writers, func(w, _ int, items [][]byte) error {
+		_, err := s.Update(fmt.Sprintf("bench%d", w), func(tx *graph.Txn) error {
+			for _, raw := range items {
+				in, err := graph.ParseObject(graph.KindEntity, raw)
+				if err != nil {
+					return err
+				}
+				in.Scope, in.Source = "bench", "api"
+				if _, _, err := tx.Upsert(&in); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		return err
+	})
+	return len(corpus), err
 }
 
 // benchSyncAPI runs one sync job of the corpus through the HTTP API on

@@ -75,8 +75,9 @@ func globalKey(lsn uint64) []byte {
 
 func truncKey(account string) []byte { return keyOf(famTrunc, account) }
 
-// prefixEnd returns the smallest key greater than every key with prefix p.
-func prefixEnd(p []byte) []byte {
+// PrefixEnd returns the smallest key greater than every key with prefix p:
+// the upper bound of an iterator over the prefix.
+func PrefixEnd(p []byte) []byte {
 	end := append([]byte(nil), p...)
 	for i := len(end) - 1; i >= 0; i-- {
 		end[i]++

@@ -563,7 +563,7 @@ func (tx *Txn) Delete(id string) (bool, error) {
 	if o.Kind == KindEntity {
 		var rels []string
 		p := adjacentKey(tx.account, o.ID, "")
-		it, err := tx.batch.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+		it, err := tx.batch.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: PrefixEnd(p)})
 		if err != nil {
 			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
 		}
@@ -707,7 +707,7 @@ func (s *Store) List(account string, kind Kind, typ, cursor string, limit int) (
 		}
 		lower = append(append(append([]byte(nil), prefix...), c...), 0)
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: PrefixEnd(prefix)})
 	if err != nil {
 		return nil, "", fmt.Errorf("list objects: %w", err)
 	}
@@ -754,7 +754,7 @@ func (s *Store) ScanScope(account, scope string, kind Kind, after string, fn fun
 	if after != "" {
 		lower = append(append(append([]byte(nil), p...), after...), 0)
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(p)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: PrefixEnd(p)})
 	if err != nil {
 		return fmt.Errorf("scan scope %s: %w", scope, err)
 	}

@@ -43,17 +43,6 @@ func stageKey(id string, kind graph.Kind, oid string) []byte {
 	return append(stageKindPrefix(id, kind), oid...)
 }
 
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
-		}
-	}
-	return nil
-}
-
 func putJob(b *pebble.Batch, j *Job) error {
 	v, err := json.Marshal(storedJob{Job: *j, Progress: j.Progress})
 	if err != nil {
@@ -197,7 +186,7 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 		lower = append(append([]byte(nil), p...), after...)
 		lower = append(lower, 0)
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(p)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: graph.PrefixEnd(p)})
 	if err != nil {
 		return false, fmt.Errorf("read staged objects: %w", err)
 	}
@@ -339,7 +328,7 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 // its _key is not an entity's of the scope.
 func (s *Service) checkRelationships(j *Job) *Error {
 	p := stageKindPrefix(j.ID, graph.KindRelationship)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: graph.PrefixEnd(p)})
 	if err != nil {
 		return errorf(http.StatusInternalServerError, "INTERNAL", "could not read the staged relationships")
 	}

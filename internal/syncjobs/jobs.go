@@ -428,7 +428,7 @@ func (s *Service) finish(j *Job) error {
 		return err
 	}
 	p := stagePrefix(j.ID)
-	if err := b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+	if err := b.DeleteRange(p, graph.PrefixEnd(p), nil); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
