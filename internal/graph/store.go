@@ -73,6 +73,9 @@ type Store struct {
 		closed   bool
 	}
 
+	// onCommit is called after each durable commit that logged changes.
+	onCommit atomic.Pointer[func(CommitEvent)]
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -370,8 +373,33 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 		s.logBytes.Add(int64(entrySize))
 		st.advance(c.LSN)
 		s.metrics.observeCommit(tx, time.Since(start))
+		if fn := s.onCommit.Load(); fn != nil {
+			(*fn)(CommitEvent{Account: account, LSN: c.LSN, CommitTime: micros, Changes: len(tx.changes), Bytes: entrySize})
+		}
 	}
 	return c, nil
+}
+
+// CommitEvent tells a subscriber that an account's log grew.
+type CommitEvent struct {
+	Account    string
+	LSN        uint64
+	CommitTime int64 // µs
+	Changes    int
+	Bytes      int // size of the log entry
+}
+
+// OnCommit sets the function called after every durable commit that
+// logged changes (nil removes it). It runs on the committing goroutine, in
+// no particular order across accounts, and must not block: record and
+// return. Commits of one account may also be reported out of order when
+// they finish concurrently; LSN tells them apart.
+func (s *Store) OnCommit(fn func(CommitEvent)) {
+	if fn == nil {
+		s.onCommit.Store(nil)
+		return
+	}
+	s.onCommit.Store(&fn)
 }
 
 func (st *accountState) advance(lsn uint64) {

@@ -1,0 +1,41 @@
+// Package exporter streams each enabled account's transaction log into its
+// S3 bucket: every few minutes, one gzip-compressed JSONL object of the
+// account's new changes, nothing when nothing changed.
+//
+// # Scheduling
+//
+// The exporter keeps a few words of state per enabled account and no
+// goroutine per account. The store's commit hook (Notify) marks an account
+// pending and records the commit time of its oldest unexported change; a
+// single scheduler keeps pending accounts in a heap ordered by the time
+// their batch is due (oldest change + flush interval, or at once past the
+// size cap) and hands due accounts to a fixed pool of workers. An enabled
+// account with no changes costs nothing.
+//
+// # Batches and memory
+//
+// A batch is rebuilt from the log when it is flushed: the worker reads the
+// entries after the account's cursor page by page, writes each record line
+// through gzip into the destination, which uploads it as one PutObject or,
+// past the part size, as a multipart upload part by part. Memory is bounded
+// by workers × (part size + one page of log), whatever the number of
+// accounts or the size of their backlog. Batches end at transaction
+// boundaries.
+//
+// # Delivery
+//
+// The cursor moves (settings.Store.Advance, checked against the stream's
+// generation) only after the object is stored. A failed flush leaves the
+// cursor; the retry starts at the same commit and so writes the same key.
+// A crash between upload and cursor save re-uploads the same key with the
+// same records (plus newer ones): no change is lost or doubled in the
+// bucket. Transient failures are retried with exponential backoff and
+// jitter; permanent ones (access denied, no such bucket) are shown in the
+// status and retried on a slow schedule. If a backlog outlives the log's
+// retention, the lost LSN range is recorded as a gap (status, metric, log)
+// and the export goes on after it.
+//
+// Disabling stops the account at once: a running upload is cancelled and
+// aborted, and its changes are not exported. Re-enabling starts at the
+// log's end.
+package exporter

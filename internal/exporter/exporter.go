@@ -1,0 +1,576 @@
+package exporter
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/settings"
+)
+
+// Log is the transaction log as the exporter reads it: ordered entries of
+// one account after a position. graph.Store implements it; a log served
+// by a message bus can too.
+type Log interface {
+	// End returns the LSN of the account's last durable entry.
+	End(account string) (uint64, error)
+	// ReadLog returns entries after an LSN, at most maxEntries and about
+	// maxBytes; a position removed by retention gives *graph.TruncatedError.
+	ReadLog(account string, after uint64, maxEntries, maxBytes int) ([]graph.Entry, error)
+}
+
+var _ Log = (*graph.Store)(nil)
+
+// Destination writes objects into customers' buckets.
+type Destination interface {
+	// Object returns a writer for one object of bucket, which must be owned
+	// by the AWS account owner. Close stores it; Abort gives it up.
+	Object(ctx context.Context, bucket, owner, key string) Object
+}
+
+// Object is one object being written.
+type Object interface {
+	io.Writer
+	Close() error
+	Abort()
+}
+
+// Classification of an upload error, for the status and the retry
+// schedule.
+type Classification struct {
+	Code, Message string
+	// Permanent errors (access denied, no such bucket) are retried on the
+	// slow schedule; others with exponential backoff.
+	Permanent bool
+}
+
+// Config configures an Exporter.
+type Config struct {
+	// FlushInterval is the age at which an open batch is written; at
+	// least one second. Default 5 minutes.
+	FlushInterval time.Duration
+	// MaxBatchBytes caps the records (uncompressed) of one object; a
+	// batch this large is written at once. Default 256 MiB.
+	MaxBatchBytes int64
+	// Workers is how many objects are built and uploaded at once.
+	Workers int
+	// Suffix of object keys: ".jsonl" (default) or ".jsonl.gz".
+	Suffix string
+	// RetryMin and RetryMax bound the backoff of transient failures;
+	// PermanentRetry is the wait after a permanent one.
+	RetryMin, RetryMax, PermanentRetry time.Duration
+	// GzipLevel is the compression level (compress/gzip levels).
+	GzipLevel int
+	// Classify explains upload errors; without it every error is transient.
+	Classify   func(error) Classification
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultFlushInterval = 5 * time.Minute
+	MinFlushInterval     = time.Second
+	DefaultMaxBatchBytes = 256 << 20
+)
+
+func (c *Config) setDefaults() {
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.Suffix == "" {
+		c.Suffix = ".jsonl"
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 5 * time.Minute
+	}
+	if c.PermanentRetry == 0 {
+		c.PermanentRetry = 10 * time.Minute
+	}
+	if c.GzipLevel == 0 {
+		c.GzipLevel = 6
+	}
+	if c.Classify == nil {
+		c.Classify = func(err error) Classification {
+			return Classification{Code: "UPLOAD_FAILED", Message: err.Error()}
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate checks the configuration; errors name the flag.
+func (c Config) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.FlushInterval < MinFlushInterval:
+		return fmt.Errorf("--flush-interval %s is below the minimum of %s", c.FlushInterval, MinFlushInterval)
+	case c.MaxBatchBytes < 1<<10:
+		return fmt.Errorf("--max-batch-bytes %d is below the minimum of 1024", c.MaxBatchBytes)
+	case c.Workers < 1 || c.Workers > 256:
+		return fmt.Errorf("--export-workers %d must be between 1 and 256", c.Workers)
+	case c.Suffix != ".jsonl" && c.Suffix != ".jsonl.gz":
+		return fmt.Errorf("--object-suffix %q must be .jsonl or .jsonl.gz", c.Suffix)
+	case c.GzipLevel < 1 || c.GzipLevel > 9:
+		return fmt.Errorf("gzip level %d must be between 1 and 9", c.GzipLevel)
+	}
+	return nil
+}
+
+// Exporter streams each enabled account's log to its bucket. It keeps
+// state only for enabled accounts (a few words each) and runs no goroutine
+// per account: commits mark an account pending, a single scheduler
+// dispatches due accounts to a fixed pool of workers, and an idle account
+// costs nothing.
+type Exporter struct {
+	cfg      Config
+	log      Log
+	settings *settings.Store
+	dest     Destination
+	metrics  *metrics
+
+	mu struct {
+		sync.Mutex
+		accounts map[string]*account
+		due      dueHeap
+		running  int
+		closing  bool
+		idle     *sync.Cond // signalled when a flush ends
+	}
+	wake chan struct{}
+	work chan *account
+
+	ctx    context.Context // cancels flushes
+	cancel context.CancelFunc
+	sched  context.CancelFunc // stops the scheduler
+	wg     sync.WaitGroup
+}
+
+// account is the exporter's state of one enabled account.
+type account struct {
+	id            string
+	gen           uint64
+	bucket, owner string
+	cursor        uint64 // last LSN stored (or skipped)
+	end           uint64 // highest LSN known committed
+	pendingSince  int64  // commit time (µs) of the oldest unexported change; 0 when none
+	pendingBytes  int64
+	failures      int
+	nextAttempt   time.Time // when the account is due; zero when not scheduled
+	queued        bool
+	running       bool
+	cancel        context.CancelFunc
+	index         int // in the due heap, -1 when not there
+}
+
+// New returns an exporter; Open starts it.
+func New(log Log, st *settings.Store, dest Destination, cfg Config) (*Exporter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	e := &Exporter{cfg: cfg, log: log, settings: st, dest: dest, wake: make(chan struct{}, 1), work: make(chan *account)}
+	e.mu.accounts = make(map[string]*account)
+	e.mu.idle = sync.NewCond(&e.mu)
+	e.metrics = newMetrics(cfg.Registerer, e)
+	return e, nil
+}
+
+// Open loads every enabled account, scheduling those with changes not yet
+// exported, and starts the scheduler and workers.
+func (e *Exporter) Open() error {
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	recs, err := e.settings.Enabled()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := e.install(r); err != nil {
+			return err
+		}
+	}
+	sctx, scancel := context.WithCancel(e.ctx)
+	e.sched = scancel
+	e.wg.Add(1 + e.cfg.Workers)
+	go e.schedule(sctx)
+	for range e.cfg.Workers {
+		go e.worker()
+	}
+	e.cfg.Logger.Info("exporter started", slog.Int("enabled_accounts", len(recs)),
+		slog.Duration("flush_interval", e.cfg.FlushInterval), slog.Int("workers", e.cfg.Workers))
+	return nil
+}
+
+// Close flushes every account with pending changes (until ctx ends), then
+// stops. Uploads still running when ctx ends are aborted; their changes
+// stay in the log and are exported after the next start.
+func (e *Exporter) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.mu.closing = true
+	now := e.cfg.Now()
+	for _, a := range e.mu.accounts {
+		if a.pendingSince != 0 && !a.running && !a.queued {
+			e.scheduleLocked(a, now)
+		}
+	}
+	e.mu.Unlock()
+	e.poke()
+	done := make(chan struct{})
+	go func() {
+		e.mu.Lock()
+		for e.mu.running > 0 || e.pendingLocked() {
+			e.mu.idle.Wait()
+		}
+		e.mu.Unlock()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("exporter: final flush incomplete: %w", ctx.Err())
+	}
+	e.sched()
+	e.cancel()
+	e.mu.Lock()
+	e.mu.idle.Broadcast()
+	e.mu.Unlock()
+	e.wg.Wait()
+	return err
+}
+
+// pendingLocked reports whether an account still has changes to flush
+// that are worth waiting for at shutdown (those failing are not).
+func (e *Exporter) pendingLocked() bool {
+	if e.ctx.Err() != nil {
+		return false
+	}
+	for _, a := range e.mu.accounts {
+		if a.pendingSince != 0 && a.failures == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Reload applies an account's current settings: start streaming it,
+// retarget it, or stop it (discarding what was not uploaded).
+func (e *Exporter) Reload(accountID string) error {
+	r, err := e.settings.Get(accountID)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	old := e.mu.accounts[accountID]
+	if old != nil && (!r.Settings.Enabled || old.gen != r.Stream.Generation) {
+		e.removeLocked(old)
+	}
+	e.mu.Unlock()
+	if !r.Settings.Enabled || (old != nil && old.gen == r.Stream.Generation) {
+		return nil
+	}
+	return e.install(r)
+}
+
+func (e *Exporter) removeLocked(a *account) {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.index >= 0 {
+		heap.Remove(&e.mu.due, a.index)
+	}
+	delete(e.mu.accounts, a.id)
+	e.metrics.enabled.Dec()
+}
+
+// install starts tracking an enabled account from its record.
+func (e *Exporter) install(r settings.Record) error {
+	a := &account{id: r.Account, gen: r.Stream.Generation, bucket: r.Settings.BucketName,
+		owner: r.Settings.AWSAccountID, cursor: r.Stream.Cursor, index: -1}
+	end, err := e.log.End(r.Account)
+	if err != nil {
+		return err
+	}
+	a.end = end
+	if end > a.cursor {
+		// Changes are waiting: their age is the first one's commit time.
+		es, err := e.log.ReadLog(r.Account, a.cursor, 1, 1)
+		var te *graph.TruncatedError
+		switch {
+		case errors.As(err, &te):
+			a.pendingSince = e.cfg.Now().UnixMicro() // the flush records the gap
+		case err != nil:
+			return err
+		case len(es) > 0:
+			a.pendingSince = es[0].CommitTime
+		}
+		a.pendingBytes = 1 // unknown; the flush reads what is there
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur := e.mu.accounts[r.Account]; cur != nil {
+		if cur.gen >= a.gen {
+			return nil // installed meanwhile
+		}
+		e.removeLocked(cur)
+	}
+	e.mu.accounts[r.Account] = a
+	e.metrics.enabled.Inc()
+	if a.pendingSince != 0 {
+		e.scheduleLocked(a, e.dueFor(a))
+	}
+	e.poke()
+	return nil
+}
+
+// Notify tells the exporter that an account committed; it is the store's
+// OnCommit hook and never blocks.
+func (e *Exporter) Notify(ev graph.CommitEvent) {
+	e.mu.Lock()
+	a := e.mu.accounts[ev.Account]
+	if a == nil || ev.LSN <= a.cursor {
+		e.mu.Unlock()
+		return
+	}
+	a.end = max(a.end, ev.LSN)
+	if a.pendingSince == 0 {
+		a.pendingSince = ev.CommitTime
+	}
+	a.pendingBytes += int64(ev.Bytes)
+	if !a.running && !a.queued && a.failures == 0 {
+		e.scheduleLocked(a, e.dueFor(a))
+	}
+	e.mu.Unlock()
+	e.poke()
+}
+
+// dueFor is when a's pending changes must be written: when the oldest is
+// FlushInterval old, or at once past the size cap or when closing.
+func (e *Exporter) dueFor(a *account) time.Time {
+	if e.mu.closing || a.pendingBytes >= e.cfg.MaxBatchBytes {
+		return e.cfg.Now()
+	}
+	return time.UnixMicro(a.pendingSince).Add(e.cfg.FlushInterval)
+}
+
+func (e *Exporter) scheduleLocked(a *account, at time.Time) {
+	a.nextAttempt = at
+	if a.index >= 0 {
+		heap.Fix(&e.mu.due, a.index)
+	} else {
+		heap.Push(&e.mu.due, a)
+	}
+}
+
+func (e *Exporter) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// schedule hands due accounts to the workers, one goroutine for all.
+func (e *Exporter) schedule(ctx context.Context) {
+	defer e.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		var next *account
+		wait := time.Hour
+		if len(e.mu.due) > 0 {
+			top := e.mu.due[0]
+			if d := top.nextAttempt.Sub(e.cfg.Now()); d <= 0 {
+				next = heap.Pop(&e.mu.due).(*account)
+				next.queued = true
+			} else {
+				wait = d
+			}
+		}
+		e.mu.Unlock()
+		if next != nil {
+			select {
+			case e.work <- next:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-e.wake:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (e *Exporter) worker() {
+	defer e.wg.Done()
+	for {
+		select {
+		case a := <-e.work:
+			e.run(a)
+		case <-e.ctx.Done():
+			return
+		}
+	}
+}
+
+// run flushes one account and schedules what comes next for it.
+func (e *Exporter) run(a *account) {
+	e.mu.Lock()
+	a.queued = false
+	if e.mu.accounts[a.id] != a || a.running {
+		e.mu.Unlock()
+		return // disabled or retargeted while queued, or already running
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	a.running, a.cancel = true, cancel
+	e.mu.running++
+	job := flushJob{account: a.id, gen: a.gen, bucket: a.bucket, owner: a.owner, cursor: a.cursor}
+	e.mu.Unlock()
+
+	res, err := e.flush(ctx, job)
+	cancel()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer e.mu.idle.Broadcast()
+	defer e.poke() // the account may be due again
+	e.mu.running--
+	a.running, a.cancel = false, nil
+	if e.mu.accounts[a.id] != a || errors.Is(err, settings.ErrStale) {
+		return // disabled or retargeted meanwhile: the result is discarded
+	}
+	if res.cursor > a.cursor {
+		a.cursor = res.cursor
+		a.pendingBytes = max(0, a.pendingBytes-res.bytes)
+	}
+	now := e.cfg.Now()
+	if err != nil {
+		a.failures++
+		c := e.cfg.Classify(err)
+		wait := e.backoff(a.failures)
+		if c.Permanent {
+			wait = e.cfg.PermanentRetry
+		}
+		e.metrics.failures.WithLabelValues(map[bool]string{true: "permanent", false: "transient"}[c.Permanent]).Inc()
+		if a.failures == 1 || a.failures&(a.failures-1) == 0 { // 1, 2, 4, 8...: bounded log volume
+			e.cfg.Logger.Warn("export failed", slog.String("account", a.id), slog.String("code", c.Code),
+				slog.String("error", c.Message), slog.Int("failures", a.failures), slog.Duration("retry_in", wait))
+		}
+		if serr := e.settings.SetError(a.id, a.gen, &settings.Problem{Code: c.Code, Message: c.Message, At: now.UTC()}); serr != nil && !errors.Is(serr, settings.ErrStale) {
+			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
+		}
+		if !e.mu.closing || !c.Permanent {
+			e.scheduleLocked(a, now.Add(wait))
+		}
+		return
+	}
+	if a.failures > 0 {
+		e.cfg.Logger.Info("export recovered", slog.String("account", a.id), slog.Int("after_failures", a.failures))
+	}
+	a.failures = 0
+	if a.end > a.cursor || res.more {
+		a.pendingSince = res.nextCommit
+		if a.pendingSince == 0 {
+			a.pendingSince = now.UnixMicro()
+		}
+		if res.more {
+			a.pendingBytes = max(a.pendingBytes, e.cfg.MaxBatchBytes)
+		}
+		e.scheduleLocked(a, e.dueFor(a))
+	} else {
+		a.pendingSince, a.pendingBytes = 0, 0
+	}
+}
+
+// backoff is the wait before retry n of a transient failure: exponential
+// from RetryMin to RetryMax, with jitter (between half and all of it).
+func (e *Exporter) backoff(n int) time.Duration {
+	d := e.cfg.RetryMin
+	for i := 1; i < n && d < e.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, e.cfg.RetryMax)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// Live is the in-memory part of an account's status.
+type Live struct {
+	Enabled      bool
+	PendingSince time.Time // oldest change not yet exported; zero when none
+	NextAttempt  time.Time
+	Failures     int
+	Flushing     bool
+}
+
+// Status returns the account's live export state.
+func (e *Exporter) Status(accountID string) Live {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.mu.accounts[accountID]
+	if a == nil {
+		return Live{}
+	}
+	l := Live{Enabled: true, Failures: a.failures, Flushing: a.running}
+	if a.pendingSince != 0 {
+		l.PendingSince = time.UnixMicro(a.pendingSince).UTC()
+		l.NextAttempt = a.nextAttempt.UTC()
+	}
+	return l
+}
+
+// dueHeap orders accounts by nextAttempt.
+type dueHeap []*account
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].nextAttempt.Before(h[j].nextAttempt) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *dueHeap) Push(x any) {
+	a := x.(*account)
+	a.index = len(*h)
+	*h = append(*h, a)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	a := old[len(old)-1]
+	old[len(old)-1] = nil
+	a.index = -1
+	*h = old[:len(old)-1]
+	return a
+}

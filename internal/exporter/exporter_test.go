@@ -1,0 +1,467 @@
+package exporter_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/j1ds/j1ds/internal/exporter"
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/settings"
+)
+
+// bucketStore is an in-memory object store standing in for S3 in these
+// unit tests (the S3 protocol is tested against versitygw elsewhere). It
+// records every completed object and can fail uploads.
+type bucketStore struct {
+	mu      sync.Mutex
+	objects map[string][]byte // bucket/key → body
+	puts    []string          // every stored key, in order, retries included
+	fail    func(key string) error
+	// storeThenFail stores the object and then reports an error, as when
+	// the answer to a successful upload is lost.
+	storeThenFail bool
+}
+
+func newBucketStore() *bucketStore { return &bucketStore{objects: map[string][]byte{}} }
+
+func (b *bucketStore) Object(ctx context.Context, bucket, owner, key string) exporter.Object {
+	return &memObject{b: b, ctx: ctx, path: bucket + "/" + key, key: key}
+}
+
+type memObject struct {
+	b         *bucketStore
+	ctx       context.Context
+	path, key string
+	buf       bytes.Buffer
+}
+
+func (o *memObject) Write(p []byte) (int, error) { return o.buf.Write(p) }
+func (o *memObject) Abort()                      {}
+func (o *memObject) Close() error {
+	if err := o.ctx.Err(); err != nil {
+		return err
+	}
+	o.b.mu.Lock()
+	defer o.b.mu.Unlock()
+	if o.b.fail != nil {
+		if err := o.b.fail(o.key); err != nil {
+			if !o.b.storeThenFail {
+				return err
+			}
+			o.b.objects[o.path] = bytes.Clone(o.buf.Bytes())
+			o.b.puts = append(o.b.puts, o.path)
+			return err
+		}
+	}
+	o.b.objects[o.path] = bytes.Clone(o.buf.Bytes())
+	o.b.puts = append(o.b.puts, o.path)
+	return nil
+}
+
+func (b *bucketStore) keys() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ks []string
+	for k := range b.objects {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// lines returns the decompressed record lines of every object of a bucket
+// prefix, objects in key order.
+func (b *bucketStore) lines(t *testing.T, prefix string) []string {
+	t.Helper()
+	var out []string
+	for _, k := range b.keys() {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		b.mu.Lock()
+		body := b.objects[k]
+		b.mu.Unlock()
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s is not gzip: %v", k, err)
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if len(raw) == 0 || raw[len(raw)-1] != '\n' {
+			t.Fatalf("%s does not end with a newline", k)
+		}
+		out = append(out, strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")...)
+	}
+	return out
+}
+
+type env struct {
+	t     *testing.T
+	store *graph.Store
+	st    *settings.Store
+	dest  *bucketStore
+	exp   *exporter.Exporter
+	cfg   exporter.Config
+	n     int
+}
+
+func newEnv(t *testing.T, cfg exporter.Config) *env {
+	t.Helper()
+	store, err := graph.Open(t.TempDir(), graph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := &env{t: t, store: store, st: settings.New(store.DB(), nil), dest: newBucketStore(), cfg: cfg}
+	e.start()
+	return e
+}
+
+func (e *env) start() {
+	e.t.Helper()
+	x, err := exporter.New(e.store, e.st, e.dest, e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := x.Open(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.store.OnCommit(x.Notify)
+	e.exp = x
+	e.t.Cleanup(func() { e.stop() })
+}
+
+func (e *env) stop() {
+	if e.exp == nil {
+		return
+	}
+	e.store.OnCommit(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = e.exp.Close(ctx)
+	e.exp = nil
+}
+
+// enable turns streaming on for account into bucket, as the settings API
+// does after a passing connection test.
+func (e *env) enable(account, bucket string) {
+	e.t.Helper()
+	if _, err := e.st.SaveTest(account, settings.ConnectionTest{OK: true, At: time.Now(), BucketName: bucket, AWSAccountID: "111122223333"}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.apply(account, settings.Settings{Enabled: true, BucketName: bucket, AWSAccountID: "111122223333", RegionConfirmed: true})
+}
+
+func (e *env) apply(account string, s settings.Settings) {
+	e.t.Helper()
+	if _, err := e.st.Apply(account, s, func() (uint64, error) { return e.store.End(account) }); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.exp.Reload(account); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// write commits one transaction of k entity changes and returns their
+// record lines.
+func (e *env) write(account string, k int) []string {
+	e.t.Helper()
+	var recs []string
+	_, err := e.store.Update(account, func(tx *graph.Txn) error {
+		for range k {
+			e.n++
+			in, err := graph.ParseObject(graph.KindEntity, fmt.Appendf(nil, `{"_key":"user-key-%06d","_type":"test_user","_class":"User","n":%d}`, e.n%50, e.n))
+			if err != nil {
+				return err
+			}
+			in.Scope, in.Source = "s", "api"
+			if _, _, err := tx.Upsert(&in); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	end, _ := e.store.End(account)
+	es, err := e.store.ReadLog(account, end-1, 1, 1<<30)
+	if err != nil || len(es) != 1 {
+		e.t.Fatalf("read back: %v", err)
+	}
+	for _, c := range es[0].Changes {
+		recs = append(recs, string(c.Record))
+	}
+	return recs
+}
+
+// waitFor polls cond until it holds or 20 s pass; the bound only stops a
+// broken test, it asserts no timing.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var keyRE = regexp.MustCompile(`^bkt/jupiterone/graph/cdc/accountId=([A-Za-z0-9_-]+)/year=\d{4}/month=\d{2}/day=\d{2}/time=\d{6}\.\d{6}Z\.jsonl$`)
+
+func TestChangesLandInCommitOrder(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second})
+	e.write("acct1", 3) // before enabling: never exported (no backfill)
+	e.enable("acct1", "bkt")
+	e.enable("acct2", "bkt")
+	var want1, want2 []string
+	for range 5 {
+		want1 = append(want1, e.write("acct1", 4)...)
+		want2 = append(want2, e.write("acct2", 2)...)
+	}
+	waitFor(t, "both accounts exported", func() bool {
+		return len(e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct1/")) == len(want1) &&
+			len(e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct2/")) == len(want2)
+	})
+	if got := e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct1/"); !slices.Equal(got, want1) {
+		t.Fatalf("acct1 records differ:\n got %q\nwant %q", got, want1)
+	}
+	if got := e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct2/"); !slices.Equal(got, want2) {
+		t.Fatalf("acct2 records differ")
+	}
+	for _, k := range e.dest.keys() {
+		if !keyRE.MatchString(k) {
+			t.Fatalf("key %q does not follow the layout", k)
+		}
+	}
+	r, _ := e.st.Get("acct1")
+	if r.Stream.EventsExported != int64(len(want1)) || r.Stream.LastExportKey == "" {
+		t.Fatalf("status after export: %+v", r.Stream)
+	}
+	// Idle: nothing changed, so nothing more is written.
+	before := len(e.dest.keys())
+	time.Sleep(2500 * time.Millisecond)
+	if after := len(e.dest.keys()); after != before {
+		t.Fatalf("an idle interval wrote %d objects", after-before)
+	}
+}
+
+func TestSizeCapSplitsAtTransactionBoundaries(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Hour, MaxBatchBytes: 2000})
+	e.enable("acct1", "bkt")
+	var want []string
+	var sizes []int
+	for range 12 {
+		recs := e.write("acct1", 3)
+		want = append(want, recs...)
+		sizes = append(sizes, len(recs))
+	}
+	// The flush interval is an hour: only the size cap can write objects.
+	waitFor(t, "the size cap to write objects", func() bool { return len(e.dest.keys()) >= 2 })
+	e.stop() // the graceful shutdown flushes the rest
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) {
+		t.Fatalf("records differ: got %d want %d", len(got), len(want))
+	}
+	// Each object holds whole transactions: its line count is a sum of
+	// transaction sizes (all 3 here).
+	for _, k := range e.dest.keys() {
+		n := len(e.dest.lines(t, k))
+		if n%3 != 0 {
+			t.Fatalf("%s holds %d records: a transaction was split", k, n)
+		}
+	}
+}
+
+func TestDisableDiscardsAndReenableStartsFresh(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Hour})
+	e.enable("acct1", "bkt")
+	e.write("acct1", 2)
+	e.apply("acct1", settings.Settings{Enabled: false, BucketName: "bkt", AWSAccountID: "111122223333", RegionConfirmed: true})
+	e.write("acct1", 2) // while disabled
+	e.enable("acct1", "bkt")
+	want := e.write("acct1", 1)
+	e.stop()
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) {
+		t.Fatalf("after disable and re-enable: got %q, want only %q", got, want)
+	}
+}
+
+func TestFailedUploadsRetryToTheSameKey(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	var mu sync.Mutex
+	failures := 3
+	e.dest.storeThenFail = true // the upload lands but its answer is lost
+	e.dest.fail = func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	}
+	e.enable("acct1", "bkt")
+	want := e.write("acct1", 5)
+	waitFor(t, "the upload to succeed", func() bool {
+		r, _ := e.st.Get("acct1")
+		return r.Stream.ObjectsExported == 1
+	})
+	e.dest.mu.Lock()
+	puts := slices.Clone(e.dest.puts)
+	e.dest.mu.Unlock()
+	if len(puts) != 4 {
+		t.Fatalf("%d uploads, want 4 (3 whose answer was lost, then one acknowledged)", len(puts))
+	}
+	for _, p := range puts {
+		if p != puts[0] {
+			t.Fatalf("a retry wrote another key: %q then %q", puts[0], p)
+		}
+	}
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) {
+		t.Fatalf("records: got %d, want %d, no duplicates", len(got), len(want))
+	}
+	r, _ := e.st.Get("acct1")
+	if r.Stream.LastError != nil {
+		t.Fatalf("status still shows an error after recovery: %+v", r.Stream.LastError)
+	}
+}
+
+func TestPermanentErrorIsShownInStatus(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second, Classify: func(err error) exporter.Classification {
+		return exporter.Classification{Code: "ACCESS_DENIED", Message: "fix the bucket policy", Permanent: true}
+	}})
+	e.dest.fail = func(string) error { return errors.New("AccessDenied") }
+	e.enable("acct1", "bkt")
+	e.write("acct1", 1)
+	waitFor(t, "the error in the status", func() bool {
+		r, _ := e.st.Get("acct1")
+		return r.Stream.LastError != nil
+	})
+	r, _ := e.st.Get("acct1")
+	if r.Stream.LastError.Code != "ACCESS_DENIED" || r.Stream.Cursor != r.Stream.EnabledAtLSN {
+		t.Fatalf("status %+v: the error must be shown and the cursor must not move", r.Stream)
+	}
+	if l := e.exp.Status("acct1"); l.Failures != 1 || l.PendingSince.IsZero() {
+		t.Fatalf("live status %+v", l)
+	}
+}
+
+func TestBacklogPastRetentionIsAGap(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	// A store with byte retention, so old entries can be truncated.
+	e.stop()
+	store, err := graph.Open(t.TempDir(), graph.Options{Retention: graph.Retention{MaxBytes: 1500, Interval: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	e.store, e.st = store, settings.New(store.DB(), nil)
+	e.start()
+
+	var mu sync.Mutex
+	down := true
+	e.dest.fail = func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return errors.New("503 SlowDown")
+		}
+		return nil
+	}
+	e.enable("acct1", "bkt")
+	r0, _ := e.st.Get("acct1")
+	for range 10 {
+		e.write("acct1", 2)
+	}
+	if _, err := store.Truncate(); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	want = append(want, e.write("acct1", 1)...)
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	waitFor(t, "the export after the outage", func() bool {
+		r, _ := e.st.Get("acct1")
+		return r.Stream.Cursor == mustEnd(t, store, "acct1")
+	})
+	r, _ := e.st.Get("acct1")
+	if len(r.Stream.Gaps) != 1 || r.Stream.Gaps[0].FromLSN != r0.Stream.Cursor+1 {
+		t.Fatalf("gaps %+v, want one starting after the enable position %d", r.Stream.Gaps, r0.Stream.Cursor)
+	}
+	g := r.Stream.Gaps[0]
+	// Everything exported is exactly what retention kept after the gap.
+	es, err := store.ReadLog("acct1", g.ToLSN, 1<<20, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, en := range es {
+		for _, c := range en.Changes {
+			kept = append(kept, string(c.Record))
+		}
+	}
+	got := e.dest.lines(t, "bkt/")
+	if !slices.Equal(got, kept) || !slices.Contains(got, want[0]) {
+		t.Fatalf("exported %d records, want the %d retained after the gap", len(got), len(kept))
+	}
+}
+
+func mustEnd(t *testing.T, s *graph.Store, account string) uint64 {
+	t.Helper()
+	end, err := s.End(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+func TestRestartResumesFromTheCursor(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Hour})
+	e.enable("acct1", "bkt")
+	want := e.write("acct1", 3)
+	// Stop without flushing: a crash. The changes stay in the log.
+	e.exp.Close(canceled())
+	e.exp = nil
+	if n := len(e.dest.keys()); n != 0 {
+		t.Fatalf("%d objects written before the crash", n)
+	}
+	e.start()
+	want = append(want, e.write("acct1", 2)...)
+	e.stop() // graceful: flushes
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) {
+		t.Fatalf("after restart: got %d records, want %d", len(got), len(want))
+	}
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func TestObjectKeyLayout(t *testing.T) {
+	ts := time.Date(2026, 3, 4, 5, 6, 7, 890123000, time.UTC).UnixMicro()
+	got := exporter.ObjectKey("j1dev", ts, ".jsonl")
+	want := "jupiterone/graph/cdc/accountId=j1dev/year=2026/month=03/day=04/time=050607.890123Z.jsonl"
+	if got != want {
+		t.Fatalf("key %q, want %q", got, want)
+	}
+	if strings.Contains(got, ":") {
+		t.Fatal("a key must not contain ':'")
+	}
+}

@@ -1,0 +1,202 @@
+package s3dest
+
+import (
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults and limits of Config.
+const (
+	DefaultRegion   = "us-east-1"
+	DefaultPartSize = 16 << 20
+	// MinPartSize is S3's smallest part (except the last one).
+	MinPartSize = 5 << 20
+	// MaxPartSize is S3's largest part.
+	MaxPartSize = 5 << 30
+	// DefaultSuffix is the object key suffix of the product doc.
+	DefaultSuffix = ".jsonl"
+	// GzipSuffix is the optional suffix that lets Athena and Hadoop pick
+	// the codec from the key.
+	GzipSuffix = ".jsonl.gz"
+)
+
+// Config configures a Client. The zero value (plus credentials from the
+// standard AWS chain) writes to AWS S3 in us-east-1.
+type Config struct {
+	// Region is the required region of customers' buckets (--region).
+	// Default "us-east-1". Requests are signed for this region, so a bucket
+	// elsewhere fails with WRONG_REGION.
+	Region string
+	// Endpoint is an optional S3-compatible endpoint (--s3-endpoint), for
+	// example https://localhost:7070. When set, requests use path-style
+	// addressing. It must be https:// unless AllowInsecureEndpoint.
+	Endpoint string
+	// AllowInsecureEndpoint permits a plain http:// Endpoint
+	// (--allow-insecure-endpoint; development only).
+	AllowInsecureEndpoint bool
+	// AssumeRoleARN, when set (--assume-role-arn), makes the client take
+	// credentials from the standard chain and then sts:AssumeRole this role.
+	AssumeRoleARN string
+	// KMSKeyID, when set (--kms-key-id), requests SSE-KMS with this key on
+	// PutObject and CreateMultipartUpload only (S3 rejects the headers on
+	// UploadPart and CompleteMultipartUpload). When empty no SSE header is
+	// sent at all and the bucket's default encryption applies.
+	KMSKeyID string
+	// PartSize is both the multipart threshold and the part size
+	// (--part-size). Default 16 MiB; at least 5 MiB unless AllowSmallParts;
+	// at most 5 GiB. An object writer holds at most one part in memory.
+	PartSize int64
+	// AllowSmallParts lifts the 5 MiB minimum (tests against servers that
+	// accept small parts).
+	AllowSmallParts bool
+	// Suffix is the object key suffix (--object-suffix): ".jsonl"
+	// (default) or ".jsonl.gz". The client does not append it; it is
+	// validated here and reported by Client.Suffix for the key builder.
+	Suffix string
+	// Registerer receives the package's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+	// HTTPClient is the HTTP client of S3 and STS requests. Default: the
+	// SDK's buildable client with this package's timeouts. It must be a
+	// buildable client: with AWS_CA_BUNDLE set, config loading adds the CA
+	// bundle to its transport (a plain *http.Client makes it fail).
+	HTTPClient *awshttp.BuildableClient
+	// RootCAs, when set, are the certificate authorities trusted for S3
+	// (tests). AWS_CA_BUNDLE, when set, is added to them.
+	RootCAs *x509.CertPool
+	// Credentials overrides the standard credential chain (tests).
+	// AssumeRoleARN, when set, uses them as its source credentials.
+	Credentials aws.CredentialsProvider
+
+	// maxBackoff, when set, caps the SDK's retry backoff (tests).
+	maxBackoff time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.PartSize == 0 {
+		c.PartSize = DefaultPartSize
+	}
+	if c.Suffix == "" {
+		c.Suffix = DefaultSuffix
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+var (
+	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	kmsKeyIDRE    = regexp.MustCompile(`^(mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|alias/[\w/-]{1,250})$`)
+	kmsKeyARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[\w/-]{1,250}$`)
+	accountIDRE   = regexp.MustCompile(`^[0-9]{12}$`)
+	bucketNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	ipv4AddressRE = regexp.MustCompile(`^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$`)
+)
+
+// Validate checks the configuration after defaults. Its errors name the
+// flag and the bad value.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if !regionRE.MatchString(c.Region) {
+		return fmt.Errorf("--region %q is not an AWS region name such as us-east-1", c.Region)
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return fmt.Errorf("--s3-endpoint %q must be a URL such as https://s3.example.com:9000", c.Endpoint)
+		}
+		if u.User != nil {
+			return fmt.Errorf("--s3-endpoint must not contain credentials")
+		}
+		if u.Scheme == "http" && !c.AllowInsecureEndpoint {
+			return fmt.Errorf("--s3-endpoint %q is plain HTTP: use https:// (or --allow-insecure-endpoint for development only)", c.Endpoint)
+		}
+	}
+	if c.AssumeRoleARN != "" && !roleARNRE.MatchString(c.AssumeRoleARN) {
+		return fmt.Errorf("--assume-role-arn %q is not an IAM role ARN such as arn:aws:iam::123456789012:role/jupiterone-data-streaming", c.AssumeRoleARN)
+	}
+	if c.KMSKeyID != "" && !kmsKeyIDRE.MatchString(c.KMSKeyID) && !kmsKeyARNRE.MatchString(c.KMSKeyID) {
+		return fmt.Errorf("--kms-key-id %q is not a KMS key id, key ARN, alias/NAME or alias ARN", c.KMSKeyID)
+	}
+	switch {
+	case c.PartSize < 1:
+		return fmt.Errorf("--part-size %d must be positive", c.PartSize)
+	case c.PartSize < MinPartSize && !c.AllowSmallParts:
+		return fmt.Errorf("--part-size %d is below S3's minimum part of %d bytes (5 MiB)", c.PartSize, MinPartSize)
+	case c.PartSize > MaxPartSize:
+		return fmt.Errorf("--part-size %d is above S3's maximum part of %d bytes (5 GiB)", c.PartSize, int64(MaxPartSize))
+	}
+	if c.Suffix != DefaultSuffix && c.Suffix != GzipSuffix {
+		return fmt.Errorf("--object-suffix %q must be %s or %s", c.Suffix, DefaultSuffix, GzipSuffix)
+	}
+	return nil
+}
+
+// Target is one customer's destination.
+type Target struct {
+	// Bucket is the bucket name.
+	Bucket string
+	// Owner is the customer's 12-digit AWS account id. It is sent as the
+	// expected bucket owner on every request, so a bucket of that name
+	// owned by anyone else is never written.
+	Owner string
+}
+
+// Validate checks the bucket name against S3's naming rules for general
+// purpose buckets and the owner against the 12-digit account id format.
+// Errors name the field (bucketName, awsAccountId) and say what is wrong.
+func (t Target) Validate() error {
+	if err := ValidateBucketName(t.Bucket); err != nil {
+		return err
+	}
+	return ValidateAccountID(t.Owner)
+}
+
+// ValidateAccountID checks that id is a 12-digit AWS account id.
+func ValidateAccountID(id string) error {
+	if !accountIDRE.MatchString(id) {
+		return fmt.Errorf("awsAccountId %q must be the 12 digits of an AWS account id", id)
+	}
+	return nil
+}
+
+// ValidateBucketName checks name against S3's rules for general purpose
+// bucket names (3 to 63 lowercase letters, digits, dots and hyphens,
+// starting and ending with a letter or digit, not an IP address, none of
+// the reserved prefixes and suffixes).
+func ValidateBucketName(name string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("bucketName %q is not a valid S3 bucket name: %s", name, why)
+	}
+	switch {
+	case len(name) < 3 || len(name) > 63:
+		return bad("it must be 3 to 63 characters long")
+	case !bucketNameRE.MatchString(name):
+		return bad("use only lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit")
+	case strings.Contains(name, ".."):
+		return bad("it must not contain two adjacent dots")
+	case ipv4AddressRE.MatchString(name):
+		return bad("it must not be formatted as an IP address")
+	case strings.HasPrefix(name, "xn--"), strings.HasPrefix(name, "sthree-"), strings.HasPrefix(name, "amzn-s3-demo-"):
+		return bad("it starts with a prefix S3 reserves")
+	case strings.HasSuffix(name, "-s3alias"), strings.HasSuffix(name, "--ol-s3"), strings.HasSuffix(name, ".mrap"),
+		strings.HasSuffix(name, "--x-s3"), strings.HasSuffix(name, "--table-s3"):
+		return bad("it ends with a suffix S3 reserves")
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package settings_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/j1ds/j1ds/internal/settings"
+)
+
+func TestValidateBucketName(t *testing.T) {
+	good := []string{"abc", "my-bucket.logs", "a1b2c3", strings.Repeat("a", 63)}
+	bad := map[string]string{
+		"ab": "3 to 63", strings.Repeat("a", 64): "3 to 63", "My-Bucket": "lowercase", "my_bucket": "lowercase",
+		"-abc": "begin and end", "abc-": "begin and end", "a..b": "two dots", "192.168.1.1": "IP address",
+		"xn--abc": "xn--", "abc-s3alias": "-s3alias", "a/b/c": "lowercase", "abc:def": "lowercase",
+	}
+	for _, b := range good {
+		if err := settings.ValidateBucketName(b); err != nil {
+			t.Errorf("%q: %v", b, err)
+		}
+	}
+	for b, want := range bad {
+		err := settings.ValidateBucketName(b)
+		var fe *settings.FieldError
+		if !errors.As(err, &fe) || fe.Field != "bucketName" || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want a bucketName error mentioning %q", b, err, want)
+		}
+	}
+}
+
+func TestValidateAWSAccountID(t *testing.T) {
+	for _, id := range []string{"", "12345678901", "1234567890123", "12345678901a", " 123456789012"} {
+		if err := settings.ValidateAWSAccountID(id); err == nil {
+			t.Errorf("%q accepted", id)
+		}
+	}
+	if err := settings.ValidateAWSAccountID("111122223333"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestApplyNeedsARecentPassingTestOfTheSameValues(t *testing.T) {
+	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := settings.New(db, func() time.Time { return now })
+	end := func() (uint64, error) { return 42, nil }
+	on := settings.Settings{Enabled: true, BucketName: "bkt-one", AWSAccountID: "111122223333", RegionConfirmed: true}
+
+	if _, err := st.Apply("a", on, end); !errors.Is(err, settings.ErrTestRequired) {
+		t.Fatalf("enable without a test: %v", err)
+	}
+	st.SaveTest("a", settings.ConnectionTest{OK: false, At: now, BucketName: "bkt-one", AWSAccountID: "111122223333"})
+	if _, err := st.Apply("a", on, end); !errors.Is(err, settings.ErrTestRequired) {
+		t.Fatalf("enable after a failed test: %v", err)
+	}
+	st.SaveTest("a", settings.ConnectionTest{OK: true, At: now, BucketName: "bkt-other", AWSAccountID: "111122223333"})
+	if _, err := st.Apply("a", on, end); !errors.Is(err, settings.ErrTestRequired) || !strings.Contains(err.Error(), "bkt-other") {
+		t.Fatalf("enable after a test of another bucket: %v", err)
+	}
+	st.SaveTest("a", settings.ConnectionTest{OK: true, At: now.Add(-2 * time.Hour), BucketName: "bkt-one", AWSAccountID: "111122223333"})
+	if _, err := st.Apply("a", on, end); !errors.Is(err, settings.ErrTestRequired) {
+		t.Fatalf("enable after an old test: %v", err)
+	}
+	noRegion := on
+	noRegion.RegionConfirmed = false
+	var fe *settings.FieldError
+	if _, err := st.Apply("a", noRegion, end); !errors.As(err, &fe) || fe.Field != "regionConfirmed" {
+		t.Fatalf("enable without region confirmation: %v", err)
+	}
+	st.SaveTest("a", settings.ConnectionTest{OK: true, At: now.Add(-time.Minute), BucketName: "bkt-one", AWSAccountID: "111122223333"})
+	r, err := st.Apply("a", on, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Stream.Generation != 1 || r.Stream.Cursor != 42 || r.Stream.EnabledAtLSN != 42 {
+		t.Fatalf("enabled stream %+v: starts at the log's end", r.Stream)
+	}
+	if err := st.Advance("a", 1, 50, 3, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// Disabling needs nothing and stops the generation.
+	r, err = st.Apply("a", settings.Settings{}, end)
+	if err != nil || r.Settings.Enabled || r.Stream.Generation != 2 {
+		t.Fatalf("disable: %+v %v", r, err)
+	}
+	if err := st.Advance("a", 1, 60, 1, "k2"); !errors.Is(err, settings.ErrStale) {
+		t.Fatalf("an exporter of the old generation moved the cursor: %v", err)
+	}
+}
