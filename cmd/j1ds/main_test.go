@@ -14,6 +14,13 @@ import (
 	"time"
 )
 
+// TestMain keeps the AWS SDK off the network: no instance metadata
+// lookups from a test, ever.
+func TestMain(m *testing.M) {
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	os.Exit(m.Run())
+}
+
 func TestServeConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -69,6 +76,7 @@ func TestServeAdminRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := defaultServeConfig()
 	cfg.Data, cfg.Listen = dir, "127.0.0.1:0"
+	cfg.PlatformAccountID = "123456789012"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	start := func() (string, func()) {
 		ctx, cancel := context.WithCancel(context.Background())

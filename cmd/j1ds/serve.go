@@ -20,7 +20,10 @@ import (
 
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
@@ -33,6 +36,13 @@ type serveConfig struct {
 	LogRetentionBytes int64
 	MaxBody           int64
 	LogLevel          string
+
+	// Data streaming.
+	FlushInterval     time.Duration
+	MaxBatchBytes     int64
+	ExportWorkers     int
+	S3                s3dest.Config
+	PlatformAccountID string
 }
 
 func defaultServeConfig() serveConfig {
@@ -43,6 +53,10 @@ func defaultServeConfig() serveConfig {
 		LogRetentionBytes: 8 << 30,
 		MaxBody:           api.DefaultMaxBody,
 		LogLevel:          "info",
+		FlushInterval:     exporter.DefaultFlushInterval,
+		MaxBatchBytes:     exporter.DefaultMaxBatchBytes,
+		ExportWorkers:     4,
+		S3:                s3dest.Config{Region: s3dest.DefaultRegion, PartSize: s3dest.DefaultPartSize, Suffix: s3dest.DefaultSuffix},
 	}
 }
 
@@ -55,6 +69,17 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
+	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
+	fs.IntVar(&c.ExportWorkers, "export-workers", c.ExportWorkers, "objects built and uploaded at once")
+	fs.StringVar(&c.S3.Region, "region", c.S3.Region, "the AWS region customers' buckets must be in")
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", c.S3.Endpoint, "S3-compatible endpoint (path-style), e.g. https://127.0.0.1:7070; empty for AWS")
+	fs.BoolVar(&c.S3.AllowInsecureEndpoint, "allow-insecure-endpoint", c.S3.AllowInsecureEndpoint, "allow a plain http:// --s3-endpoint (development only)")
+	fs.StringVar(&c.S3.AssumeRoleARN, "assume-role-arn", c.S3.AssumeRoleARN, "assume this role (jupiterone-data-streaming) with the standard credential chain")
+	fs.StringVar(&c.S3.KMSKeyID, "kms-key-id", c.S3.KMSKeyID, "request SSE-KMS with this key; empty: the bucket's default encryption")
+	fs.Int64Var(&c.S3.PartSize, "part-size", c.S3.PartSize, "multipart threshold and part size in bytes (at least 5 MiB)")
+	fs.StringVar(&c.S3.Suffix, "object-suffix", c.S3.Suffix, "object key suffix: .jsonl or .jsonl.gz")
+	fs.StringVar(&c.PlatformAccountID, "platform-aws-account-id", c.PlatformAccountID, "the operator's AWS account id for the bucket policy; empty: asked of STS")
 	return fs
 }
 
@@ -82,7 +107,25 @@ func (c *serveConfig) Validate() error {
 	if c.OperatorKey != "" && len(c.OperatorKey) < 16 {
 		errs = append(errs, errors.New("--operator-key must be at least 16 characters"))
 	}
+	if c.FlushInterval < exporter.MinFlushInterval {
+		errs = append(errs, fmt.Errorf("--flush-interval %s is below the minimum of %s", c.FlushInterval, exporter.MinFlushInterval))
+	}
+	if err := c.exporterConfig().Validate(); err != nil && c.FlushInterval >= exporter.MinFlushInterval {
+		errs = append(errs, err)
+	}
+	if err := c.S3.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PlatformAccountID != "" {
+		if err := s3dest.ValidateAccountID(c.PlatformAccountID); err != nil {
+			errs = append(errs, fmt.Errorf("--platform-aws-account-id: %v", err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (c *serveConfig) exporterConfig() exporter.Config {
+	return exporter.Config{FlushInterval: c.FlushInterval, MaxBatchBytes: c.MaxBatchBytes, Workers: c.ExportWorkers, Suffix: c.S3.Suffix}
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -132,10 +175,64 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 		return err
 	}
 	defer jobs.Close()
+	s3cfg := cfg.S3
+	s3cfg.Registerer, s3cfg.Logger = reg, log
+	s3c, err := s3dest.New(ctx, s3cfg)
+	if err != nil {
+		return err
+	}
+	platform := cfg.PlatformAccountID
+	if platform == "" {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		platform, err = s3c.AccountID(sctx)
+		cancel()
+		if err != nil {
+			log.Warn("the operator's AWS account id is unknown: set --platform-aws-account-id; the bucket policy shows a placeholder until then", slog.Any("err", err))
+			platform = "<PLATFORM_AWS_ACCOUNT_ID>"
+		}
+	}
+	st := settings.New(store.DB(), nil)
+	xcfg := cfg.exporterConfig()
+	xcfg.Logger, xcfg.Registerer = log, reg
+	xcfg.Classify = func(err error) exporter.Classification {
+		var se *s3dest.Error
+		if errors.As(err, &se) {
+			return exporter.Classification{Code: se.Code, Message: se.Message, Permanent: se.Permanent}
+		}
+		return exporter.Classification{Code: "EXPORT_FAILED", Message: err.Error()}
+	}
+	exp, err := exporter.New(store, st, s3Destination{s3c}, xcfg)
+	if err != nil {
+		return err
+	}
+	if err := exp.Open(); err != nil {
+		return err
+	}
+	store.OnCommit(exp.Notify)
+	defer func() {
+		store.OnCommit(nil)
+		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := exp.Close(fctx); err != nil {
+			log.Warn("exporter stopped before its final flush ended; the rest is exported after the next start", slog.Any("err", err))
+		}
+	}()
 	handler := api.New(api.Config{
 		Graph: store, Accounts: accounts.New(store.DB()), Jobs: jobs,
 		OperatorKey: opKey, MaxBody: cfg.MaxBody, Logger: log,
 		Registerer: reg, Gatherer: reg,
+		Streaming: &api.Streaming{
+			Settings: st, Exporter: exp,
+			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
+				return s3c.TestConnection(ctx, s3dest.Target{Bucket: bucket, Owner: owner}, body)
+			},
+			Explain: func(err error, bucket, owner string) (string, string) {
+				e := s3dest.Classify(err, s3dest.Target{Bucket: bucket, Owner: owner}, s3c.Region())
+				return e.Code, e.Message
+			},
+			RequiredRegion: s3c.Region(), PlatformAccountID: platform,
+			FlushInterval: cfg.FlushInterval, Now: time.Now,
+		},
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -218,4 +315,11 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// s3Destination adapts the S3 client to the exporter.
+type s3Destination struct{ c *s3dest.Client }
+
+func (d s3Destination) Object(ctx context.Context, bucket, owner, key string) exporter.Object {
+	return d.c.Object(ctx, s3dest.Target{Bucket: bucket, Owner: owner}, key)
 }

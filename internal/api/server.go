@@ -40,6 +40,8 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	// Ready reports whether the service can take traffic (for /readyz).
 	Ready func() error
+	// Streaming enables the Data Streaming settings API; nil leaves it off.
+	Streaming *Streaming
 }
 
 // Server is the HTTP API of j1ds.
@@ -48,6 +50,7 @@ type Server struct {
 	mux     *http.ServeMux
 	log     *slog.Logger
 	metrics *metrics
+	tests   testLimiter
 }
 
 // New returns the API handler.
@@ -103,6 +106,8 @@ func (s *Server) routes() {
 		m.HandleFunc("PATCH "+base+"/{id}", s.pathAccount(roleAny, s.patchObject(k)))
 		m.HandleFunc("DELETE "+base+"/{id}", s.pathAccount(roleAny, s.deleteObject(k)))
 	}
+
+	s.streamingRoutes()
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("no API at %s %s; see /openapi.json for the paths j1ds serves", r.Method, truncate(r.URL.Path, 200)))

@@ -1,0 +1,312 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/exporter"
+	"github.com/j1ds/j1ds/internal/settings"
+)
+
+// Streaming is what the Data Streaming settings API needs.
+type Streaming struct {
+	Settings *settings.Store
+	// Exporter applies saved settings and reports live status.
+	Exporter interface {
+		Reload(account string) error
+		Status(account string) exporter.Live
+	}
+	// TestConnection writes body to jupiterone/.connection-test in bucket
+	// with owner as the expected bucket owner.
+	TestConnection func(ctx context.Context, bucket, owner string, body []byte) error
+	// Explain turns a failed test into a code and a message that says what
+	// to fix.
+	Explain func(err error, bucket, owner string) (code, message string)
+	// RequiredRegion is the region buckets must be in.
+	RequiredRegion string
+	// PlatformAccountID is the operator's AWS account id, for the policy.
+	PlatformAccountID string
+	FlushInterval     time.Duration
+	Now               func() time.Time
+}
+
+// Connection tests write to the customer's bucket: at most one at a time
+// per account, and a bounded number per minute.
+const (
+	testsPerMinute = 10
+	testTimeout    = 30 * time.Second
+)
+
+type testLimiter struct {
+	mu      sync.Mutex
+	running map[string]bool
+	recent  map[string][]time.Time
+}
+
+func (l *testLimiter) acquire(account string, now time.Time) (release func(), ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running == nil {
+		l.running, l.recent = map[string]bool{}, map[string][]time.Time{}
+	}
+	var kept []time.Time
+	for _, t := range l.recent[account] {
+		if now.Sub(t) < time.Minute {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) == 0 {
+		delete(l.recent, account)
+	} else {
+		l.recent[account] = kept
+	}
+	if l.running[account] || len(kept) >= testsPerMinute {
+		return nil, false
+	}
+	l.running[account] = true
+	l.recent[account] = append(kept, now)
+	return func() {
+		l.mu.Lock()
+		delete(l.running, account)
+		l.mu.Unlock()
+	}, true
+}
+
+func (s *Server) streamingRoutes() {
+	if s.cfg.Streaming == nil {
+		return
+	}
+	base := "/api/v1/accounts/{account}/data-streaming"
+	s.mux.HandleFunc("GET "+base, s.streamingAdmin(s.getStreaming))
+	s.mux.HandleFunc("PUT "+base, s.streamingAdmin(s.putStreaming))
+	s.mux.HandleFunc("POST "+base+"/test-connection", s.streamingAdmin(s.testConnection))
+	s.mux.HandleFunc("GET "+base+"/bucket-policy", s.streamingAdmin(s.bucketPolicy))
+}
+
+// streamingAdmin wraps the settings API: an administrator key of the
+// account, and the account's data-streaming entitlement.
+func (s *Server) streamingAdmin(h accountHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.authenticate(w, r, r.PathValue("account"), roleAny)
+		if !ok {
+			return
+		}
+		admin := p.key.Role == accounts.RoleAdmin
+		entitled := p.account.Entitled(accounts.EntitlementDataStreaming)
+		switch {
+		case !entitled && !admin:
+			writeError(w, http.StatusForbidden, "NOT_ENTITLED", "this account does not have the data-streaming entitlement, and Data Streaming settings need an administrator key: ask your JupiterOne operator to add the entitlement, then use an administrator key")
+		case !entitled:
+			writeError(w, http.StatusForbidden, "NOT_ENTITLED", "this account does not have the data-streaming entitlement: ask your JupiterOne operator to add it")
+		case !admin:
+			writeError(w, http.StatusForbidden, "ADMIN_REQUIRED", "Data Streaming settings are for administrators only; this key has the member role: use an administrator key of the account")
+		default:
+			h(w, r, p)
+		}
+	}
+}
+
+// streamingView is the answer of GET and PUT: the settings at the top
+// level, then what the page shows beside them.
+type streamingView struct {
+	settings.Settings
+	RequiredRegion       string                   `json:"requiredRegion"`
+	BucketPolicy         settings.Policy          `json:"bucketPolicy"`
+	LastConnectionTest   *settings.ConnectionTest `json:"lastConnectionTest"`
+	FlushIntervalSeconds float64                  `json:"flushIntervalSeconds"`
+	Status               streamStatus             `json:"status"`
+}
+
+type streamStatus struct {
+	Enabled         bool              `json:"enabled"`
+	EnabledSince    *time.Time        `json:"enabledSince"`
+	LastExportTime  *time.Time        `json:"lastExportTime"`
+	LastExportKey   string            `json:"lastExportKey,omitempty"`
+	ObjectsExported int64             `json:"objectsExported"`
+	EventsExported  int64             `json:"eventsExported"`
+	PendingSince    *time.Time        `json:"pendingSince"`
+	LagSeconds      float64           `json:"lagSeconds"`
+	NextAttempt     *time.Time        `json:"nextAttempt"`
+	Failures        int               `json:"failures"`
+	LastError       *settings.Problem `json:"lastError"`
+	Gaps            []settings.Gap    `json:"gaps"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (s *Server) view(r settings.Record) streamingView {
+	st := s.cfg.Streaming
+	now := st.Now()
+	live := st.Exporter.Status(r.Account)
+	v := streamingView{
+		Settings:             r.Settings,
+		RequiredRegion:       st.RequiredRegion,
+		BucketPolicy:         settings.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
+		LastConnectionTest:   r.LastTest,
+		FlushIntervalSeconds: st.FlushInterval.Seconds(),
+		Status: streamStatus{
+			Enabled:         r.Settings.Enabled,
+			LastExportTime:  timePtr(r.Stream.LastExportAt),
+			LastExportKey:   r.Stream.LastExportKey,
+			ObjectsExported: r.Stream.ObjectsExported,
+			EventsExported:  r.Stream.EventsExported,
+			LastError:       r.Stream.LastError,
+			Gaps:            r.Stream.Gaps,
+			Failures:        live.Failures,
+		},
+	}
+	if r.Settings.Enabled {
+		v.Status.EnabledSince = timePtr(r.Stream.EnabledAt)
+		v.Status.PendingSince = timePtr(live.PendingSince)
+		v.Status.NextAttempt = timePtr(live.NextAttempt)
+		if !live.PendingSince.IsZero() {
+			v.Status.LagSeconds = max(0, now.Sub(live.PendingSince).Seconds())
+		}
+	}
+	if v.Status.Gaps == nil {
+		v.Status.Gaps = []settings.Gap{}
+	}
+	return v
+}
+
+func (s *Server) getStreaming(w http.ResponseWriter, r *http.Request, p principal) {
+	rec, err := s.cfg.Streaming.Settings.Get(p.account.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(rec))
+}
+
+// settingsBody is the body of PUT; pointers tell a missing field from a
+// zero one.
+type settingsBody struct {
+	Enabled         *bool   `json:"enabled"`
+	BucketName      *string `json:"bucketName"`
+	AWSAccountID    *string `json:"awsAccountId"`
+	RegionConfirmed *bool   `json:"regionConfirmed"`
+}
+
+func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
+	var raw json.RawMessage
+	if !s.decodeJSON(w, r, &raw, false) {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_JSON", describeJSONError(err))
+		return false
+	}
+	return true
+}
+
+func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principal) {
+	var b settingsBody
+	if !s.decodeStrict(w, r, &b) {
+		return
+	}
+	if b.Enabled == nil {
+		writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", `enabled: required, true to stream or false to stop`)
+		return
+	}
+	n := settings.Settings{Enabled: *b.Enabled}
+	if b.BucketName != nil {
+		n.BucketName = *b.BucketName
+	}
+	if b.AWSAccountID != nil {
+		n.AWSAccountID = *b.AWSAccountID
+	}
+	if b.RegionConfirmed != nil {
+		n.RegionConfirmed = *b.RegionConfirmed
+	}
+	st := s.cfg.Streaming
+	rec, err := st.Settings.Apply(p.account.ID, n, func() (uint64, error) { return s.cfg.Graph.End(p.account.ID) })
+	var fe *settings.FieldError
+	switch {
+	case errors.As(err, &fe):
+		writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", fe.Error())
+		return
+	case errors.Is(err, settings.ErrTestRequired):
+		writeError(w, http.StatusConflict, "CONNECTION_TEST_REQUIRED", err.Error())
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	if err := st.Exporter.Reload(p.account.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("data streaming settings saved", "account", p.account.ID, "enabled", n.Enabled, "bucket", n.BucketName, "key_id", p.key.ID)
+	writeJSON(w, http.StatusOK, s.view(rec))
+}
+
+type testResult struct {
+	OK    bool              `json:"ok"`
+	Error *settings.Problem `json:"error,omitempty"`
+}
+
+func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p principal) {
+	var b struct {
+		BucketName      string `json:"bucketName"`
+		AWSAccountID    string `json:"awsAccountId"`
+		RegionConfirmed bool   `json:"regionConfirmed"`
+	}
+	if !s.decodeStrict(w, r, &b) {
+		return
+	}
+	for _, err := range []error{settings.ValidateBucketName(b.BucketName), settings.ValidateAWSAccountID(b.AWSAccountID)} {
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
+			return
+		}
+	}
+	st := s.cfg.Streaming
+	now := st.Now()
+	release, ok := s.tests.acquire(p.account.ID, now)
+	if !ok {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "TOO_MANY_TESTS", fmt.Sprintf("a connection test is running or %d ran in the last minute; wait a minute and test again", testsPerMinute))
+		return
+	}
+	defer release()
+	body, _ := json.Marshal(map[string]string{"account": p.account.ID, "time": now.UTC().Format(time.RFC3339Nano), "purpose": "JupiterOne data streaming connection test"})
+	ctx, cancel := context.WithTimeout(r.Context(), testTimeout)
+	defer cancel()
+	res := testResult{OK: true}
+	if err := st.TestConnection(ctx, b.BucketName, b.AWSAccountID, body); err != nil {
+		code, msg := st.Explain(err, b.BucketName, b.AWSAccountID)
+		res = testResult{Error: &settings.Problem{Code: code, Message: msg, At: now.UTC()}}
+	}
+	if _, err := st.Settings.SaveTest(p.account.ID, settings.ConnectionTest{
+		OK: res.OK, At: now.UTC(), BucketName: b.BucketName, AWSAccountID: b.AWSAccountID, Error: res.Error,
+	}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) bucketPolicy(w http.ResponseWriter, r *http.Request, p principal) {
+	bucket := r.URL.Query().Get("bucket")
+	if bucket != "" {
+		if err := settings.ValidateBucketName(bucket); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, settings.BucketPolicy(s.cfg.Streaming.PlatformAccountID, bucket))
+}
