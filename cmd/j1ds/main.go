@@ -19,6 +19,7 @@ Usage:
   j1ds serve [flags]        run the graph store, transaction log and APIs
   j1ds admin <command>      create accounts and API keys through the operator API
   j1ds bench [flags]        measure store and sync API ingest against raw Pebble
+  j1ds policy --bucket B    print the bucket policy customers apply to their bucket
 
 Run "j1ds <command> -h" for a command's flags. Every flag can also be set
 with an environment variable J1DS_<FLAG> (e.g. --data is J1DS_DATA).
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string) error {
 		return runAdmin(ctx, args[1:])
 	case "bench":
 		return runBench(ctx, args[1:])
+	case "policy":
+		return runPolicy(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil
