@@ -34,7 +34,7 @@ func runPolicy(ctx context.Context, args []string) error {
 		if *platform, err = c.AccountID(sctx); err != nil {
 			return fmt.Errorf("the operator's AWS account id is unknown (%v): pass --platform-aws-account-id", err)
 		}
-	} else if err := s3dest.ValidateAccountID(*platform); err != nil {
+	} else if err := settings.ValidateAWSAccountID(*platform); err != nil {
 		return fmt.Errorf("%w: --platform-aws-account-id: %v", errUsage, err)
 	}
 	fmt.Println(settings.BucketPolicy(*platform, *bucket).JSON())

@@ -117,7 +117,7 @@ func (c *serveConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.PlatformAccountID != "" {
-		if err := s3dest.ValidateAccountID(c.PlatformAccountID); err != nil {
+		if err := settings.ValidateAWSAccountID(c.PlatformAccountID); err != nil {
 			errs = append(errs, fmt.Errorf("--platform-aws-account-id: %v", err))
 		}
 	}

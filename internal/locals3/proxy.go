@@ -3,6 +3,7 @@ package locals3
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -132,6 +134,14 @@ func (s *Server) NewProxy() (*Proxy, error) {
 		},
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// versitygw answers some requests (a wrong expected bucket
+			// owner, say) before it has read the body and then closes the
+			// connection, so the body's sender sees a reset. Pass that on
+			// as it is rather than turn it into an HTTP answer.
+			if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+				resetConn(unwrapWriter(w))
+				return
+			}
 			writeS3Error(w, http.StatusBadGateway, "BadGateway", "locals3 proxy: "+err.Error())
 		},
 	}
@@ -272,9 +282,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	// The status is recorded before the answer goes out, so a client that
+	// has its answer finds it in Requests.
+	sw := &statusWriter{ResponseWriter: w, onStatus: func(code int) { setStatus(code, kind) }}
 	p.rp.ServeHTTP(sw, r)
-	setStatus(sw.status, kind)
 }
 
 func faultBody(f *Fault) (code, msg string) {
@@ -325,27 +336,37 @@ func resetConn(w http.ResponseWriter) {
 	raw.Close() // skip TLS close_notify: the client sees the reset only
 }
 
+// statusWriter reports the first final status written through it.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	onStatus func(int)
+	done     bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+	if !w.done && code >= 200 {
+		w.done = true
+		w.onStatus(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach Flush on the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func unwrapWriter(w http.ResponseWriter) http.ResponseWriter {
+	if sw, ok := w.(*statusWriter); ok {
+		return sw.ResponseWriter
+	}
+	return w
+}
 
 // operation names the S3 operation of r from its method, path and query.
 func operation(r *http.Request) string {

@@ -207,7 +207,7 @@ func (s *Server) CreateBucket(ctx context.Context, bucket, ownerAccountID string
 // PutBucketPolicy sets the bucket's policy through the S3 API as the root
 // user, replacing any policy it had.
 func (s *Server) PutBucketPolicy(ctx context.Context, bucket, policyJSON string) error {
-	_, err := s.Client(s.RootAccess, s.RootSecret).PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{
+	_, err := s.RootClient().PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{
 		Bucket: aws.String(bucket),
 		Policy: aws.String(policyJSON),
 	})
@@ -223,6 +223,14 @@ func (s *Server) PutBucketPolicy(ctx context.Context, bucket, policyJSON string)
 // no shared config), so tests see the same client everywhere.
 func (s *Server) Client(accessKey, secret string) *s3.Client {
 	return newClient(s.Endpoint, s.Region, s.CAPool, accessKey, secret)
+}
+
+// RootClient is Client for the root user, which bypasses bucket policies:
+// use it to read back what a write-only principal wrote. (Once a bucket has
+// a policy, versitygw grants its owner only what the policy grants, unlike
+// AWS, so the owner's own client cannot read a writer's objects.)
+func (s *Server) RootClient() *s3.Client {
+	return s.Client(s.RootAccess, s.RootSecret)
 }
 
 func newClient(endpoint, region string, pool *x509.CertPool, accessKey, secret string) *s3.Client {

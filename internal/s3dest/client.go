@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -182,7 +181,8 @@ func (c *Client) setSSE(sse *types.ServerSideEncryption, keyID **string) {
 	*keyID = aws.String(c.cfg.KMSKeyID)
 }
 
-// requestCounter, in a request's context, counts its HTTP attempts.
+// requestCounterKey keys the *atomic.Int64 that counts the HTTP attempts
+// of the requests made with a context.
 type requestCounterKey struct{}
 
 // instrument adds, inside the SDK's retry loop (so once per HTTP attempt),
@@ -206,7 +206,10 @@ func (c *Client) instrument(stack *middleware.Stack) error {
 		c.metrics.requests.WithLabelValues(op, outcome).Inc()
 		return out, md, err
 	})
-	if err := stack.Finalize.Insert(mw, "Retry", middleware.After); err != nil {
+	// Before signing: inside the retry loop, after endpoint resolution (so
+	// the URL is known) and after credentials were obtained (a credential
+	// failure sends nothing and is not counted).
+	if err := stack.Finalize.Insert(mw, "Signing", middleware.Before); err != nil {
 		return stack.Finalize.Add(mw, middleware.After)
 	}
 	return nil
@@ -222,6 +225,3 @@ func (s sdkLogger) Logf(class logging.Classification, format string, v ...any) {
 	}
 	s.l.Log(context.Background(), level, "aws sdk", "message", fmt.Sprintf(format, v...))
 }
-
-// errClosed is returned by writes to a closed or aborted writer.
-var errClosed = errors.New("s3dest: object writer is closed")

@@ -3,10 +3,10 @@ package s3dest
 import (
 	"crypto/x509"
 	"fmt"
+	"github.com/j1ds/j1ds/internal/settings"
 	"log/slog"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,13 +99,10 @@ func (c Config) withDefaults() Config {
 }
 
 var (
-	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
-	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
-	kmsKeyIDRE    = regexp.MustCompile(`^(mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|alias/[\w/-]{1,250})$`)
-	kmsKeyARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[\w/-]{1,250}$`)
-	accountIDRE   = regexp.MustCompile(`^[0-9]{12}$`)
-	bucketNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	ipv4AddressRE = regexp.MustCompile(`^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$`)
+	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	kmsKeyIDRE  = regexp.MustCompile(`^(mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|alias/[\w/-]{1,250})$`)
+	kmsKeyARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[\w/-]{1,250}$`)
 )
 
 // Validate checks the configuration after defaults. Its errors name the
@@ -161,42 +158,8 @@ type Target struct {
 // purpose buckets and the owner against the 12-digit account id format.
 // Errors name the field (bucketName, awsAccountId) and say what is wrong.
 func (t Target) Validate() error {
-	if err := ValidateBucketName(t.Bucket); err != nil {
+	if err := settings.ValidateBucketName(t.Bucket); err != nil {
 		return err
 	}
-	return ValidateAccountID(t.Owner)
-}
-
-// ValidateAccountID checks that id is a 12-digit AWS account id.
-func ValidateAccountID(id string) error {
-	if !accountIDRE.MatchString(id) {
-		return fmt.Errorf("awsAccountId %q must be the 12 digits of an AWS account id", id)
-	}
-	return nil
-}
-
-// ValidateBucketName checks name against S3's rules for general purpose
-// bucket names (3 to 63 lowercase letters, digits, dots and hyphens,
-// starting and ending with a letter or digit, not an IP address, none of
-// the reserved prefixes and suffixes).
-func ValidateBucketName(name string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("bucketName %q is not a valid S3 bucket name: %s", name, why)
-	}
-	switch {
-	case len(name) < 3 || len(name) > 63:
-		return bad("it must be 3 to 63 characters long")
-	case !bucketNameRE.MatchString(name):
-		return bad("use only lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit")
-	case strings.Contains(name, ".."):
-		return bad("it must not contain two adjacent dots")
-	case ipv4AddressRE.MatchString(name):
-		return bad("it must not be formatted as an IP address")
-	case strings.HasPrefix(name, "xn--"), strings.HasPrefix(name, "sthree-"), strings.HasPrefix(name, "amzn-s3-demo-"):
-		return bad("it starts with a prefix S3 reserves")
-	case strings.HasSuffix(name, "-s3alias"), strings.HasSuffix(name, "--ol-s3"), strings.HasSuffix(name, ".mrap"),
-		strings.HasSuffix(name, "--x-s3"), strings.HasSuffix(name, "--table-s3"):
-		return bad("it ends with a suffix S3 reserves")
-	}
-	return nil
+	return settings.ValidateAWSAccountID(t.Owner)
 }

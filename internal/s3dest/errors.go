@@ -206,7 +206,7 @@ func classifyTransport(err error) *Error {
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return &Error{Code: CodeTimeout, Message: "the S3 request timed out; j1ds will retry"}
 	case errors.As(err, &dnsErr):
-		return &Error{Code: CodeNetwork, Message: fmt.Sprintf("j1ds could not resolve the S3 host %q; check DNS and --s3-endpoint", dnsErr.Name)}
+		return &Error{Code: CodeNetwork, Message: fmt.Sprintf("j1ds could not resolve the host name %q; check DNS and --s3-endpoint", dnsErr.Name)}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &Error{Code: CodeNetwork, Message: "the S3 endpoint refused the connection; check --s3-endpoint and the network; j1ds will retry"}
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),

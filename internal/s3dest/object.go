@@ -18,6 +18,9 @@ const (
 	ContentEncoding = "gzip"
 )
 
+// errClosed is returned by writes to a closed or aborted writer.
+var errClosed = errors.New("s3dest: object writer is closed")
+
 // minBuffer is the first allocation of an object's buffer; it then doubles
 // up to the part size, so small objects do not cost a whole part.
 const minBuffer = 64 << 10
