@@ -75,6 +75,10 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+
+	// AfterUpload, when set, runs after an object is stored and before the
+	// cursor moves: the failpoint of crash tests.
+	AfterUpload func(account, key string)
 }
 
 // Defaults.

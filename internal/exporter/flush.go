@@ -100,6 +100,9 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	if err := obj.Close(); err != nil {
 		return res, fmt.Errorf("store %s: %w", key, err)
 	}
+	if e.cfg.AfterUpload != nil {
+		e.cfg.AfterUpload(j.account, key)
+	}
 	// The object is stored: now, and only now, the cursor moves.
 	if err := e.settings.Advance(j.account, j.gen, last, events, key); err != nil {
 		return res, err

@@ -202,7 +202,8 @@ func (p *Proxy) SetFault(f Fault) {
 	}
 }
 
-// Close stops the proxy, ends its connections and waits for it.
+// Close stops the proxy: it stops accepting, closes every connection (so
+// requests in flight fail at once) and waits for the accept loop to end.
 func (p *Proxy) Close() error {
 	err := p.srv.Close()
 	<-p.done
