@@ -16,6 +16,7 @@ import (
 const usage = `j1ds streams the changes of a JupiterOne-style graph.
 
 Usage:
+  j1ds demo [flags]         a local S3 server, j1ds and a synthetic integration: watch objects land
   j1ds serve [flags]        run the graph store, transaction log and APIs
   j1ds admin <command>      create accounts and API keys through the operator API
   j1ds bench [flags]        measure store and sync API ingest against raw Pebble
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:])
+	case "demo":
+		return runDemo(ctx, args[1:])
 	case "admin":
 		return runAdmin(ctx, args[1:])
 	case "bench":

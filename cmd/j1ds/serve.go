@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -200,6 +201,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 			return exporter.Classification{Code: se.Code, Message: se.Message, Permanent: se.Permanent}
 		}
 		return exporter.Classification{Code: "EXPORT_FAILED", Message: err.Error()}
+	}
+	if os.Getenv("J1DS_FAILPOINT") == "export-after-upload" {
+		// For crash tests: die between an upload and its cursor save.
+		xcfg.AfterUpload = func(account, key string) {
+			log.Warn("failpoint export-after-upload: killing the process", slog.String("account", account), slog.String("key", key))
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
 	}
 	exp, err := exporter.New(store, st, s3Destination{s3c}, xcfg)
 	if err != nil {

@@ -1,0 +1,391 @@
+package main
+
+// End-to-end tests of data streaming (issue 3): j1ds serving, a real
+// versitygw over TLS behind a recording proxy, and everything driven
+// through j1ds's APIs. The harness is in streamharness_test.go.
+
+import (
+	"bytes"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+	"strings"
+	"time"
+
+	"github.com/j1ds/j1ds/internal/locals3"
+)
+
+func isTime(s string) bool {
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
+}
+
+// waitExported waits until the account's status shows events exported
+// and nothing pending.
+func waitExported(t *testing.T, j *j1, key, account string, events int) streamingState {
+	t.Helper()
+	var st streamingState
+	waitFor(t, 30*time.Second, account+" exporting "+strconv.Itoa(events)+" events", func() bool {
+		st = j.state(t, key, account)
+		return st.Status.EventsExported >= int64(events) && st.Status.PendingSince == nil
+	})
+	if st.Status.EventsExported != int64(events) {
+		t.Fatalf("%s: %d events exported, want %d", account, st.Status.EventsExported, events)
+	}
+	return st
+}
+
+// TestStreamRecordsEqualChanges: what lands in the bucket is the changes
+// written, field for field and in commit order across objects, under keys
+// of the documented layout; an idle interval writes nothing; two accounts
+// share a bucket without collision; nothing from before enabling is
+// exported.
+func TestStreamRecordsEqualChanges(t *testing.T) {
+	t.Parallel()
+	e := startS3(t, "")
+	j := startServe(t, streamConfig(t, e))
+	ka := j.account(t, "acme", true)
+	kb := j.account(t, "globex", true)
+
+	// Written before streaming is enabled: never exported (no backfill).
+	early := j.create(t, ka, "acme", "entities", entity("acme-user-early", "test_user", []string{"User"}, "name", "Early"))
+	j.enable(t, ka, "acme", streamBucket, s3Owner)
+	j.enable(t, kb, "globex", streamBucket, s3Owner)
+
+	var wantA, wantB []write
+	// First batch: creates, a relationship, an update.
+	ann := j.create(t, ka, "acme", "entities", entity("acme-user-ann", "test_user", []string{"User", "Person"},
+		"name", "Ann", "age", 41, "admin", true, "emails", []string{"ann@example.com", "a@example.com"}, "score", 3.25, "manager", nil))
+	bob := j.create(t, ka, "acme", "entities", entity("acme-user-bob", "test_user", []string{"User"}, "name", "Bob \"the builder\" ☃"))
+	knows := j.create(t, ka, "acme", "relationships", map[string]any{"_key": "acme-user-ann|knows|acme-user-bob", "_type": "test_user_knows_user",
+		"_class": "KNOWS", "_fromEntityId": idOf(t, ann), "_toEntityId": idOf(t, bob), "since": 2020})
+	annUp := j.patch(t, ka, "acme", "entities", idOf(t, ann), map[string]any{"name": "Ann B.", "age": 42})
+	wantA = append(wantA, ann, bob, knows, annUp)
+	wantB = append(wantB, j.create(t, kb, "globex", "entities", entity("globex-host", "test_host", []string{"Host"}, "ip", "10.0.0.1")))
+	waitExported(t, j, ka, "acme", len(wantA))
+	waitExported(t, j, kb, "globex", len(wantB))
+
+	// Second batch, in a later object: a delete that cascades to the
+	// relationship (one transaction), and a create.
+	bobDel := j.del(t, ka, "acme", "entities", idOf(t, bob))
+	knowsDel := write{op: "d", kind: "relationship", props: j.get(t, ka, "acme", "relationships", idOf(t, knows))}
+	carl := j.create(t, ka, "acme", "entities", entity("acme-user-carl", "test_user", []string{"User"}, "name", "Carl"))
+	// The store deletes an entity's relationships first, then the entity,
+	// in the same transaction.
+	wantA = append(wantA, knowsDel, bobDel, carl)
+	wantB = append(wantB, j.create(t, kb, "globex", "entities", entity("globex-database", "test_db", []string{"Database", "DataStore"})))
+	waitExported(t, j, ka, "acme", len(wantA))
+	waitExported(t, j, kb, "globex", len(wantB))
+
+	// Idle: more than two flush intervals with no change write nothing.
+	keysA, keysB := e.keys(t, streamBucket, accountPrefix("acme")), e.keys(t, streamBucket, accountPrefix("globex"))
+	requests := len(e.proxy.Requests())
+	time.Sleep(2*flushInterval + flushInterval/2)
+	if got := e.keys(t, streamBucket, accountPrefix("acme")); !slices.Equal(got, keysA) {
+		t.Errorf("idle interval wrote objects: %v, then %v", keysA, got)
+	}
+	if got := e.keys(t, streamBucket, accountPrefix("globex")); !slices.Equal(got, keysB) {
+		t.Errorf("idle interval wrote objects: %v, then %v", keysB, got)
+	}
+	if got := e.proxy.Requests(); len(got) != requests {
+		t.Errorf("idle interval sent %d S3 requests: %+v", len(got)-requests, got[requests:])
+	}
+
+	objsA, objsB := e.objects(t, streamBucket, "acme"), e.objects(t, streamBucket, "globex")
+	if len(objsA) < 2 || len(objsB) < 2 {
+		t.Fatalf("%d and %d objects; each batch was exported before the next was written, so want at least 2 each", len(objsA), len(objsB))
+	}
+	compareRecords(t, "acme", lines(objsA), wantA)
+	compareRecords(t, "globex", lines(objsB), wantB)
+	for _, l := range lines(objsA) {
+		if bytes.Contains(l, []byte(idOf(t, early))) {
+			t.Errorf("a change from before streaming was enabled was exported: %s", l)
+		}
+	}
+	// Two accounts, one bucket: every key under the bucket is one
+	// account's, and none is shared.
+	all := e.keys(t, streamBucket, "jupiterone/graph/cdc/")
+	if len(all) != len(objsA)+len(objsB) {
+		t.Errorf("bucket holds %d export objects, the accounts %d and %d: %v", len(all), len(objsA), len(objsB), all)
+	}
+	for _, k := range all {
+		m := keyRE.FindStringSubmatch(k)
+		if m == nil || (m[1] != "acme" && m[1] != "globex") {
+			t.Errorf("key %q does not follow the layout", k)
+		}
+	}
+
+	// Against the log itself, once j1ds has stopped: byte for byte, keyed by
+	// each object's first commit, whole transactions, cursor at the end.
+	j.stop()
+	checkAgainstLog(t, objsA, readLogState(t, j.cfg.Data, "acme"), "acme")
+	checkAgainstLog(t, objsB, readLogState(t, j.cfg.Data, "globex"), "globex")
+}
+
+// TestStreamConnectionTestAPI: Test Connection through the API names what
+// to fix, and saving enforces a passing test, valid fields, an
+// administrator key and the entitlement.
+func TestStreamConnectionTestAPI(t *testing.T) {
+	t.Parallel()
+	e := startS3(t, "")
+	// A bucket whose policy lets the writer put only under another prefix.
+	e.bucket(t, "elsewhere-bucket", s3Owner, strings.Replace(locals3.WriterPolicy("elsewhere-bucket", s3Writer),
+		"arn:aws:s3:::elsewhere-bucket/jupiterone/*", "arn:aws:s3:::elsewhere-bucket/exports/*", 1))
+	j := startServe(t, streamConfig(t, e))
+	admin := j.account(t, "acme", true)
+	member := j.key(t, "acme", "member")
+	unentitled := j.account(t, "initech", false)
+
+	t.Run("success writes the test object", func(t *testing.T) {
+		if r := j.testConnection(t, admin, "acme", streamBucket, s3Owner); !r.OK || r.Error != nil {
+			t.Fatalf("test connection: %+v", r)
+		}
+		o := e.get(t, streamBucket, settingsConnectionTestKey)
+		var doc map[string]any
+		decode(t, o.Lines[0], &doc)
+		if doc["account"] != "acme" {
+			t.Errorf("%s holds %s, want JSON naming the account", settingsConnectionTestKey, o.Lines[0])
+		}
+		if ts, _ := doc["time"].(string); !isTime(ts) {
+			t.Errorf("%s: time %v is not an RFC 3339 time", settingsConnectionTestKey, doc["time"])
+		}
+		st := j.state(t, admin, "acme")
+		if st.Enabled || st.RequiredRegion != "us-east-1" {
+			t.Errorf("state after a test: %+v", st)
+		}
+	})
+
+	failures := []struct {
+		name, bucket, owner, code string
+		mention               []string
+	}{
+		{"wrong owner", streamBucket, s3Stranger, "ACCESS_DENIED", []string{"bucket policy", "s3:PutObject", "arn:aws:s3:::" + streamBucket + "/jupiterone/*", "not owned by AWS account " + s3Stranger}},
+		{"policy for another prefix", "elsewhere-bucket", s3Owner, "ACCESS_DENIED", []string{"bucket policy", "arn:aws:s3:::elsewhere-bucket/jupiterone/*", s3Owner}},
+		{"no such bucket", "no-such-bucket", s3Owner, "NO_SUCH_BUCKET", []string{`"no-such-bucket"`, "does not exist"}},
+	}
+	for _, f := range failures {
+		t.Run(f.name, func(t *testing.T) {
+			r := j.testConnection(t, admin, "acme", f.bucket, f.owner)
+			if r.OK || r.Error == nil || r.Error.Code != f.code {
+				t.Fatalf("test connection: %+v, want code %s", r, f.code)
+			}
+			for _, m := range f.mention {
+				if !strings.Contains(r.Error.Message, m) {
+					t.Errorf("message %q does not mention %q", r.Error.Message, m)
+				}
+			}
+			// The failed test is shown, and enabling with it is refused.
+			code, b := j.call(t, "PUT", streamingPath("acme"), admin, map[string]any{"enabled": true, "bucketName": f.bucket, "awsAccountId": f.owner, "regionConfirmed": true})
+			if code != http.StatusConflict || !strings.Contains(string(b), "CONNECTION_TEST_REQUIRED") {
+				t.Errorf("enabling after a failed test: %d %s, want 409 CONNECTION_TEST_REQUIRED", code, b)
+			}
+		})
+	}
+
+	t.Run("saving", func(t *testing.T) {
+		put := func(key string, body map[string]any) (int, problem) {
+			code, b := j.call(t, "PUT", streamingPath("acme"), key, body)
+			var eb struct{ Error problem }
+			if code != http.StatusOK {
+				decode(t, b, &eb)
+			}
+			return code, eb.Error
+		}
+		valid := func(edit func(map[string]any)) map[string]any {
+			m := map[string]any{"enabled": true, "bucketName": streamBucket, "awsAccountId": s3Owner, "regionConfirmed": true}
+			if edit != nil {
+				edit(m)
+			}
+			return m
+		}
+		// A bucket never tested.
+		if code, p := put(admin, valid(func(m map[string]any) { m["bucketName"] = "untested-bucket" })); code != http.StatusConflict || p.Code != "CONNECTION_TEST_REQUIRED" {
+			t.Errorf("enabling an untested bucket: %d %+v, want 409", code, p)
+		}
+		for _, c := range []struct {
+			name  string
+			edit  func(map[string]any)
+			field string
+		}{
+			{"invalid bucket", func(m map[string]any) { m["bucketName"] = "Customer_Bucket" }, "bucketName"},
+			{"11-digit account id", func(m map[string]any) { m["awsAccountId"] = "11112222333" }, "awsAccountId"},
+			{"region not confirmed", func(m map[string]any) { m["regionConfirmed"] = false }, "regionConfirmed"},
+		} {
+			if code, p := put(admin, valid(c.edit)); code != http.StatusUnprocessableEntity || !strings.Contains(p.Message, c.field) {
+				t.Errorf("%s: %d %+v, want 422 naming %s", c.name, code, p, c.field)
+			}
+		}
+		// The last test (of another bucket) does not cover this one: pass
+		// it again, then save.
+		if r := j.testConnection(t, admin, "acme", streamBucket, s3Owner); !r.OK {
+			t.Fatalf("test connection: %+v", r)
+		}
+		if code, p := put(admin, valid(nil)); code != http.StatusOK {
+			t.Fatalf("enabling after a passing test: %d %+v", code, p)
+		}
+		if st := j.state(t, admin, "acme"); !st.Enabled || !st.Status.Enabled || st.BucketName != streamBucket || st.AWSAccountID != s3Owner {
+			t.Errorf("state after enabling: %+v", st)
+		}
+	})
+
+	t.Run("only entitled administrators", func(t *testing.T) {
+		body := map[string]any{"bucketName": streamBucket, "awsAccountId": s3Owner, "regionConfirmed": true}
+		before := len(e.proxy.Requests())
+		for _, c := range []struct {
+			name, key, account, method, path, code string
+		}{
+			{"member get", member, "acme", "GET", "", "ADMIN_REQUIRED"},
+			{"member put", member, "acme", "PUT", "", "ADMIN_REQUIRED"},
+			{"member test", member, "acme", "POST", "/test-connection", "ADMIN_REQUIRED"},
+			{"member policy", member, "acme", "GET", "/bucket-policy", "ADMIN_REQUIRED"},
+			{"not entitled get", unentitled, "initech", "GET", "", "NOT_ENTITLED"},
+			{"not entitled test", unentitled, "initech", "POST", "/test-connection", "NOT_ENTITLED"},
+			{"not entitled put", unentitled, "initech", "PUT", "", "NOT_ENTITLED"},
+		} {
+			var b any
+			if c.method != "GET" {
+				b = body
+			}
+			code, raw := j.call(t, c.method, streamingPath(c.account)+c.path, c.key, b)
+			var eb struct{ Error problem }
+			decode(t, raw, &eb)
+			if code != http.StatusForbidden || eb.Error.Code != c.code {
+				t.Errorf("%s: %d %s, want 403 %s", c.name, code, raw, c.code)
+			}
+		}
+		// None of them reached S3.
+		if r := e.proxy.Requests(); len(r) != before {
+			t.Errorf("refused calls sent %d S3 requests", len(r)-before)
+		}
+	})
+}
+
+// TestStreamThroughProxy watches every request j1ds sends to S3, through a
+// test connection, a small export (PutObject) and a large one (multipart
+// with 5 MiB parts): each carries the expected bucket owner and goes over
+// TLS; SSE-KMS headers go on PutObject and CreateMultipartUpload only when
+// a KMS key is configured, and no SSE header goes anywhere otherwise; the
+// multipart object reads back equal to the changes.
+func TestStreamThroughProxy(t *testing.T) {
+	t.Parallel()
+	for _, kms := range []string{"", "alias/j1ds-test-key"} {
+		name := "no KMS key"
+		if kms != "" {
+			name = "KMS key"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := startS3(t, "")
+			cfg := streamConfig(t, e)
+			cfg.S3.KMSKeyID = kms
+			cfg.S3.PartSize = 5 << 20 // versitygw needs real 5 MiB parts
+			j := startServe(t, cfg)
+			key := j.account(t, "acme", true)
+			j.enable(t, key, "acme", streamBucket, s3Owner)
+
+			small := j.create(t, key, "acme", "entities", entity("acme-small-one", "test_user", []string{"User"}, "name", "Small"))
+			waitExported(t, j, key, "acme", 1)
+
+			// About 9 MiB of records that gzip shrinks to about 7 MiB, in
+			// one transaction: two parts.
+			blobs := map[string]string{}
+			var big []map[string]any
+			for i := range 14 {
+				k := "acme-big-" + strconv.Itoa(100+i)
+				blobs[k] = randomText(640 << 10)
+				big = append(big, entity(k, "test_blob", []string{"Record"}, "blob", blobs[k]))
+			}
+			j.syncEntities(t, key, big)
+			waitExported(t, j, key, "acme", 1+len(big))
+
+			reqs := e.proxy.Requests()
+			ops := map[string]int{}
+			for i, r := range reqs {
+				ops[r.Op]++
+				if got := r.ExpectedBucketOwner(); got != s3Owner {
+					t.Errorf("request %d %s %s: x-amz-expected-bucket-owner %q, want %s", i, r.Op, r.Path, got, s3Owner)
+				}
+				if !r.TLS {
+					t.Errorf("request %d %s %s was plain HTTP", i, r.Op, r.Path)
+				}
+				if r.Status != http.StatusOK {
+					t.Errorf("request %d %s %s: status %d", i, r.Op, r.Path, r.Status)
+				}
+				sse := r.SSEHeaders()
+				switch {
+				case kms == "":
+					if len(sse) != 0 {
+						t.Errorf("request %d %s carries SSE headers %v with no KMS key configured", i, r.Op, sse)
+					}
+				case r.Op == "PutObject" || r.Op == "CreateMultipartUpload":
+					want := map[string]string{"X-Amz-Server-Side-Encryption": "aws:kms", "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id": kms}
+					if !reflect.DeepEqual(sse, want) {
+						t.Errorf("request %d %s: SSE headers %v, want %v", i, r.Op, sse, want)
+					}
+				default:
+					if len(sse) != 0 {
+						t.Errorf("request %d %s carries SSE headers %v: S3 rejects them there", i, r.Op, sse)
+					}
+				}
+			}
+			// A test connection and a small export as PutObject, the large
+			// one as a multipart upload of two or more parts.
+			if ops["PutObject"] != 2 || ops["CreateMultipartUpload"] != 1 || ops["UploadPart"] < 2 || ops["CompleteMultipartUpload"] != 1 || len(ops) != 4 {
+				t.Errorf("operations %v, want 2 PutObject, 1 CreateMultipartUpload, 2 or more UploadPart, 1 CompleteMultipartUpload", ops)
+			}
+			for _, r := range reqs {
+				if r.Op == "UploadPart" && r.Query.Get("partNumber") == "1" && r.ContentLength != 5<<20 {
+					t.Errorf("part 1 is %d bytes, want the part size %d", r.ContentLength, 5<<20)
+				}
+			}
+
+			objs := e.objects(t, streamBucket, "acme")
+			if len(objs) != 2 {
+				t.Fatalf("%d objects, want the small one and the large one", len(objs))
+			}
+			compareRecords(t, "small object", objs[0].Lines, []write{small})
+			if len(objs[1].Lines) != len(big) {
+				t.Errorf("large object: %d records, want %d", len(objs[1].Lines), len(big))
+			}
+			for _, l := range objs[1].Lines {
+				var r struct {
+					Operation  string
+					Properties struct {
+						Key  string `json:"_key"`
+						Blob string `json:"blob"`
+					}
+				}
+				decode(t, l, &r)
+				if want, ok := blobs[r.Properties.Key]; !ok || r.Properties.Blob != want || r.Operation != "c" {
+					t.Errorf("large object: record of %q (%d bytes of blob) is not the entity written", r.Properties.Key, len(r.Properties.Blob))
+				}
+				delete(blobs, r.Properties.Key)
+			}
+			j.stop()
+			checkAgainstLog(t, objs, readLogState(t, j.cfg.Data, "acme"), "acme")
+		})
+	}
+}
+
+// TestStreamWrongRegion: a bucket in another region fails Test Connection
+// with an error naming both regions.
+func TestStreamWrongRegion(t *testing.T) {
+	t.Parallel()
+	e := startS3(t, "eu-west-1")
+	j := startServe(t, streamConfig(t, e)) // requires us-east-1
+	key := j.account(t, "acme", true)
+	r := j.testConnection(t, key, "acme", streamBucket, s3Owner)
+	if r.OK || r.Error == nil || r.Error.Code != "WRONG_REGION" {
+		t.Fatalf("test connection: %+v, want WRONG_REGION", r)
+	}
+	for _, region := range []string{"eu-west-1", "us-east-1"} {
+		if !strings.Contains(r.Error.Message, region) {
+			t.Errorf("message %q does not name %s", r.Error.Message, region)
+		}
+	}
+	if code, b := j.call(t, "PUT", streamingPath("acme"), key, map[string]any{"enabled": true, "bucketName": streamBucket, "awsAccountId": s3Owner, "regionConfirmed": true}); code != http.StatusConflict {
+		t.Errorf("enabling after the failed test: %d %s, want 409", code, b)
+	}
+}
