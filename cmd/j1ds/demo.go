@@ -138,7 +138,8 @@ func demo(ctx context.Context, c demoConfig, out io.Writer) error {
 	}
 	say("")
 	say("Account %q, administrator API key:\n  %s", demoAccount, key.Key)
-	say("Data Streaming settings API: %s/api/v1/accounts/%s/data-streaming (Authorization: Bearer <key>)", base, demoAccount)
+	say("Settings page: %s/settings/data-streaming (sign in with account %q and the key)", base, demoAccount)
+	say("Settings API:  %s/api/v1/accounts/%s/data-streaming (Authorization: Bearer <key>)", base, demoAccount)
 	say("")
 
 	// The integration's first sync happens before streaming is enabled:

@@ -18,6 +18,7 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/syncjobs"
+	"github.com/j1ds/j1ds/internal/web"
 )
 
 // DefaultMaxBody is the default limit of a request body, after gzip
@@ -108,6 +109,9 @@ func (s *Server) routes() {
 	}
 
 	s.streamingRoutes()
+	if s.cfg.Streaming != nil {
+		web.Register(m)
+	}
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("no API at %s %s; see /openapi.json for the paths j1ds serves", r.Method, truncate(r.URL.Path, 200)))

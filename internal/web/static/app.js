@@ -1,0 +1,332 @@
+'use strict';
+// Settings > Data Streaming. Talks only to the public Data Streaming API;
+// every rule applied here is enforced by the API too.
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const store = window.sessionStorage;
+  const TEST_VALIDITY_MS = 60 * 60 * 1000;
+  const REFRESH_MS = 5000;
+
+  let account = store.getItem('j1ds.account');
+  let key = store.getItem('j1ds.key');
+  let view = null; // the last settings view from the API
+  let passed = null; // {bucket, owner} of the last passing connection test
+  let policyTemplate = null;
+  let timer = null;
+  let testing = false;
+  let saving = false;
+
+  const base = () => '/api/v1/accounts/' + encodeURIComponent(account) + '/data-streaming';
+
+  async function api(method, path, body) {
+    const init = {
+      method,
+      headers: { Authorization: 'Bearer ' + key },
+      cache: 'no-store',
+      credentials: 'omit',
+    };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      return { status: 0, data: { error: { code: 'NETWORK', message: 'j1ds could not be reached: check your connection and try again.' } } };
+    }
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    return { status: res.status, data };
+  }
+
+  function errorOf(r) {
+    if (r.data && r.data.error) return r.data.error;
+    return { code: 'HTTP_' + r.status, message: 'j1ds answered HTTP ' + r.status + '; try again later.' };
+  }
+
+  // ---- validation (the same rules as the API) ----
+  function bucketProblem(b) {
+    if (b === '') return 'Enter the S3 bucket name.';
+    if (b.length < 3 || b.length > 63) return 'A bucket name is 3 to 63 characters long.';
+    if (!/^[a-z0-9.-]+$/.test(b)) return 'Use only lowercase letters, digits, dots and hyphens.';
+    if (!/^[a-z0-9]/.test(b) || !/[a-z0-9]$/.test(b)) return 'A bucket name begins and ends with a letter or digit.';
+    if (b.includes('..')) return 'A bucket name cannot contain two dots in a row.';
+    if (/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(b)) return 'A bucket name cannot look like an IP address.';
+    if (/^(xn--|sthree-|amzn-s3-demo-)/.test(b)) return 'A bucket name cannot start with xn--, sthree- or amzn-s3-demo-.';
+    if (/(-s3alias|--ol-s3|\.mrap|--x-s3)$/.test(b)) return 'A bucket name cannot end with -s3alias, --ol-s3, .mrap or --x-s3.';
+    return '';
+  }
+  function ownerProblem(a) {
+    if (a === '') return 'Enter the 12-digit AWS account id.';
+    if (!/^\d+$/.test(a)) return 'An AWS account id has digits only.';
+    if (a.length !== 12) return 'An AWS account id has exactly 12 digits (' + a.length + ' so far).';
+    return '';
+  }
+
+  function form() {
+    return {
+      enabled: $('enabled').checked,
+      bucketName: $('bucket').value.trim(),
+      awsAccountId: $('awsaccount').value.trim(),
+      regionConfirmed: $('region').checked,
+    };
+  }
+
+  function showFieldError(input, errEl, msg, show) {
+    errEl.textContent = msg;
+    errEl.hidden = !(msg && show);
+    if (msg && show) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+
+  function validate(showAll) {
+    const f = form();
+    const bp = bucketProblem(f.bucketName);
+    const op = ownerProblem(f.awsAccountId);
+    showFieldError($('bucket'), $('bucket-error'), bp, showAll || $('bucket').dataset.touched === '1');
+    showFieldError($('awsaccount'), $('awsaccount-error'), op, showAll || $('awsaccount').dataset.touched === '1');
+    return { f, bp, op };
+  }
+
+  // A connection test must have passed for exactly this bucket and owner
+  // before streaming is enabled, or retargeted.
+  function needsTest(f) {
+    if (!f.enabled) return false;
+    const s = view;
+    return !s.enabled || s.bucketName !== f.bucketName || s.awsAccountId !== f.awsAccountId;
+  }
+  function testPassedFor(f) {
+    return passed !== null && passed.bucket === f.bucketName && passed.owner === f.awsAccountId;
+  }
+
+  function update() {
+    const { f, bp, op } = validate(false);
+    renderPolicy(bp === '' ? f.bucketName : '');
+    $('test').disabled = testing || bp !== '' || op !== '';
+    let why = '';
+    if (f.enabled) {
+      if (bp !== '' || op !== '') why = 'Fix the bucket name and AWS account id above.';
+      else if (!f.regionConfirmed) why = 'Confirm that your bucket is in the required region.';
+      else if (needsTest(f) && !testPassedFor(f)) why = 'Run Test Connection for this bucket and AWS account id: it must pass before you can save.';
+    }
+    $('save').disabled = saving || why !== '';
+    $('save-hint').textContent = why;
+  }
+
+  // ---- rendering ----
+  function renderPolicy(bucket) {
+    if (policyTemplate === null) return;
+    const text = JSON.stringify(policyTemplate, null, 2).split('<BUCKET_NAME>').join(bucket || '<BUCKET_NAME>');
+    $('policy').textContent = text;
+  }
+
+  function fmtTime(t) {
+    if (!t) return '—';
+    const d = new Date(t);
+    return d.toLocaleString() + ' (' + d.toISOString().replace('.000Z', 'Z') + ')';
+  }
+  function fmtDuration(s) {
+    if (s < 90) return Math.round(s) + ' s';
+    if (s < 5400) return Math.round(s / 60) + ' min';
+    return (s / 3600).toFixed(1) + ' h';
+  }
+
+  function renderStatus(v) {
+    const s = v.status;
+    const rows = [];
+    rows.push(['State', s.enabled ? 'Streaming enabled' : 'Disabled']);
+    if (s.enabled) rows.push(['Enabled since', fmtTime(s.enabledSince)]);
+    rows.push(['Last export', s.lastExportTime ? fmtTime(s.lastExportTime) : 'none yet']);
+    if (s.lastExportKey) rows.push(['Last object', s.lastExportKey]);
+    rows.push(['Objects exported', String(s.objectsExported)]);
+    rows.push(['Events exported', String(s.eventsExported)]);
+    if (s.enabled) {
+      rows.push(['Lag', s.pendingSince ? fmtDuration(s.lagSeconds) + ' (oldest change waiting since ' + fmtTime(s.pendingSince) + ')' : 'none: every change is exported']);
+    }
+    if (s.failures > 0 && s.nextAttempt) rows.push(['Next attempt', fmtTime(s.nextAttempt) + ' (after ' + s.failures + ' failed)']);
+    rows.push(['Last error', s.lastError ? s.lastError.code + ': ' + s.lastError.message + ' (' + fmtTime(s.lastError.at) + ')' : 'none']);
+    rows.push(['Gaps', s.gaps.length === 0 ? 'none' : s.gaps.map((g) => 'LSN ' + g.fromLsn + '–' + g.toLsn + ' lost to log retention (' + fmtTime(g.at) + ')').join('; ')]);
+    const dl = $('status');
+    dl.replaceChildren();
+    for (const [k, val] of rows) {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = val;
+      dl.append(dt, dd);
+    }
+    $('status-refreshed').textContent = 'Refreshed ' + new Date().toLocaleTimeString() + '; refreshes every few seconds.';
+  }
+
+  function setResult(el, ok, title, detail) {
+    el.className = 'result ' + (ok ? 'ok' : 'bad');
+    el.replaceChildren();
+    const strong = document.createElement('strong');
+    strong.textContent = title;
+    el.append(strong);
+    if (detail) {
+      const p = document.createElement('span');
+      p.textContent = detail;
+      el.append(p);
+    }
+  }
+
+  function applyView(v, fillForm) {
+    view = v;
+    document.querySelectorAll('.region-name').forEach((el) => { el.textContent = v.requiredRegion; });
+    if (fillForm) {
+      $('enabled').checked = v.enabled;
+      $('bucket').value = v.bucketName || '';
+      $('awsaccount').value = v.awsAccountId || '';
+      $('region').checked = v.regionConfirmed;
+      const t = v.lastConnectionTest;
+      if (t && t.ok && Date.now() - Date.parse(t.at) < TEST_VALIDITY_MS) passed = { bucket: t.bucketName, owner: t.awsAccountId };
+    }
+    renderStatus(v);
+    update();
+  }
+
+  // ---- screens ----
+  function show(which) {
+    for (const id of ['signin', 'denied', 'app']) $(id).hidden = id !== which;
+    $('who').hidden = which === 'signin';
+    $('who-account').textContent = account || '';
+  }
+
+  function signinError(msg) {
+    show('signin');
+    $('signin-error').textContent = msg;
+    $('signin-error').hidden = !msg;
+  }
+
+  async function load() {
+    const r = await api('GET', base());
+    if (r.status === 200) {
+      const p = await api('GET', base() + '/bucket-policy');
+      policyTemplate = p.status === 200 ? p.data : null;
+      show('app');
+      applyView(r.data, true);
+      clearInterval(timer);
+      timer = setInterval(refresh, REFRESH_MS);
+      return;
+    }
+    const e = errorOf(r);
+    if (r.status === 403 && (e.code === 'NOT_ENTITLED' || e.code === 'ADMIN_REQUIRED')) {
+      show('denied');
+      $('denied-h').textContent = e.code === 'NOT_ENTITLED' ? 'Data Streaming is not available for this account' : 'Administrators only';
+      $('denied-msg').textContent = e.message;
+      return;
+    }
+    if (r.status === 401) {
+      forget();
+      signinError('The API key was not accepted: ' + e.message);
+      return;
+    }
+    forget();
+    signinError(e.message);
+  }
+
+  async function refresh() {
+    if (document.hidden) return;
+    const r = await api('GET', base());
+    if (r.status === 200) {
+      view = r.data;
+      renderStatus(r.data);
+    }
+  }
+
+  function forget() {
+    store.removeItem('j1ds.account');
+    store.removeItem('j1ds.key');
+    clearInterval(timer);
+  }
+
+  // ---- events ----
+  $('signin-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const a = $('signin-account').value.trim();
+    const k = $('signin-key').value.trim();
+    if (!a || !k) {
+      signinError('Enter the account id and an API key.');
+      return;
+    }
+    account = a;
+    key = k;
+    store.setItem('j1ds.account', a);
+    store.setItem('j1ds.key', k);
+    $('signin-key').value = '';
+    load();
+  });
+
+  $('signout').addEventListener('click', () => {
+    forget();
+    account = key = null;
+    view = passed = null;
+    show('signin');
+    $('signin-error').hidden = true;
+  });
+
+  for (const id of ['bucket', 'awsaccount']) {
+    $(id).addEventListener('input', () => { $(id).dataset.touched = '1'; $('test-result').textContent = ''; update(); });
+  }
+  for (const id of ['enabled', 'region']) $(id).addEventListener('change', update);
+
+  $('test').addEventListener('click', async () => {
+    const { f, bp, op } = validate(true);
+    if (bp || op) return;
+    testing = true;
+    update();
+    setResult($('test-result'), true, 'Testing the connection…', '');
+    const r = await api('POST', base() + '/test-connection', { bucketName: f.bucketName, awsAccountId: f.awsAccountId, regionConfirmed: f.regionConfirmed });
+    testing = false;
+    if (r.status === 200 && r.data.ok) {
+      passed = { bucket: f.bucketName, owner: f.awsAccountId };
+      setResult($('test-result'), true, 'Connection test passed.', 'j1ds wrote jupiterone/.connection-test to ' + f.bucketName + '. You can save now.');
+    } else if (r.status === 200) {
+      passed = null;
+      setResult($('test-result'), false, 'Connection test failed (' + r.data.error.code + ').', r.data.error.message);
+    } else {
+      const e = errorOf(r);
+      setResult($('test-result'), false, 'Connection test not run.', e.message);
+    }
+    update();
+  });
+
+  $('settings-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    update();
+    if ($('save').disabled) return;
+    saving = true;
+    update();
+    const f = form();
+    const r = await api('PUT', base(), f);
+    saving = false;
+    if (r.status === 200) {
+      applyView(r.data, false);
+      setResult($('save-result'), true, 'Saved.', f.enabled ? 'Streaming is on: changes from now on are written to ' + f.bucketName + ' every few minutes.' : 'Streaming is off: nothing more is written. Objects already in your bucket stay.');
+    } else {
+      const e = errorOf(r);
+      setResult($('save-result'), false, 'Not saved.', e.message);
+      update();
+    }
+  });
+
+  $('copy').addEventListener('click', async () => {
+    const text = $('policy').textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+      $('copy-result').textContent = 'Copied.';
+    } catch (e) {
+      const range = document.createRange();
+      range.selectNodeContents($('policy'));
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      $('copy-result').textContent = document.execCommand('copy') ? 'Copied.' : 'Selected: press Ctrl+C (Cmd+C) to copy.';
+    }
+  });
+
+  if (account && key) load();
+  else show('signin');
+})();
