@@ -1,15 +1,17 @@
 package api
 
 // Tests of openapi.json, the document served at GET /openapi.json: it is
-// valid enough to use, it documents every route routes() registers (read
-// from server.go's source, so a new route without docs fails here) and no
-// other, and it names every error code the API can answer.
+// valid enough to use, it documents every route the server registers (read
+// from the source of every file of the package, so a new route without docs
+// fails here) and no other, and it names every error code the API can
+// answer, and every code a write to a customer's bucket can fail with.
 
 import (
 	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -223,30 +225,23 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// servedRoutes returns the patterns routes() registers, read from the
-// source of server.go.
+// servedRoutes returns the patterns the server registers, read from the
+// source of every non-test file of the package: each function that
+// registers a route (routes() in server.go, streamingRoutes() in
+// streaming.go, ...) is evaluated by a routeWalker. Every registration call
+// in those files must be one the walkers evaluated, so a route added
+// anywhere, in any form, either is checked against the document or fails
+// here.
 func servedRoutes(t *testing.T) []string {
 	t.Helper()
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "server.go", nil, 0)
-	if err != nil {
-		t.Fatalf("parse server.go: %v", err)
-	}
-	var fn *ast.FuncDecl
-	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil && fd.Name.Name == "routes" {
-			fn = fd
-		}
-	}
-	if fn == nil {
-		t.Fatalf("server.go has no routes method")
-	}
-	// Functions of the package, which route patterns may call.
-	funcs := map[string]*ast.FuncDecl{}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var parsed []*ast.File
+	// Functions of the package, which route patterns may call.
+	funcs := map[string]*ast.FuncDecl{}
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
 			continue
@@ -255,21 +250,68 @@ func servedRoutes(t *testing.T) []string {
 		if err != nil {
 			t.Fatalf("parse %s: %v", name, err)
 		}
+		parsed = append(parsed, pf)
 		for _, d := range pf.Decls {
 			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
 				funcs[fd.Name.Name] = fd
 			}
 		}
 	}
-	w := &routeWalker{t: t, fset: fset, env: map[string]string{}, funcs: funcs}
-	w.stmts(fn.Body.List)
-	if len(w.routes) == 0 {
-		t.Fatalf("found no routes in routes()")
+
+	var routes []string
+	evaluated := map[token.Pos]bool{}
+	all := map[token.Pos]bool{}
+	sawRoutes := false
+	for _, pf := range parsed {
+		for _, d := range pf.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			if fd.Recv != nil && fd.Name.Name == "routes" {
+				sawRoutes = true
+			}
+			registers := false
+			ast.Inspect(fd.Body, func(n ast.Node) bool {
+				if call, ok := n.(*ast.CallExpr); ok && isHandle(call) {
+					registers = true
+					all[call.Pos()] = true
+				}
+				return true
+			})
+			if !registers {
+				continue
+			}
+			w := &routeWalker{t: t, fset: fset, env: map[string]string{}, funcs: funcs, seen: evaluated}
+			w.stmts(fd.Body.List)
+			routes = append(routes, w.routes...)
+		}
 	}
-	return w.routes
+	if !sawRoutes {
+		t.Fatalf("the package has no routes method")
+	}
+	for _, pos := range sortedPositions(all) {
+		if !evaluated[pos] {
+			t.Errorf("%s: a route is registered where openapi_test.go does not look (inside a function literal?); teach it this form", fset.Position(pos))
+		}
+	}
+	if len(routes) == 0 {
+		t.Fatalf("found no routes in the package")
+	}
+	return routes
 }
 
-// routeWalker evaluates the route patterns of routes(): string literals,
+func sortedPositions(m map[token.Pos]bool) []token.Pos {
+	out := make([]token.Pos, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// routeWalker evaluates the route patterns of a function that registers
+// routes (with m.HandleFunc, m.Handle or s.mux.HandleFunc): string literals,
 // constants and variables built from them with +, loops over kinds, and
 // calls of the package's functions of one argument made of if/switch and
 // return statements. Forms it does not understand fail the test, so it is
@@ -281,6 +323,8 @@ type routeWalker struct {
 	funcs  map[string]*ast.FuncDecl
 	routes []string
 	depth  int
+	// seen records the registration calls evaluated.
+	seen map[token.Pos]bool
 }
 
 // graphKinds gives the value a graph kind has for the walker: its String(),
@@ -327,6 +371,9 @@ func (w *routeWalker) stmt(s ast.Stmt) {
 				w.t.Fatalf("%s: cannot work out the route pattern of this call; teach openapi_test.go its form", w.fset.Position(call.Pos()))
 			}
 			w.routes = append(w.routes, p)
+			if w.seen != nil {
+				w.seen[call.Pos()] = true
+			}
 			return
 		}
 		w.noHandle(s)
@@ -515,7 +562,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		served[method+" "+path] = true
 	}
 	if len(served) < 20 {
-		t.Fatalf("found only %d routes in server.go: %v", len(served), served)
+		t.Fatalf("found only %d routes in the package's sources: %v", len(served), served)
 	}
 	for _, r := range sortedKeys(served) {
 		if documented[r] == nil {
@@ -524,13 +571,14 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	for _, r := range sortedKeys(documented) {
 		if !served[r] {
-			t.Errorf("openapi.json documents %s, which routes() does not register", r)
+			t.Errorf("openapi.json documents %s, which the server does not register", r)
 		}
 	}
 
 	// The documented operations reach those patterns on a real mux (the
-	// handlers are not called, so the stores may be nil).
-	s := New(Config{Gatherer: prometheus.NewRegistry(), OperatorKey: "k"})
+	// handlers are not called, so the stores may be nil), with every
+	// optional part of the API on.
+	s := New(Config{Gatherer: prometheus.NewRegistry(), OperatorKey: "k", Streaming: &Streaming{}})
 	fill := regexp.MustCompile(`\{[^}]+\}`)
 	for _, r := range sortedKeys(documented) {
 		method, path, _ := strings.Cut(r, " ")
@@ -622,6 +670,29 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 	}
 	if len(extra) > 0 {
 		t.Errorf("ErrorCode lists codes no source answers: %v", extra)
+	}
+
+	// DestinationErrorCode (connection tests, the stream's last error) lists
+	// exactly the codes of internal/s3dest.
+	b, err := os.ReadFile(filepath.Join("..", "s3dest", "errors.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3codes := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*Code[A-Za-z]+\s*=\s*"([A-Z][A-Z0-9_]*)"`).FindAllSubmatch(b, -1) {
+		s3codes[string(m[1])] = true
+	}
+	if len(s3codes) < 5 {
+		t.Fatalf("found only %d error codes in ../s3dest/errors.go: %v", len(s3codes), s3codes)
+	}
+	dest := deref(t, doc, map[string]any{"$ref": "#/components/schemas/DestinationErrorCode"})
+	destEnum := map[string]bool{}
+	destList, _ := dest["enum"].([]any)
+	for _, c := range destList {
+		destEnum[c.(string)] = true
+	}
+	if !maps.Equal(destEnum, s3codes) {
+		t.Errorf("DestinationErrorCode lists %v; internal/s3dest has %v", sortedKeys(destEnum), sortedKeys(s3codes))
 	}
 
 	// Every code an operation names is a known one, always with one status,

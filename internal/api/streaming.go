@@ -222,7 +222,16 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 		writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", `enabled: required, true to stream or false to stop`)
 		return
 	}
-	n := settings.Settings{Enabled: *b.Enabled}
+	st := s.cfg.Streaming
+	cur, err := st.Settings.Get(p.account.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// A field left out keeps its saved value, so "uncheck, Save" with
+	// {"enabled": false} keeps the bucket for the next enable.
+	n := cur.Settings
+	n.Enabled = *b.Enabled
 	if b.BucketName != nil {
 		n.BucketName = *b.BucketName
 	}
@@ -232,7 +241,20 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	if b.RegionConfirmed != nil {
 		n.RegionConfirmed = *b.RegionConfirmed
 	}
-	st := s.cfg.Streaming
+	// Given values are checked even when disabling: nothing invalid is
+	// stored.
+	if b.BucketName != nil && *b.BucketName != "" {
+		if err := settings.ValidateBucketName(n.BucketName); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
+			return
+		}
+	}
+	if b.AWSAccountID != nil && *b.AWSAccountID != "" {
+		if err := settings.ValidateAWSAccountID(n.AWSAccountID); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
+			return
+		}
+	}
 	rec, err := st.Settings.Apply(p.account.ID, n, func() (uint64, error) { return s.cfg.Graph.End(p.account.ID) })
 	var fe *settings.FieldError
 	switch {

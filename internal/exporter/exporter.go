@@ -115,7 +115,7 @@ func (c *Config) setDefaults() {
 	}
 	if c.Classify == nil {
 		c.Classify = func(err error) Classification {
-			return Classification{Code: "UPLOAD_FAILED", Message: err.Error()}
+			return Classification{Code: "EXPORT_FAILED", Message: err.Error()}
 		}
 	}
 	if c.Logger == nil {
