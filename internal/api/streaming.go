@@ -137,6 +137,7 @@ type streamStatus struct {
 	Failures        int               `json:"failures"`
 	LastError       *settings.Problem `json:"lastError"`
 	Gaps            []settings.Gap    `json:"gaps"`
+	Periods         []settings.Period `json:"periods"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -164,6 +165,7 @@ func (s *Server) view(r settings.Record) streamingView {
 			EventsExported:  r.Stream.EventsExported,
 			LastError:       r.Stream.LastError,
 			Gaps:            r.Stream.Gaps,
+			Periods:         r.Stream.Periods,
 			Failures:        live.Failures,
 		},
 	}
@@ -177,6 +179,9 @@ func (s *Server) view(r settings.Record) streamingView {
 	}
 	if v.Status.Gaps == nil {
 		v.Status.Gaps = []settings.Gap{}
+	}
+	if v.Status.Periods == nil {
+		v.Status.Periods = []settings.Period{}
 	}
 	return v
 }

@@ -62,6 +62,19 @@ type Gap struct {
 	At      time.Time `json:"at"`
 }
 
+// Period is one continuous enabled period: changes after StartLSN up to
+// EndLSN (the log's end when streaming was disabled; 0 while it runs) were
+// streamed, as far as they were exported before the disable.
+type Period struct {
+	StartLSN uint64    `json:"startLsn"`
+	StartAt  time.Time `json:"startAt"`
+	EndLSN   uint64    `json:"endLsn,omitempty"`
+	EndAt    time.Time `json:"endAt,omitzero"`
+}
+
+// maxPeriods bounds the enabled periods kept per account.
+const maxPeriods = 100
+
 // Stream is the exporter's state for an account.
 type Stream struct {
 	// Generation increases each time streaming is enabled or retargeted;
@@ -80,6 +93,8 @@ type Stream struct {
 	LastExportKey   string    `json:"lastExportKey,omitempty"`
 	LastError       *Problem  `json:"lastError,omitempty"`
 	Gaps            []Gap     `json:"gaps,omitempty"`
+	// Periods are the enabled periods, oldest first (at most 100).
+	Periods []Period `json:"periods,omitempty"`
 }
 
 // Record is everything kept for one account.
@@ -206,10 +221,22 @@ func (s *Store) Apply(account string, n Settings, end func() (uint64, error)) (R
 				if err != nil {
 					return err
 				}
-				r.Stream.EnabledAt, r.Stream.EnabledAtLSN, r.Stream.Cursor = s.now().UTC(), e, e
+				now := s.now().UTC()
+				r.Stream.EnabledAt, r.Stream.EnabledAtLSN, r.Stream.Cursor = now, e, e
+				r.Stream.Periods = append(r.Stream.Periods, Period{StartLSN: e, StartAt: now})
+				if len(r.Stream.Periods) > maxPeriods {
+					r.Stream.Periods = r.Stream.Periods[len(r.Stream.Periods)-maxPeriods:]
+				}
 			}
 		} else if old.Enabled {
 			r.Stream.Generation++ // stops the running exporter's uploads
+			e, err := end()
+			if err != nil {
+				return err
+			}
+			if n := len(r.Stream.Periods); n > 0 {
+				r.Stream.Periods[n-1].EndLSN, r.Stream.Periods[n-1].EndAt = e, s.now().UTC()
+			}
 		}
 		r.Settings = n
 		return nil

@@ -94,4 +94,7 @@ func TestApplyNeedsARecentPassingTestOfTheSameValues(t *testing.T) {
 	if err := st.Advance("a", 1, 60, 1, "k2"); !errors.Is(err, settings.ErrStale) {
 		t.Fatalf("an exporter of the old generation moved the cursor: %v", err)
 	}
+	if p := r.Stream.Periods; len(p) != 1 || p[0].StartLSN != 42 || p[0].EndLSN != 42 || p[0].EndAt.IsZero() {
+		t.Fatalf("periods after one enable and disable: %+v", p)
+	}
 }
