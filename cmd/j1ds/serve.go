@@ -36,6 +36,7 @@ type serveConfig struct {
 	LogRetention      time.Duration
 	LogRetentionBytes int64
 	MaxBody           int64
+	MinFreeBytes      int64
 	LogLevel          string
 
 	// Data streaming.
@@ -53,6 +54,7 @@ func defaultServeConfig() serveConfig {
 		LogRetention:      7 * 24 * time.Hour,
 		LogRetentionBytes: 8 << 30,
 		MaxBody:           api.DefaultMaxBody,
+		MinFreeBytes:      graph.DefaultMinFreeBytes,
 		LogLevel:          "info",
 		FlushInterval:     exporter.DefaultFlushInterval,
 		MaxBatchBytes:     exporter.DefaultMaxBatchBytes,
@@ -69,6 +71,7 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.LogRetention, "log-retention", c.LogRetention, "keep transaction log entries this long (0: no age limit)")
 	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
+	fs.Int64Var(&c.MinFreeBytes, "min-free-bytes", c.MinFreeBytes, "refuse writes (507) while the data directory has less free space than this; -1: never")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
 	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
@@ -163,9 +166,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{
-		Retention:  graph.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes},
-		Logger:     log,
-		Registerer: reg,
+		Retention:    graph.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes},
+		MinFreeBytes: cfg.MinFreeBytes,
+		Logger:       log,
+		Registerer:   reg,
 	})
 	if err != nil {
 		return err

@@ -205,6 +205,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "INVALID_GRAPH_OBJECT", ie.Error())
 	case errors.As(err, &ee):
 		writeError(w, http.StatusBadRequest, "RELATIONSHIP_ENDPOINT_NOT_FOUND", ee.Error())
+	case errors.Is(err, graph.ErrDiskFull):
+		s.log.Error("write refused: data directory almost full", slog.Any("err", err))
+		writeError(w, http.StatusInsufficientStorage, "DISK_FULL", "j1ds cannot store more data right now: its disk is almost full; nothing was written, try again later")
 	case errors.Is(err, graph.ErrKindConflict):
 		writeError(w, http.StatusConflict, "KEY_CONFLICT", err.Error())
 	case errors.Is(err, graph.ErrBadCursor):

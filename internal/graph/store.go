@@ -52,12 +52,19 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Pebble, when set, is used as the base of the engine's options.
 	Pebble *pebble.Options
+	// MinFreeBytes is the free space of the data directory below which
+	// writes fail with ErrDiskFull; DefaultMinFreeBytes when zero, none
+	// when negative.
+	MinFreeBytes int64
+	// FreeSpace reports a directory's free bytes (tests); statfs when nil.
+	FreeSpace func(dir string) (uint64, error)
 }
 
 // Store is the embedded graph: objects of every account, their indexes and
 // the transaction log, all in one Pebble database.
 type Store struct {
 	db      *pebble.DB
+	space   *spaceGuard
 	now     func() time.Time
 	log     *slog.Logger
 	ret     Retention
@@ -128,6 +135,15 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	s.mu.accounts = make(map[string]*accountState)
 	s.metrics = newMetrics(o.Registerer, s)
+	if o.MinFreeBytes >= 0 {
+		s.space = &spaceGuard{dir: dir, min: uint64(o.MinFreeBytes), free: o.FreeSpace, now: s.now}
+		if s.space.min == 0 {
+			s.space.min = DefaultMinFreeBytes
+		}
+		if s.space.free == nil {
+			s.space.free = statfsFree
+		}
+	}
 	if err := s.recover(); err != nil {
 		db.Close()
 		return nil, err
@@ -186,6 +202,10 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	return s.db.Close()
 }
+
+// CheckSpace returns a *DiskFullError when the data directory is below its
+// free-space reserve; other packages call it before writes of their own.
+func (s *Store) CheckSpace() error { return s.space.check() }
 
 // DB returns the underlying database, for packages that keep their own key
 // families beside the graph (accounts, sync jobs).
@@ -310,6 +330,9 @@ type Txn struct {
 // transactions of different accounts run concurrently and share fsyncs.
 func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 	if err := accounts.ValidateID(account); err != nil {
+		return Commit{}, err
+	}
+	if err := s.space.check(); err != nil {
 		return Commit{}, err
 	}
 	st, err := s.account(account)

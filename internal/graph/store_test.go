@@ -477,3 +477,36 @@ func TestCanonicalFormIgnoresOrderAndFormatting(t *testing.T) {
 		t.Fatalf("relationship round trip: %+v %v", back, err)
 	}
 }
+
+func TestWritesStopWhenTheDiskIsAlmostFull(t *testing.T) {
+	var mu sync.Mutex
+	free := uint64(1 << 30)
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := openStore(t, t.TempDir(), graph.Options{Now: clk.Now, MinFreeBytes: 100 << 20, FreeSpace: func(string) (uint64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return free, nil
+	}})
+	upsert(t, s, "acct1", parse(t, graph.KindEntity, team))
+	end, _ := s.End("acct1")
+	mu.Lock()
+	free = 10 << 20
+	mu.Unlock()
+	clk.Add(2 * time.Second)
+	_, err := s.Update("acct1", func(tx *graph.Txn) error {
+		_, _, err := tx.Upsert(parse(t, graph.KindEntity, user1))
+		return err
+	})
+	var de *graph.DiskFullError
+	if !errors.As(err, &de) || !errors.Is(err, graph.ErrDiskFull) || de.Free != 10<<20 {
+		t.Fatalf("write with 10 MiB free: %v", err)
+	}
+	if e, _ := s.End("acct1"); e != end {
+		t.Fatal("a refused write reached the log")
+	}
+	mu.Lock()
+	free = 1 << 30
+	mu.Unlock()
+	clk.Add(2 * time.Second)
+	upsert(t, s, "acct1", parse(t, graph.KindEntity, user1)) // writes resume
+}

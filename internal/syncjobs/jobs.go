@@ -285,6 +285,9 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 	if n := len(entities) + len(relationships); n > MaxObjectsPerUpload {
 		return Job{}, errorf(http.StatusRequestEntityTooLarge, "TOO_MANY_OBJECTS", "one upload holds %d objects; the limit is %d: split it into smaller uploads", n, MaxObjectsPerUpload)
 	}
+	if err := s.store.CheckSpace(); err != nil {
+		return Job{}, err
+	}
 	unlock := s.lock(id)
 	defer unlock()
 	j, err := s.load(account, id)
