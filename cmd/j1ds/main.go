@@ -21,6 +21,7 @@ Usage:
   j1ds admin <command>      create accounts and API keys through the operator API
   j1ds bench [flags]        measure store and sync API ingest against raw Pebble
   j1ds policy --bucket B    print the bucket policy customers apply to their bucket
+  j1ds verify [flags]       check an account's streamed objects (and --compare them with j1ds)
 
 Run "j1ds <command> -h" for a command's flags. Every flag can also be set
 with an environment variable J1DS_<FLAG> (e.g. --data is J1DS_DATA).
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string) error {
 		return runBench(ctx, args[1:])
 	case "policy":
 		return runPolicy(ctx, args[1:])
+	case "verify":
+		return runVerify(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil
