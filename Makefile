@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test lint unit bench run
+.PHONY: build test lint unit bench run fuzz
 
 build:
 	$(GO) build -o bin/j1ds ./cmd/j1ds
@@ -25,3 +25,13 @@ bench: build
 
 run: build
 	./bin/j1ds serve
+
+# Fuzz each target for FUZZTIME (seeds alone run in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParseObject$$' -fuzztime=$(FUZZTIME) ./internal/graph/
+	$(GO) test -run='^$$' -fuzz='^FuzzValidateID$$' -fuzztime=$(FUZZTIME) ./internal/accounts/
+	$(GO) test -run='^$$' -fuzz='^FuzzBucketName$$' -fuzztime=$(FUZZTIME) ./internal/settings/
+	$(GO) test -run='^$$' -fuzz='^FuzzObjectKey$$' -fuzztime=$(FUZZTIME) ./internal/exporter/
+	$(GO) test -run='^$$' -fuzz='^FuzzSyncUpload$$' -fuzztime=$(FUZZTIME) ./internal/api/
+	$(GO) test -run='^$$' -fuzz='^FuzzRESTBody$$' -fuzztime=$(FUZZTIME) ./internal/api/

@@ -250,15 +250,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another j1ds running? pick another --listen)", cfg.Listen, err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(handler, log, defaultReadHeaderTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.Data))
@@ -277,6 +269,24 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// defaultReadHeaderTimeout is how long a client may take to send a
+// request's headers: a slow-loris client is cut off after it.
+const defaultReadHeaderTimeout = 10 * time.Second
+
+// newHTTPServer returns the API's http.Server with j1ds's connection
+// limits; tests shorten readHeaderTimeout.
+func newHTTPServer(handler http.Handler, log *slog.Logger, readHeaderTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 const operatorKeyFile = "operator-key"

@@ -9,8 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -122,8 +125,27 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
+	if p := r.URL.EscapedPath(); !canonicalPath(p) {
+		// ServeMux would redirect to the cleaned path, which can name
+		// another account ("/api/v1/accounts/a/../b/..."): refuse instead.
+		writeError(rec, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("no API at %s %s: a path must not hold '.', '..' or empty segments; see /openapi.json for the paths j1ds serves", r.Method, strconv.Quote(truncate(p, 200))))
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
 	s.metrics.observe(r, rec.status, time.Since(start))
+}
+
+// canonicalPath reports whether p is an absolute path without '.', '..'
+// or empty segments (a trailing '/' is allowed).
+func canonicalPath(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return p == "*"
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 type statusRecorder struct {
@@ -289,6 +311,12 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 		writeError(w, eb.status, eb.code, eb.msg)
 		return false
 	}
+	if !utf8.Valid(b) {
+		// encoding/json would replace the bad bytes with U+FFFD, so two
+		// different keys could become one object.
+		writeError(w, http.StatusBadRequest, "INVALID_JSON", fmt.Sprintf("the body is not valid JSON: it is not UTF-8 at byte %d; send UTF-8 text", invalidUTF8At(b)))
+		return false
+	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		if allowEmpty {
 			return true
@@ -301,6 +329,19 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 		return false
 	}
 	return true
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not part
+// of valid UTF-8, or len(b).
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 func describeJSONError(err error) string {
@@ -372,6 +413,11 @@ func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
 			unauthorized(w, "the operator key is wrong; use the key j1ds was started with")
 			return
 		}
+		if r.PathValue("account") == tok || r.PathValue("key") == tok {
+			// Answers quote these path values: never echo the key.
+			writeError(w, http.StatusBadRequest, "INVALID_INPUT", "the path holds the operator key; put the account id (or the API key's id) there")
+			return
+		}
 		h(w, r)
 	}
 }
@@ -415,7 +461,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, account st
 		return principal{}, false
 	}
 	if k.Account != account {
-		writeError(w, http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("this API key belongs to another account, not %q; use a key of that account", account))
+		shown := strconv.Quote(account)
+		if account == tok || strings.HasPrefix(account, "j1ds_") {
+			// An API key where the account id goes (J1_API_KEY and
+			// J1_ACCOUNT swapped): never echo a secret.
+			shown = "the account given, which looks like an API key (send the account id there, never a key)"
+		}
+		writeError(w, http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("this API key belongs to another account, not %s; use a key of that account", shown))
 		return principal{}, false
 	}
 	if need == roleAdmin && k.Role != accounts.RoleAdmin {

@@ -2,7 +2,9 @@ package graph
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // field is one member of a flat JSON object: its name, the value as it was
@@ -39,6 +41,9 @@ func scanFlat(b []byte) ([]field, error) {
 			return nil, err
 		}
 		name, _, err := decodeString(nameRaw)
+		if errors.Is(err, errNotUTF8) {
+			return nil, inputErr("", "a member name is not valid UTF-8")
+		}
 		if err != nil {
 			return nil, s.syntax("a valid member name")
 		}
@@ -136,12 +141,20 @@ func (s *scanner) str() ([]byte, error) {
 	return nil, s.syntax("a closing '\"'")
 }
 
+// errNotUTF8 is returned by decodeString for a string that is not UTF-8.
+var errNotUTF8 = errors.New("not valid UTF-8")
+
 // decodeString decodes a string token; plain reports that its canonical
 // encoding is the token itself.
 func decodeString(tok []byte) (string, bool, error) {
 	inner := tok[1 : len(tok)-1]
 	for _, c := range inner {
 		if c == '\\' || c >= 0x80 {
+			// encoding/json would turn invalid bytes into U+FFFD, making
+			// two different keys one.
+			if !utf8.Valid(inner) {
+				return "", false, errNotUTF8
+			}
 			var v string
 			if err := json.Unmarshal(tok, &v); err != nil {
 				return "", false, err

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -358,7 +357,7 @@ func ValidateBucketName(b string) error {
 		return bad("it must begin and end with a letter or digit")
 	case strings.Contains(b, ".."):
 		return bad("it must not contain two dots in a row")
-	case net.ParseIP(b) != nil:
+	case looksLikeIPv4(b):
 		return bad("it must not look like an IP address")
 	case strings.HasPrefix(b, "xn--") || strings.HasPrefix(b, "sthree-") || strings.HasPrefix(b, "amzn-s3-demo-"):
 		return bad("it must not start with xn--, sthree- or amzn-s3-demo-")
@@ -366,6 +365,23 @@ func ValidateBucketName(b string) error {
 		return bad("it must not end with -s3alias, --ol-s3, .mrap or --x-s3")
 	}
 	return nil
+}
+
+// looksLikeIPv4 reports whether b is four dot-separated runs of digits:
+// S3 refuses such names as formatted like an IP address even when a part
+// is not a valid octet ("192.168.05.4", "999.1.1.1"), which net.ParseIP
+// does not parse.
+func looksLikeIPv4(b string) bool {
+	parts := strings.Split(b, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
