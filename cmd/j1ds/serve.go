@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +21,7 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/exporter"
+	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
@@ -206,13 +206,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 		}
 		return exporter.Classification{Code: "EXPORT_FAILED", Message: err.Error()}
 	}
-	if os.Getenv("J1DS_FAILPOINT") == "export-after-upload" {
-		// For crash tests: die between an upload and its cursor save.
-		xcfg.AfterUpload = func(account, key string) {
-			log.Warn("failpoint export-after-upload: killing the process", slog.String("account", account), slog.String("key", key))
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-	}
+	xcfg.AfterUpload = func(string, string) { failpoint.Hit("export-after-upload") }
 	exp, err := exporter.New(store, st, s3Destination{s3c}, xcfg)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/exporter"
+	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/settings"
 )
 
@@ -273,6 +274,7 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 		s.fail(w, r, err)
 		return
 	}
+	failpoint.Hit("settings-after-save")
 	if err := st.Exporter.Reload(p.account.ID); err != nil {
 		s.fail(w, r, err)
 		return

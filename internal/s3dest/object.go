@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/j1ds/j1ds/internal/failpoint"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -233,6 +234,7 @@ func (w *ObjectWriter) flushPart() error {
 	})
 	w.c.metrics.bytes.Add(float64(len(w.buf)))
 	w.buf = w.buf[:0]
+	failpoint.Hit("export-after-part")
 	return nil
 }
 

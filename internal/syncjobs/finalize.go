@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/graph"
 )
 
@@ -124,6 +125,7 @@ func (s *Service) runFinalize(account, id string) error {
 		if j.Status == StatusErrorBadData {
 			return nil // applyChunk ended the job
 		}
+		failpoint.Hit("sync-after-chunk")
 		if s.opts.afterChunk != nil {
 			if err := s.opts.afterChunk(&j); err != nil {
 				return err
