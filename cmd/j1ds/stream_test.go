@@ -6,15 +6,23 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
-	"testing"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 
+	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/locals3"
+	"github.com/j1ds/j1ds/internal/settings"
 )
 
 func isTime(s string) bool {
@@ -27,7 +35,7 @@ func isTime(s string) bool {
 func waitExported(t *testing.T, j *j1, key, account string, events int) streamingState {
 	t.Helper()
 	var st streamingState
-	waitFor(t, 30*time.Second, account+" exporting "+strconv.Itoa(events)+" events", func() bool {
+	waitFor(t, time.Minute, account+" exporting "+strconv.Itoa(events)+" events", func() bool {
 		st = j.state(t, key, account)
 		return st.Status.EventsExported >= int64(events) && st.Status.PendingSince == nil
 	})
@@ -159,7 +167,7 @@ func TestStreamConnectionTestAPI(t *testing.T) {
 
 	failures := []struct {
 		name, bucket, owner, code string
-		mention               []string
+		mention                   []string
 	}{
 		{"wrong owner", streamBucket, s3Stranger, "ACCESS_DENIED", []string{"bucket policy", "s3:PutObject", "arn:aws:s3:::" + streamBucket + "/jupiterone/*", "not owned by AWS account " + s3Stranger}},
 		{"policy for another prefix", "elsewhere-bucket", s3Owner, "ACCESS_DENIED", []string{"bucket policy", "arn:aws:s3:::elsewhere-bucket/jupiterone/*", s3Owner}},
@@ -288,11 +296,11 @@ func TestStreamThroughProxy(t *testing.T) {
 			small := j.create(t, key, "acme", "entities", entity("acme-small-one", "test_user", []string{"User"}, "name", "Small"))
 			waitExported(t, j, key, "acme", 1)
 
-			// About 9 MiB of records that gzip shrinks to about 7 MiB, in
+			// About 7.5 MiB of records that gzip shrinks to about 5.6 MiB, in
 			// one transaction: two parts.
 			blobs := map[string]string{}
 			var big []map[string]any
-			for i := range 14 {
+			for i := range 12 {
 				k := "acme-big-" + strconv.Itoa(100+i)
 				blobs[k] = randomText(640 << 10)
 				big = append(big, entity(k, "test_blob", []string{"Record"}, "blob", blobs[k]))
@@ -336,8 +344,8 @@ func TestStreamThroughProxy(t *testing.T) {
 				t.Errorf("operations %v, want 2 PutObject, 1 CreateMultipartUpload, 2 or more UploadPart, 1 CompleteMultipartUpload", ops)
 			}
 			for _, r := range reqs {
-				if r.Op == "UploadPart" && r.Query.Get("partNumber") == "1" && r.ContentLength != 5<<20 {
-					t.Errorf("part 1 is %d bytes, want the part size %d", r.ContentLength, 5<<20)
+				if r.Op == "UploadPart" && r.Query.Get("partNumber") == "1" && r.Header.Get("X-Amz-Decoded-Content-Length") != strconv.Itoa(5<<20) {
+					t.Errorf("part 1 is %s bytes, want the part size %d", r.Header.Get("X-Amz-Decoded-Content-Length"), 5<<20)
 				}
 			}
 
@@ -387,5 +395,365 @@ func TestStreamWrongRegion(t *testing.T) {
 	}
 	if code, b := j.call(t, "PUT", streamingPath("acme"), key, map[string]any{"enabled": true, "bucketName": streamBucket, "awsAccountId": s3Owner, "regionConfirmed": true}); code != http.StatusConflict {
 		t.Errorf("enabling after the failed test: %d %s, want 409", code, b)
+	}
+}
+
+// TestStreamDisableReenable: disabling stops at once (an upload in flight
+// is given up, pending changes are never written) and changes made while
+// disabled are never exported; re-enabling exports only what comes after.
+func TestStreamDisableReenable(t *testing.T) {
+	t.Parallel()
+	e := startS3(t, "")
+	j := startServe(t, streamConfig(t, e))
+	key := j.account(t, "acme", true)
+	j.enable(t, key, "acme", streamBucket, s3Owner)
+
+	first := j.create(t, key, "acme", "entities", entity("acme-user-first", "test_user", []string{"User"}, "name", "First"))
+	waitExported(t, j, key, "acme", 1)
+
+	// The next upload is held in the proxy, then refused; disabling while
+	// it is held must give it up for good (no retry stores it).
+	e.proxy.SetFault(locals3.Fault{Delay: 3 * time.Second, Status: http.StatusServiceUnavailable, Match: func(r *http.Request) bool {
+		return strings.Contains(r.URL.Path, "/"+accountPrefix("acme"))
+	}})
+	n := len(exportRequests(e.proxy, "acme")) // the held upload is request n
+	held := j.create(t, key, "acme", "entities", entity("acme-user-held", "test_user", []string{"User"}, "name", "Held"))
+	waitFor(t, 30*time.Second, "the upload of the held change to reach the proxy", func() bool {
+		return len(exportRequests(e.proxy, "acme")) > n
+	})
+	j.save(t, key, "acme", false, streamBucket, s3Owner)
+	e.proxy.SetFault(locals3.Fault{})
+	// Had the held upload not been given up, the SDK would retry it after
+	// the 503 (with the fault cleared) and store it, and so would the
+	// exporter: the checks below wait long enough to see that.
+	waitFor(t, 10*time.Second, "the proxy to answer the held upload", func() bool {
+		return exportRequests(e.proxy, "acme")[n].Status != 0
+	})
+	while := j.create(t, key, "acme", "entities", entity("acme-user-while", "test_user", []string{"User"}, "name", "While disabled"))
+	j.patch(t, key, "acme", "entities", idOf(t, first), map[string]any{"name": "First, renamed while disabled"})
+	time.Sleep(2*flushInterval + flushInterval/2)
+	if r := exportRequests(e.proxy, "acme"); len(r) != n+1 {
+		t.Errorf("%d export requests after disabling, want none: %+v", len(r)-n-1, r[n+1:])
+	}
+	if st := j.state(t, key, "acme"); st.Enabled || st.Status.Enabled || st.Status.ObjectsExported != 1 {
+		t.Errorf("state while disabled: %+v", st)
+	}
+
+	// Re-enabling needs no new test within the hour (same bucket and
+	// owner), and starts at the log's end.
+	j.save(t, key, "acme", true, streamBucket, s3Owner)
+	after := j.create(t, key, "acme", "entities", entity("acme-user-after", "test_user", []string{"User"}, "name", "After"))
+	waitExported(t, j, key, "acme", 2)          // the counters carry over
+	time.Sleep(flushInterval + flushInterval/2) // time for a late upload to show
+
+	objs := e.objects(t, streamBucket, "acme")
+	if len(objs) != 2 {
+		t.Fatalf("%d objects, want the one before disabling and the one after re-enabling", len(objs))
+	}
+	compareRecords(t, "before disabling", objs[0].Lines, []write{first})
+	compareRecords(t, "after re-enabling", objs[1].Lines, []write{after})
+	for _, l := range lines(objs) {
+		for _, w := range []write{held, while} {
+			if bytes.Contains(l, []byte(idOf(t, w))) {
+				t.Errorf("a change not streamed was exported: %s", l)
+			}
+		}
+	}
+	j.stop()
+	ls := readLogState(t, j.cfg.Data, "acme")
+	checkAgainstLog(t, objs[1:], ls, "acme") // the log since re-enabling
+}
+
+// TestStreamCrashBetweenUploadAndCursorSave kills j1ds (SIGKILL) right
+// after an object is stored and before its cursor is saved; restarted on
+// the same data, it writes the same key again (overwritten, not a second
+// object) and every change is in the bucket exactly once, with no gap.
+func TestStreamCrashBetweenUploadAndCursorSave(t *testing.T) {
+	t.Parallel()
+	e := startS3(t, "")
+	cfg := streamConfig(t, e)
+	first := startChild(t, e, cfg, "J1DS_FAILPOINT=export-after-upload")
+	key := first.account(t, "acme", true)
+	first.enable(t, key, "acme", streamBucket, s3Owner)
+	var want []write
+	for i := range 5 {
+		want = append(want, first.create(t, key, "acme", "entities", entity("acme-user-"+strconv.Itoa(1000+i), "test_user", []string{"User"}, "n", i)))
+	}
+	first.killed(t)
+
+	// The object was stored before the process died.
+	keys := e.keys(t, streamBucket, accountPrefix("acme"))
+	if len(keys) != 1 {
+		t.Fatalf("after the crash: keys %v, want the one object stored", keys)
+	}
+	crashed := e.get(t, streamBucket, keys[0])
+	if len(crashed.Lines) == 0 {
+		t.Fatalf("the object stored before the crash is empty")
+	}
+	compareRecords(t, "stored before the crash", crashed.Lines, want[:len(crashed.Lines)])
+
+	// Restarted without the failpoint, the batch is written again, to the
+	// same key.
+	second := startChild(t, e, cfg)
+	st := waitExported(t, second.j1, key, "acme", len(want))
+	if st.Status.ObjectsExported != 1 || st.Status.LastExportKey != keys[0] {
+		t.Errorf("after the restart: %d objects exported, the last %q; want 1, %q", st.Status.ObjectsExported, st.Status.LastExportKey, keys[0])
+	}
+	puts := 0
+	for _, r := range exportRequests(e.proxy, "acme") {
+		if r.Op == "PutObject" && strings.HasSuffix(r.Path, "/"+keys[0]) && r.Status == http.StatusOK {
+			puts++
+		}
+	}
+	if puts != 2 {
+		t.Errorf("%d successful PutObject of %s, want 2 (before the crash and after the restart)", puts, keys[0])
+	}
+
+	// Later changes go on in a new object.
+	more := second.create(t, key, "acme", "entities", entity("acme-user-later", "test_user", []string{"User"}, "n", 99))
+	want = append(want, more)
+	waitExported(t, second.j1, key, "acme", len(want))
+	objs := e.objects(t, streamBucket, "acme")
+	if len(objs) != 2 || objs[0].Key != keys[0] {
+		t.Fatalf("objects %v, want %s and one more", objKeys(objs), keys[0])
+	}
+	compareRecords(t, "every change once", lines(objs), want)
+	second.stop()
+	checkAgainstLog(t, objs, readLogState(t, cfg.Data, "acme"), "acme")
+}
+
+func objKeys(objs []s3Object) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.Key)
+	}
+	return out
+}
+
+// TestStreamS3Outage: S3 answers 503 SlowDown, then resets connections,
+// for several seconds while changes keep coming. The exporter retries, the
+// cursor moves only on success, and afterwards every change is in the
+// bucket exactly once, in order, and the status's error is cleared.
+func TestStreamS3Outage(t *testing.T) {
+	t.Parallel()
+	e := startS3(t, "")
+	j := startServe(t, streamConfig(t, e))
+	key := j.account(t, "acme", true)
+	j.enable(t, key, "acme", streamBucket, s3Owner)
+
+	// A writer commits a change every 100 ms throughout.
+	var (
+		mu      sync.Mutex
+		want    []write
+		stopped = make(chan struct{})
+		done    = make(chan struct{})
+		once    sync.Once
+	)
+	stopWriter := func() { once.Do(func() { close(stopped); <-done }) }
+	t.Cleanup(stopWriter) // before j1ds stops, should the test end early
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stopped:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			code, b := j.call(t, "POST", "/api/v1/accounts/acme/entities", key, entity("acme-user-"+strconv.Itoa(10000+i), "test_user", []string{"User"}, "n", i))
+			if code != http.StatusCreated {
+				t.Errorf("create %d: %d %s", i, code, b)
+				return
+			}
+			mu.Lock()
+			want = append(want, write{op: "c", kind: "entity", props: b})
+			mu.Unlock()
+		}
+	}()
+	exports := func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/"+accountPrefix("acme")) }
+	seen := map[string]string{} // status error code: message
+	// phase lasts at least d, and until the status shows code ("" for
+	// none), within a minute.
+	phase := func(d time.Duration, code string) {
+		end := time.Now().Add(d)
+		waitFor(t, time.Minute, "the status to show "+code, func() bool {
+			if p := j.state(t, key, "acme").Status.LastError; p != nil {
+				seen[p.Code] = p.Message
+			}
+			return time.Now().After(end) && (code == "" || seen[code] != "")
+		})
+	}
+	phase(1500*time.Millisecond, "") // streaming normally
+	e.proxy.SetFault(locals3.Fault{Status: http.StatusServiceUnavailable, Count: -1, Match: exports})
+	phase(3*time.Second, "THROTTLED")
+	e.proxy.SetFault(locals3.Fault{Reset: true, Count: -1, Match: exports})
+	phase(3*time.Second, "NETWORK")
+	e.proxy.SetFault(locals3.Fault{})
+	phase(time.Second, "") // changes keep coming after the outage too
+	stopWriter()
+
+	mu.Lock()
+	defer mu.Unlock()
+	var st streamingState
+	waitFor(t, 90*time.Second, "every change to be exported after the outage", func() bool {
+		st = j.state(t, key, "acme")
+		return st.Status.EventsExported >= int64(len(want)) && st.Status.PendingSince == nil
+	})
+	if st.Status.LastError != nil || st.Status.Failures != 0 {
+		t.Errorf("after recovering, the status still shows an error: %+v, %d failures", st.Status.LastError, st.Status.Failures)
+	}
+	if len(seen) != 2 {
+		t.Errorf("the status showed errors %v during the outage, want THROTTLED and NETWORK only", seen)
+	}
+	faults := map[string]int{}
+	for _, r := range exportRequests(e.proxy, "acme") {
+		faults[r.Fault]++
+	}
+	if faults["status"] == 0 || faults["reset"] == 0 || faults[""] == 0 {
+		t.Errorf("export requests by fault: %v, want some refused, some reset and some through", faults)
+	}
+	objs := e.objects(t, streamBucket, "acme")
+	compareRecords(t, "after the outage", lines(objs), want)
+	j.stop()
+	checkAgainstLog(t, objs, readLogState(t, j.cfg.Data, "acme"), "acme")
+}
+
+// TestStreamManyAccounts: 1,000 enabled accounts over 5 buckets (each
+// owned by another AWS account), one change each: every account's object
+// lands in its own bucket under its own prefix, and every request names
+// the owner of the bucket it writes to. 995 accounts are enabled directly
+// in the data directory (accounts and settings stores) before j1ds
+// starts, as if saved earlier; 5 go through the API.
+func TestStreamManyAccounts(t *testing.T) {
+	t.Parallel()
+	const accountsN, viaAPI = 1000, 5
+	e := startS3(t, "")
+	ctx := context.Background()
+	buckets := []string{"fleet-bucket-0", "fleet-bucket-1", "fleet-bucket-2", "fleet-bucket-3", "fleet-bucket-4"}
+	owners := map[string]string{}
+	for i, b := range buckets {
+		owner := "20000000000" + strconv.Itoa(i)
+		if err := e.srv.CreateAccount(ctx, owner, "fleet-owner-secret-"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+		e.bucket(t, b, owner, locals3.WriterPolicy(b, s3Writer))
+		owners[b] = owner
+	}
+	id := func(i int) string { return fmt.Sprintf("tenant-%04d", i) }
+	bucketOf := func(i int) string { return buckets[i%len(buckets)] }
+
+	cfg := streamConfig(t, e)
+	cfg.ExportWorkers = 16 // uploads are mostly waiting on S3
+	keys := make([]string, accountsN)
+	func() {
+		store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		as, st := accounts.New(store.DB()), settings.New(store.DB(), nil)
+		parallel(accountsN-viaAPI, func(n int) {
+			i := viaAPI + n
+			a, b := id(i), bucketOf(i)
+			var err error
+			if _, err = as.CreateAccount(a, []string{accounts.EntitlementDataStreaming}); err == nil {
+				keys[i], _, err = as.CreateKey(a, accounts.RoleAdmin)
+			}
+			if err == nil {
+				_, err = st.SaveTest(a, settings.ConnectionTest{OK: true, At: time.Now().UTC(), BucketName: b, AWSAccountID: owners[b]})
+			}
+			if err == nil {
+				_, err = st.Apply(a, settings.Settings{Enabled: true, BucketName: b, AWSAccountID: owners[b], RegionConfirmed: true},
+					func() (uint64, error) { return store.End(a) })
+			}
+			if err != nil {
+				t.Errorf("enable %s: %v", a, err)
+			}
+		})
+	}()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	j := startServe(t, cfg)
+	for i := range viaAPI {
+		keys[i] = j.account(t, id(i), true)
+		j.enable(t, keys[i], id(i), bucketOf(i), owners[bucketOf(i)])
+	}
+	// One change per account.
+	parallel(accountsN, func(i int) {
+		code, b := j.call(t, "POST", "/api/v1/accounts/"+id(i)+"/entities", keys[i], entity(id(i)+"-user", "test_user", []string{"User"}, "n", i))
+		if code != http.StatusCreated {
+			t.Errorf("create in %s: %d %s", id(i), code, b)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Wait for an export per account (the proxy counts them: listing
+	// buckets over and over would slow versitygw down), then list.
+	waitFor(t, 2*time.Minute, "an object for each of the accounts", func() bool {
+		n := 0
+		for _, r := range e.proxy.Requests() {
+			if r.Op == "PutObject" && r.Status == http.StatusOK && strings.Contains(r.Path, "/jupiterone/graph/cdc/") {
+				n++
+			}
+		}
+		return n >= accountsN
+	})
+	byBucket := map[string][]string{}
+	for _, b := range buckets {
+		byBucket[b] = e.keys(t, b, "jupiterone/graph/cdc/")
+	}
+	seen := map[string]string{} // account: key
+	for _, b := range buckets {
+		for _, k := range byBucket[b] {
+			m := keyRE.FindStringSubmatch(k)
+			if m == nil {
+				t.Errorf("%s: key %q does not follow the layout", b, k)
+				continue
+			}
+			var i int
+			if _, err := fmt.Sscanf(m[1], "tenant-%04d", &i); err != nil || id(i) != m[1] {
+				t.Errorf("%s: key %q of no account", b, k)
+				continue
+			}
+			if bucketOf(i) != b {
+				t.Errorf("%s's object %s is in %s, its bucket is %s", m[1], k, b, bucketOf(i))
+			}
+			if prev, dup := seen[m[1]]; dup {
+				t.Errorf("%s has two objects: %s and %s", m[1], prev, k)
+			}
+			seen[m[1]] = k
+		}
+	}
+	if len(seen) != accountsN {
+		t.Fatalf("%d of %d accounts have an object", len(seen), accountsN)
+	}
+	// Each object holds its account's change, and only that.
+	parallel(accountsN, func(i int) {
+		o, err := e.read(bucketOf(i), seen[id(i)])
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var r struct {
+			Properties struct {
+				Account string `json:"_accountId"`
+				Key     string `json:"_key"`
+			}
+		}
+		if len(o.Lines) != 1 {
+			t.Errorf("%s: %d records, want 1", o.Key, len(o.Lines))
+		} else if err := json.Unmarshal(o.Lines[0], &r); err != nil || r.Properties.Account != id(i) || r.Properties.Key != id(i)+"-user" {
+			t.Errorf("%s holds %s", o.Key, o.Lines[0])
+		}
+	})
+
+	for _, r := range e.proxy.Requests() {
+		b, _, _ := strings.Cut(strings.TrimPrefix(r.Path, "/"), "/")
+		if want := owners[b]; r.ExpectedBucketOwner() != want || !r.TLS {
+			t.Errorf("%s %s: expected bucket owner %q (TLS %v), want %s", r.Op, r.Path, r.ExpectedBucketOwner(), r.TLS, want)
+		}
 	}
 }

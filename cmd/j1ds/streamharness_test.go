@@ -15,11 +15,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"reflect"
@@ -27,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -140,37 +143,44 @@ func (e *s3Env) keys(t *testing.T, bucket, prefix string) []string {
 // get reads one object back and decodes its lines.
 func (e *s3Env) get(t *testing.T, bucket, key string) s3Object {
 	t.Helper()
+	o, err := e.read(bucket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// read is get for any goroutine: it returns its failure.
+func (e *s3Env) read(bucket, key string) (s3Object, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := e.srv.RootClient().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		t.Fatalf("get %s/%s: %v", bucket, key, err)
+		return s3Object{}, fmt.Errorf("get %s/%s: %w", bucket, key, err)
 	}
 	defer out.Body.Close()
 	raw, err := io.ReadAll(out.Body)
 	if err != nil {
-		t.Fatalf("read %s/%s: %v", bucket, key, err)
+		return s3Object{}, fmt.Errorf("read %s/%s: %w", bucket, key, err)
 	}
 	o := s3Object{Key: key, ContentType: aws.ToString(out.ContentType), ContentEncoding: aws.ToString(out.ContentEncoding)}
 	if key == settingsConnectionTestKey {
 		o.Lines = [][]byte{raw}
-		return o
+		return o, nil
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		t.Fatalf("object %s is not gzip data: %v", key, err)
+		return o, fmt.Errorf("object %s is not gzip data: %w", key, err)
 	}
 	data, err := io.ReadAll(zr)
 	if err != nil {
-		t.Fatalf("object %s: gunzip: %v", key, err)
+		return o, fmt.Errorf("object %s: gunzip: %w", key, err)
 	}
 	if len(data) == 0 || data[len(data)-1] != '\n' {
-		t.Fatalf("object %s: %d bytes not ending in a newline", key, len(data))
+		return o, fmt.Errorf("object %s: %d bytes not ending in a newline", key, len(data))
 	}
-	for _, l := range bytes.Split(data[:len(data)-1], []byte{'\n'}) {
-		o.Lines = append(o.Lines, l)
-	}
-	return o
+	o.Lines = bytes.Split(data[:len(data)-1], []byte{'\n'})
+	return o, nil
 }
 
 const settingsConnectionTestKey = "jupiterone/.connection-test"
@@ -218,7 +228,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
@@ -302,20 +312,23 @@ func (l *testLog) String() string {
 }
 
 // call sends a JSON request with key as the bearer token and returns the
-// status and body.
+// status and body. A request that gets no answer fails the test (with
+// t.Error, so call is safe in any goroutine) and returns status 0.
 func (j *j1) call(t *testing.T, method, path, key string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s %s: %v", method, path, err)
+			return 0, nil
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, j.url+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("%s %s: %v", method, path, err)
+		return 0, nil
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -323,12 +336,14 @@ func (j *j1) call(t *testing.T, method, path, key string, body any) (int, []byte
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := j.http.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Errorf("%s %s: %v", method, path, err)
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read answer: %v", method, path, err)
+		t.Errorf("%s %s: read answer: %v", method, path, err)
+		return 0, nil
 	}
 	return resp.StatusCode, b
 }
@@ -447,9 +462,7 @@ func (w write) record(t *testing.T) map[string]any {
 	var labels []any
 	if w.kind == "entity" {
 		labels = append(labels, "Entity")
-		for _, c := range p["_class"].([]any) {
-			labels = append(labels, c)
-		}
+		labels = append(labels, p["_class"].([]any)...)
 	} else {
 		labels = append(labels, "Relationship", p["_class"])
 	}
@@ -731,4 +744,110 @@ func (j *j1) syncEntities(t *testing.T, key string, entities []map[string]any) {
 		decode(t, j.must(t, http.StatusOK, "GET", jobs+"/"+id, key, nil), &job)
 		return job.Job.Status == "FINISHED"
 	})
+}
+
+// child is j1ds serve running in a child process (the test binary, see
+// TestMain), so that it can be killed.
+type child struct {
+	*j1
+	cmd    *exec.Cmd
+	stderr *testLog
+	done   chan struct{} // closed when the process has exited
+	err    error         // cmd.Wait's error, set before done is closed
+}
+
+// startChild runs serve in a child process on the data directory of cfg,
+// with extraEnv added to its environment, and waits until it listens. The
+// child is killed when the test ends.
+func startChild(t *testing.T, e *s3Env, cfg serveConfig, extraEnv ...string) *child {
+	t.Helper()
+	dir := t.TempDir()
+	cc := childConfig{Data: cfg.Data, OperatorKey: cfg.OperatorKey, Endpoint: cfg.S3.Endpoint, CAFile: e.srv.CAFile,
+		AddrFile: filepath.Join(dir, "addr"), FlushInterval: cfg.FlushInterval}
+	b, err := json.Marshal(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{stderr: &testLog{}, done: make(chan struct{})}
+	c.cmd = exec.Command(exe, "-test.run=^$")
+	c.cmd.Env = append(append(os.Environ(), serveChildEnv+"="+path), extraEnv...)
+	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		if t.Failed() {
+			t.Logf("child j1ds log (%s):\n%s", strings.Join(extraEnv, " "), c.stderr.String())
+		}
+	})
+	var addr []byte
+	waitFor(t, time.Minute, "the child j1ds to listen", func() bool {
+		select {
+		case <-c.done:
+			t.Fatalf("the child j1ds exited before it listened: %v\n%s", c.err, c.stderr.String())
+		default:
+		}
+		addr, err = os.ReadFile(cc.AddrFile)
+		return err == nil
+	})
+	c.j1 = &j1{url: "http://" + string(addr), opKey: cfg.OperatorKey, cfg: cfg, http: &http.Client{Timeout: time.Minute}}
+	c.stop = func() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(time.Minute):
+			t.Errorf("the child j1ds did not stop within a minute of SIGTERM")
+			return
+		}
+		if c.err != nil {
+			t.Errorf("the child j1ds stopped with %v", c.err)
+		}
+	}
+	return c
+}
+
+// killed waits for the child to die of SIGKILL.
+func (c *child) killed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the child j1ds was not killed by its failpoint within a minute")
+	}
+	var ee *exec.ExitError
+	if !errors.As(c.err, &ee) {
+		t.Fatalf("the child j1ds ended with %v, want death by SIGKILL", c.err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child j1ds ended with %v, want death by SIGKILL", c.err)
+	}
+}
+
+// parallel runs fn(0..n-1) on 16 goroutines. fn must report failures
+// with t.Error, not t.Fatal (which is for the test's own goroutine).
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }

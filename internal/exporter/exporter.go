@@ -70,6 +70,9 @@ type Config struct {
 	RetryMin, RetryMax, PermanentRetry time.Duration
 	// GzipLevel is the compression level (compress/gzip levels).
 	GzipLevel int
+	// NewGzipWriter, when set, makes the compressor of each object (at
+	// GzipLevel); nil uses compress/gzip.
+	NewGzipWriter func(w io.Writer, level int) (io.WriteCloser, error)
 	// Classify explains upload errors; without it every error is transient.
 	Classify   func(error) Classification
 	Logger     *slog.Logger
@@ -492,7 +495,7 @@ func (e *Exporter) run(a *account) {
 		e.metrics.failures.WithLabelValues(map[bool]string{true: "permanent", false: "transient"}[c.Permanent]).Inc()
 		if a.failures == 1 || a.failures&(a.failures-1) == 0 { // 1, 2, 4, 8...: bounded log volume
 			e.cfg.Logger.Warn("export failed", slog.String("account", a.id), slog.String("code", c.Code),
-				slog.String("error", c.Message), slog.Int("failures", a.failures), slog.Duration("retry_in", wait))
+				slog.String("error", c.Message), slog.Any("cause", err), slog.Int("failures", a.failures), slog.Duration("retry_in", wait))
 		}
 		if serr := e.settings.SetError(a.id, a.gen, &settings.Problem{Code: c.Code, Message: c.Message, At: now.UTC()}); serr != nil && !errors.Is(serr, settings.ErrStale) {
 			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -49,7 +50,7 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	start := time.Now()
 	key := ObjectKey(j.account, first[0].CommitTime, e.cfg.Suffix)
 	obj := e.dest.Object(ctx, j.bucket, j.owner, key)
-	zw, err := gzip.NewWriterLevel(&countingWriter{w: obj, n: e.metrics.bytesOut}, e.cfg.GzipLevel)
+	zw, err := e.newGzipWriter(&countingWriter{w: obj, n: e.metrics.bytesOut})
 	if err != nil {
 		return res, err
 	}
@@ -124,6 +125,15 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 }
 
 var newline = []byte{'\n'}
+
+// newGzipWriter returns the compressor of one object: Config.NewGzipWriter
+// when set, else compress/gzip.
+func (e *Exporter) newGzipWriter(w io.Writer) (io.WriteCloser, error) {
+	if e.cfg.NewGzipWriter != nil {
+		return e.cfg.NewGzipWriter(w, e.cfg.GzipLevel)
+	}
+	return gzip.NewWriterLevel(w, e.cfg.GzipLevel)
+}
 
 // read returns the first page of the batch, recording any gap that
 // retention left before it.

@@ -190,7 +190,6 @@ func classifyTransport(err error) *Error {
 		netErr     net.Error
 		dnsErr     *net.DNSError
 		opErr      *net.OpError
-		respErr    *smithyhttp.ResponseError
 		requestErr *smithyhttp.RequestSendError
 	)
 	switch {
@@ -212,7 +211,10 @@ func classifyTransport(err error) *Error {
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.Is(err, syscall.EPIPE), errors.As(err, &opErr):
 		return &Error{Code: CodeNetwork, Message: "the connection to S3 failed (" + networkDetail(err) + "); j1ds will retry"}
-	case errors.As(err, &requestErr) && !errors.As(err, &respErr):
+	case errors.As(err, &requestErr):
+		// The S3 client wraps a send failure in a response error of status
+		// 0, so that wrapper must not exclude it ("use of closed network
+		// connection" after a reset arrives this way).
 		return &Error{Code: CodeNetwork, Message: "the request could not be sent to S3; j1ds will retry"}
 	}
 	return nil
