@@ -10,7 +10,7 @@
   let account = store.getItem('j1ds.account');
   let key = store.getItem('j1ds.key');
   let view = null; // the last settings view from the API
-  let passed = null; // {bucket, owner} of the last passing connection test
+  let passed = null; // {bucket, owner, at} of the last passing connection test
   let policyTemplate = null;
   let timer = null;
   let testing = false;
@@ -96,8 +96,11 @@
     const s = view;
     return !s.enabled || s.bucketName !== f.bucketName || s.awsAccountId !== f.awsAccountId;
   }
+  // The API takes a passing test for an hour: so does the page, also when
+  // it stays open longer.
   function testPassedFor(f) {
-    return passed !== null && passed.bucket === f.bucketName && passed.owner === f.awsAccountId;
+    return passed !== null && passed.bucket === f.bucketName && passed.owner === f.awsAccountId &&
+      Date.now() - passed.at < TEST_VALIDITY_MS;
   }
 
   function update() {
@@ -105,7 +108,11 @@
     renderPolicy(bp === '' ? f.bucketName : '');
     $('test').disabled = testing || bp !== '' || op !== '';
     let why = '';
-    if (f.enabled) {
+    if (!f.enabled && !view.enabled) {
+      // Streaming is off and stays off: nothing to save. (The first save
+      // is an enabling one, and needs a passing test.)
+      why = 'Streaming is off: check Enable integration to turn it on.';
+    } else if (f.enabled) {
       if (bp !== '' || op !== '') why = 'Fix the bucket name and AWS account id above.';
       else if (!f.regionConfirmed) why = 'Confirm that your bucket is in the required region.';
       else if (needsTest(f) && !testPassedFor(f)) why = 'Run Test Connection for this bucket and AWS account id: it must pass before you can save.';
@@ -118,12 +125,18 @@
   function renderPolicy(bucket) {
     if (policyTemplate === null) return;
     const text = JSON.stringify(policyTemplate, null, 2).split('<BUCKET_NAME>').join(bucket || '<BUCKET_NAME>');
-    $('policy').textContent = text;
+    // Unchanged text is left alone: a selection in it (to copy) stays.
+    if ($('policy').textContent !== text) $('policy').textContent = text;
   }
 
+  // parseTime reads the API's RFC 3339 times, which carry nanoseconds:
+  // ECMAScript defines Date.parse for milliseconds only.
+  function parseTime(t) {
+    return Date.parse(String(t).replace(/(\.\d{3})\d+/, '$1'));
+  }
   function fmtTime(t) {
     if (!t) return '—';
-    const d = new Date(t);
+    const d = new Date(parseTime(t));
     return d.toLocaleString() + ' (' + d.toISOString().replace('.000Z', 'Z') + ')';
   }
   function fmtDuration(s) {
@@ -181,7 +194,7 @@
       $('awsaccount').value = v.awsAccountId || '';
       $('region').checked = v.regionConfirmed;
       const t = v.lastConnectionTest;
-      if (t && t.ok && Date.now() - Date.parse(t.at) < TEST_VALIDITY_MS) passed = { bucket: t.bucketName, owner: t.awsAccountId };
+      if (t && t.ok) passed = { bucket: t.bucketName, owner: t.awsAccountId, at: parseTime(t.at) };
     }
     renderStatus(v);
     update();
@@ -233,6 +246,7 @@
     if (r.status === 200) {
       view = r.data;
       renderStatus(r.data);
+      update(); // a test may have aged out, or the settings changed elsewhere
     }
   }
 
@@ -268,9 +282,16 @@
   });
 
   for (const id of ['bucket', 'awsaccount']) {
-    $(id).addEventListener('input', () => { $(id).dataset.touched = '1'; $('test-result').textContent = ''; update(); });
+    $(id).addEventListener('input', () => {
+      $(id).dataset.touched = '1';
+      $('test-result').textContent = '';
+      $('save-result').textContent = '';
+      update();
+    });
   }
-  for (const id of ['enabled', 'region']) $(id).addEventListener('change', update);
+  for (const id of ['enabled', 'region']) {
+    $(id).addEventListener('change', () => { $('save-result').textContent = ''; update(); });
+  }
 
   $('test').addEventListener('click', async () => {
     const { f, bp, op } = validate(true);
@@ -281,7 +302,7 @@
     const r = await api('POST', base() + '/test-connection', { bucketName: f.bucketName, awsAccountId: f.awsAccountId, regionConfirmed: f.regionConfirmed });
     testing = false;
     if (r.status === 200 && r.data.ok) {
-      passed = { bucket: f.bucketName, owner: f.awsAccountId };
+      passed = { bucket: f.bucketName, owner: f.awsAccountId, at: Date.now() };
       setResult($('test-result'), true, 'Connection test passed.', 'j1ds wrote jupiterone/.connection-test to ' + f.bucketName + '. You can save now.');
     } else if (r.status === 200) {
       passed = null;
@@ -304,6 +325,7 @@
     saving = false;
     if (r.status === 200) {
       applyView(r.data, false);
+      $('test-result').textContent = ''; // its "you can save now" is done
       setResult($('save-result'), true, 'Saved.', f.enabled ? 'Streaming is on: changes from now on are written to ' + f.bucketName + ' every few minutes.' : 'Streaming is off: nothing more is written. Objects already in your bucket stay.');
     } else {
       const e = errorOf(r);
