@@ -1,51 +1,247 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
-	"net"
-	"net/http"
+	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/j1ds/j1ds/internal/accounts"
-	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
+// j1ds bench measures the stream the way an operator chooses one: what a
+// change costs to encode, ship and store, against the encode limit of
+// this machine and a naive baseline, and how far behind and how large the
+// service gets under a burst (issue 5). The phases live in bench_*.go:
+// the corpus (bench_corpus.go), the encode limit (bench_encode.go), the
+// baseline, export and latency (bench_export.go, over versitygw:
+// bench_s3.go), memory and idle cost (bench_memory.go) and ingest
+// (bench_ingest.go).
+
 type benchConfig struct {
-	Entities int
-	Batch    int
-	Writers  int
-	JSON     bool
-	Dir      string
+	Quick bool
+	JSON  bool
+	Dir   string
+	// Ingest.
+	Entities, Batch, Writers int
+	// The export corpus: Changes changes over Accounts accounts.
+	Changes, Accounts int
+	// The burst.
+	BurstChanges, BurstAccounts int
+	// Idle accounts.
+	IdleAccounts int
+	IdleFor      time.Duration
+	// Latency and cost under a steady load.
+	LatencyAccounts int
+	LatencyFor      time.Duration
+	// Profile is a directory for CPU profiles of the export and burst
+	// phases ("": none).
+	Profile string
+}
+
+// profile returns the path of a profile, "" when not profiling.
+func (c benchConfig) profile(name string) string {
+	if c.Profile == "" {
+		return ""
+	}
+	return filepath.Join(c.Profile, name)
+}
+
+// quickBench are the sizes of --quick (CI smoke use, under a minute);
+// flags given explicitly win.
+var quickBench = map[string]string{
+	"entities": "5000", "changes": "30000", "accounts": "10",
+	"burst-changes": "50000", "burst-accounts": "100",
+	"idle-accounts": "1000", "idle-for": "2s",
+	"latency-accounts": "10", "latency-for": "5s",
 }
 
 func runBench(ctx context.Context, args []string) error {
-	c := benchConfig{Entities: 50000, Batch: 500, Writers: 4}
+	c := benchConfig{
+		Entities: 50000, Batch: 500, Writers: 4,
+		Changes: 300000, Accounts: 100,
+		BurstChanges: 1000000, BurstAccounts: 1000,
+		IdleAccounts: 10000, IdleFor: 10 * time.Second,
+		LatencyAccounts: 50, LatencyFor: 30 * time.Second,
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.IntVar(&c.Entities, "entities", c.Entities, "entities written by each measurement")
-	fs.IntVar(&c.Batch, "batch", c.Batch, "entities per transaction (and per upload request)")
-	fs.IntVar(&c.Writers, "writers", c.Writers, "concurrent writers, each on its own account, in the concurrent runs")
-	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of a table")
-	fs.StringVar(&c.Dir, "dir", "", "directory for the scratch databases (default: a temporary directory)")
+	fs.BoolVar(&c.Quick, "quick", false, "small sizes: the whole run in under a minute (CI smoke use)")
+	fs.BoolVar(&c.JSON, "json", false, "print one JSON object instead of a table (progress still goes to stderr)")
+	fs.StringVar(&c.Dir, "dir", "", "directory for the scratch databases and S3 data (default: a temporary directory)")
+	fs.IntVar(&c.Entities, "entities", c.Entities, "ingest: entities written by each measurement")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "ingest: entities per transaction (and per upload request)")
+	fs.IntVar(&c.Writers, "writers", c.Writers, "ingest: concurrent writers, each on its own account, in the concurrent runs")
+	fs.IntVar(&c.Changes, "changes", c.Changes, "export: changes in the corpus (the pre-filled log)")
+	fs.IntVar(&c.Accounts, "accounts", c.Accounts, "export: accounts the corpus is spread over (one object each)")
+	fs.IntVar(&c.BurstChanges, "burst-changes", c.BurstChanges, "memory: changes committed in the burst")
+	fs.IntVar(&c.BurstAccounts, "burst-accounts", c.BurstAccounts, "memory: accounts of the burst")
+	fs.IntVar(&c.IdleAccounts, "idle-accounts", c.IdleAccounts, "idle: enabled accounts with no changes")
+	fs.DurationVar(&c.IdleFor, "idle-for", c.IdleFor, "idle: how long CPU is measured")
+	fs.IntVar(&c.LatencyAccounts, "latency-accounts", c.LatencyAccounts, "latency: accounts writing a steady load")
+	fs.DurationVar(&c.LatencyFor, "latency-for", c.LatencyFor, "latency: how long the steady load runs")
+	fs.StringVar(&c.Profile, "profile", "", "directory for CPU profiles (pprof) of the export and burst phases")
 	if err := envFlags(fs, args); err != nil {
 		return err
 	}
-	if c.Entities < 1 || c.Batch < 1 || c.Writers < 1 {
-		return fmt.Errorf("%w: --entities, --batch and --writers must be positive", errUsage)
+	if c.Quick {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		for name, v := range quickBench {
+			if _, env := os.LookupEnv(envName(name)); !given[name] && !env {
+				if err := fs.Set(name, v); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return bench(ctx, c, os.Stdout, os.Stderr)
+}
+
+// Validate checks the sizes; errors name the flag.
+func (c benchConfig) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--entities", c.Entities}, {"--batch", c.Batch}, {"--writers", c.Writers}, {"--changes", c.Changes},
+		{"--accounts", c.Accounts}, {"--burst-changes", c.BurstChanges}, {"--burst-accounts", c.BurstAccounts},
+		{"--idle-accounts", c.IdleAccounts}, {"--latency-accounts", c.LatencyAccounts}} {
+		if f.v < 1 {
+			return fmt.Errorf("%w: %s %d must be positive", errUsage, f.name, f.v)
+		}
+	}
+	switch {
+	case c.Changes < c.Accounts:
+		return fmt.Errorf("%w: --changes %d must be at least --accounts %d", errUsage, c.Changes, c.Accounts)
+	case c.BurstChanges < c.BurstAccounts:
+		return fmt.Errorf("%w: --burst-changes %d must be at least --burst-accounts %d", errUsage, c.BurstChanges, c.BurstAccounts)
+	case c.IdleFor < 100*time.Millisecond:
+		return fmt.Errorf("%w: --idle-for %s must be at least 100ms", errUsage, c.IdleFor)
+	case c.LatencyFor < time.Second:
+		return fmt.Errorf("%w: --latency-for %s must be at least 1s", errUsage, c.LatencyFor)
+	}
+	return nil
+}
+
+// benchReport is what the bench prints: the table, or with --json this
+// object. The keys of issue 5 are the comparable figures; keep them.
+type benchReport struct {
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPUs       int    `json:"cpus"`
+	GoVersion  string `json:"go_version"`
+	Quick      bool   `json:"quick"`
+
+	// Corpus.
+	CorpusRecords      int            `json:"corpus_records"`
+	CorpusAccounts     int            `json:"corpus_accounts"`
+	CorpusRecordBytes  float64        `json:"corpus_record_bytes_avg"`
+	CorpusRecordP5     int            `json:"corpus_record_bytes_p5"`
+	CorpusRecordP50    int            `json:"corpus_record_bytes_p50"`
+	CorpusRecordP95    int            `json:"corpus_record_bytes_p95"`
+	CorpusEntityTypes  int            `json:"corpus_entity_types"`
+	CorpusRelTypes     int            `json:"corpus_relationship_types"`
+	CorpusPropsMin     int            `json:"corpus_properties_min"`
+	CorpusPropsMedian  int            `json:"corpus_properties_median"`
+	CorpusPropsMax     int            `json:"corpus_properties_max"`
+	CorpusOps          map[string]int `json:"corpus_operations"`
+	CorpusBuildSeconds float64        `json:"corpus_build_s"`
+	RecommendedSetting string         `json:"recommended_compression"`
+	Encode             []encodeResult `json:"encode"`
+	EncodeLimit        float64        `json:"encode_limit_events_per_s"`
+	EncodeLimitMBPerS  float64        `json:"encode_limit_mb_per_s"`
+	CompressionRatio   float64        `json:"compression_ratio"`
+	EncodeStdlib6      float64        `json:"encode_stdlib6_events_per_s"`
+	// Per CPU-second of this process: the same figures, unaffected by
+	// other load on the machine (versitygw's CPU is not counted).
+	EncodeLimitPerCPU   float64 `json:"encode_limit_events_per_cpu_s"`
+	BaselinePerCPU      float64 `json:"baseline_events_per_cpu_s"`
+	ExportPerCPU        float64 `json:"export_events_per_cpu_s"`
+	ExportCPUVsLimit    float64 `json:"export_cpu_vs_limit"`
+	ExportCPUVsBaseline float64 `json:"export_cpu_vs_baseline"`
+	Baseline            float64 `json:"baseline_events_per_s"`
+	BaselineRatio       float64 `json:"baseline_compression_ratio"`
+	Export              float64 `json:"export_events_per_s"`
+	ExportMBPerS        float64 `json:"export_mb_per_s"`
+	ExportVsLimit       float64 `json:"export_vs_limit"`
+	ExportVsBaseline    float64 `json:"export_vs_baseline"`
+	ExportRatio         float64 `json:"export_compression_ratio"`
+	ExportObjects       int     `json:"export_objects"`
+	ExportStdlib6       float64 `json:"export_stdlib6_events_per_s"`
+	ExportStdlib6VsLim  float64 `json:"export_stdlib6_vs_limit"`
+	ExportStdlib6VsBase float64 `json:"export_stdlib6_vs_baseline"`
+
+	// Latency and cost under a steady load.
+	FlushIntervalS       float64 `json:"flush_interval_s"`
+	LatencyAccounts      int     `json:"latency_accounts"`
+	LatencyCommits       int     `json:"latency_commits"`
+	LatencyEventsPerS    float64 `json:"latency_load_events_per_s"`
+	LatencyP50           float64 `json:"latency_p50_over_interval_s"`
+	LatencyP99           float64 `json:"latency_p99_over_interval_s"`
+	LatencyMax           float64 `json:"latency_max_over_interval_s"`
+	FlushMeanS           float64 `json:"flush_mean_s"`
+	RequestsPerObject    float64 `json:"requests_per_object"`
+	ObjectsPerAcctHour   float64 `json:"objects_per_account_hour"`
+	MinObjectsPerAcctHr  float64 `json:"min_objects_per_account_hour"`
+	ObjectsVsMinimum     float64 `json:"objects_vs_minimum"`
+	RequestsPerAcctHour  float64 `json:"requests_per_account_hour"`
+	LatencyCompression   float64 `json:"latency_compression_ratio"`
+	ObjectsPerAcctHour5m float64 `json:"objects_per_account_hour_at_5m"`
+
+	// Memory.
+	BurstChanges     int     `json:"burst_changes"`
+	BurstAccounts    int     `json:"burst_accounts"`
+	BurstStartRSS    uint64  `json:"burst_start_rss_bytes"`
+	BurstPeakRSS     uint64  `json:"burst_peak_rss_bytes"`
+	BurstPeakHeap    uint64  `json:"burst_peak_heap_bytes"`
+	BurstPeakGo      uint64  `json:"burst_peak_go_runtime_bytes"`
+	BurstIngestEPS   float64 `json:"burst_ingest_events_per_s"`
+	BurstDrainS      float64 `json:"burst_drain_s"`
+	BurstObjects     int     `json:"burst_objects"`
+	BurstHWMMeasured bool    `json:"burst_peak_rss_from_vmhwm"`
+	IdleAccounts     int     `json:"idle_accounts"`
+	IdleCPU          float64 `json:"idle_cpu_fraction"`
+	IdleRSS          uint64  `json:"idle_rss_bytes"`
+	IdleHeap         uint64  `json:"idle_heap_bytes"`
+
+	// Ingest (the keys of the first bench).
+	Entities          int     `json:"entities"`
+	Batch             int     `json:"batch"`
+	Writers           int     `json:"writers"`
+	AvgEntityBytes    int     `json:"avg_entity_bytes"`
+	RawPebble         float64 `json:"raw_pebble_events_per_s"`
+	Ingest            float64 `json:"ingest_events_per_s"`
+	IngestVsRaw       float64 `json:"ingest_vs_raw_pebble"`
+	RawPebbleConc     float64 `json:"raw_pebble_concurrent_eps"`
+	IngestConc        float64 `json:"ingest_concurrent_eps"`
+	IngestConcVsRaw   float64 `json:"ingest_concurrent_vs_raw"`
+	SyncAPI           float64 `json:"sync_api_events_per_s"`
+	SyncAPIVsRaw      float64 `json:"sync_api_vs_raw_pebble"`
+	TotalSeconds      float64 `json:"total_s"`
+	ingestMeasurement []ingestResult
+}
+
+type ingestResult struct {
+	name       string
+	rate, base float64
+}
+
+func bench(ctx context.Context, c benchConfig, stdout, stderr io.Writer) error {
+	begin := time.Now()
+	var mu sync.Mutex // phases report from several goroutines
+	progress := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "[%6.1fs] "+format+"\n", append([]any{time.Since(begin).Seconds()}, args...)...)
 	}
 	dir := c.Dir
 	if dir == "" {
@@ -56,24 +252,261 @@ func runBench(ctx context.Context, args []string) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	corpus := benchCorpus(c.Entities)
+	r := benchReport{GOMAXPROCS: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Quick: c.Quick}
+
+	progress("starting versitygw (TLS, its own process)")
+	b, err := startBenchS3(ctx, dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	// Memory first, in a process that has held nothing else yet; the
+	// exporter as serve runs it today (compress/gzip level 6).
+	shipped := gzipSetting{"stdlib-6", "stdlib", 6}
+	progress("idle: %d enabled accounts for %s", c.IdleAccounts, c.IdleFor)
+	idle, err := benchIdle(ctx, dir, b, c.IdleAccounts, c.IdleFor, shipped)
+	if err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	r.IdleAccounts, r.IdleCPU, r.IdleRSS, r.IdleHeap = idle.Accounts, idle.CPUFraction, idle.RSS, idle.Heap
+
+	progress("burst: %d changes over %d accounts", c.BurstChanges, c.BurstAccounts)
+	burst, err := benchBurst(ctx, dir, b, c.BurstChanges, c.BurstAccounts, shipped, c.profile("burst.pprof"), progress)
+	if err != nil {
+		return fmt.Errorf("burst: %w", err)
+	}
+	r.BurstChanges, r.BurstAccounts = burst.Changes/burst.Accounts*burst.Accounts, burst.Accounts
+	r.BurstStartRSS, r.BurstPeakRSS, r.BurstPeakHeap, r.BurstPeakGo = burst.StartRSS, burst.PeakRSS, burst.PeakHeap, burst.PeakGo
+	r.BurstIngestEPS = float64(r.BurstChanges) / burst.Ingest.Seconds()
+	r.BurstDrainS, r.BurstObjects, r.BurstHWMMeasured = burst.Drain.Seconds(), burst.Objects, burst.HWMReset
+
+	rec, err := benchCorpusPhases(ctx, c, dir, b, &r, progress)
+	if err != nil {
+		return err
+	}
+
+	progress("latency: %d accounts writing for %s, flush interval %s", c.LatencyAccounts, c.LatencyFor, benchFlushInterval)
+	lat, err := benchLatency(ctx, dir, b, c.LatencyAccounts, c.LatencyFor, rec)
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	hours := lat.Duration.Hours() * float64(lat.Accounts)
+	r.FlushIntervalS = benchFlushInterval.Seconds()
+	r.LatencyAccounts, r.LatencyCommits = lat.Accounts, lat.Commits
+	r.LatencyEventsPerS = float64(lat.Changes) / lat.Duration.Seconds()
+	r.LatencyP50, r.LatencyP99, r.LatencyMax = lat.P50, lat.P99, lat.Max
+	r.RequestsPerObject = float64(lat.Requests) / float64(lat.Objects)
+	r.ObjectsPerAcctHour = float64(lat.Objects) / hours
+	r.MinObjectsPerAcctHr = float64(lat.MinObjects) / hours
+	r.ObjectsVsMinimum = float64(lat.Objects) / float64(lat.MinObjects)
+	r.RequestsPerAcctHour = float64(lat.Requests) / hours
+	r.ObjectsPerAcctHour5m = r.ObjectsVsMinimum * time.Hour.Seconds() / exporterDefaultInterval.Seconds()
+	r.LatencyCompression = float64(lat.RecordBytes) / float64(lat.Bytes)
+	r.FlushMeanS = lat.FlushMean
+
+	if err := benchIngest(ctx, c, dir, &r, progress); err != nil {
+		return err
+	}
+	r.TotalSeconds = time.Since(begin).Seconds()
+	progress("done")
+	if err := r.check(); err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.table(stdout)
+}
+
+// exporterDefaultInterval is serve's default flush interval, for the cost
+// per account-hour at it.
+const exporterDefaultInterval = 5 * time.Minute
+
+// benchCorpusPhases builds the corpus and measures the encode limit, the
+// baseline and the export on it; it returns the recommended setting.
+func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS3, r *benchReport, progress func(string, ...any)) (gzipSetting, error) {
+	progress("corpus: %d changes over %d accounts, committed into a graph store", c.Changes, c.Accounts)
+	start := time.Now()
+	s, err := graph.Open(filepath.Join(dir, "corpus"), graph.Options{})
+	if err != nil {
+		return gzipSetting{}, err
+	}
+	defer s.Close()
+	spec := corpusSpec{Accounts: c.Accounts, Changes: c.Changes, Seed: 1}
+	if _, err := fillCorpus(s, spec, 500, func(accounts, changes int) {
+		progress("corpus: %d of %d accounts, %d changes", accounts, c.Accounts, changes)
+	}); err != nil {
+		return gzipSetting{}, fmt.Errorf("corpus: %w", err)
+	}
+	// Settle the store as a log written long ago is: compactions triggered
+	// by the build would otherwise run during the export measurement.
+	if err := s.DB().Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
+		return gzipSetting{}, fmt.Errorf("corpus: compact: %w", err)
+	}
+	logs, err := readCorpus(s, c.Accounts)
+	if err != nil {
+		return gzipSetting{}, fmt.Errorf("corpus: %w", err)
+	}
+	st, err := describe(logs)
+	if err != nil {
+		return gzipSetting{}, err
+	}
+	r.CorpusBuildSeconds = time.Since(start).Seconds()
+	r.CorpusRecords, r.CorpusAccounts = st.Records, c.Accounts
+	r.CorpusRecordBytes = float64(st.Bytes) / float64(st.Records)
+	r.CorpusRecordP5, r.CorpusRecordP50, r.CorpusRecordP95 = st.P5Bytes, st.MedianBytes, st.P95Bytes
+	r.CorpusEntityTypes, r.CorpusRelTypes = st.EntityTypes, st.RelTypes
+	r.CorpusPropsMin, r.CorpusPropsMedian, r.CorpusPropsMax = st.MinProps, st.MedianProps, st.MaxProps
+	r.CorpusOps = st.Ops
+
+	enc, rec, err := benchEncode(logs, progress)
+	if err != nil {
+		return rec, err
+	}
+	r.Encode, r.RecommendedSetting = enc, rec.Name
+	limit := func(name string) encodeResult {
+		for _, e := range enc {
+			if e.Setting == name {
+				return e
+			}
+		}
+		return encodeResult{}
+	}
+	r.EncodeLimit, r.EncodeLimitMBPerS = limit(rec.Name).EventsPerS, limit(rec.Name).MBPerS
+	r.EncodeLimitPerCPU = limit(rec.Name).EventsPerCPU
+	r.CompressionRatio = limit(rec.Name).Ratio
+	r.EncodeStdlib6 = limit("stdlib-6").EventsPerS
+
+	progress("baseline: encoding/json of maps, compress/gzip default level, one PutObject per object, one core")
+	events, d, cpu, packed, err := benchBaseline(ctx, logs, b, "bench-baseline")
+	if err != nil {
+		return rec, fmt.Errorf("baseline: %w", err)
+	}
+	r.Baseline, r.BaselinePerCPU = float64(events)/d.Seconds(), float64(events)/cpu.Seconds()
+	r.BaselineRatio = float64(st.Bytes+st.Records) / float64(packed)
+
+	accounts := make([]string, c.Accounts)
+	for i := range accounts {
+		accounts[i] = corpusAccount(i)
+	}
+	progress("export: the exporter at %s, one core, %d objects to versitygw", rec.Name, c.Accounts)
+	x, err := benchExport(ctx, s, b, accounts, "bench-export", rec, st.Records, c.profile("export.pprof"))
+	if err != nil {
+		return rec, fmt.Errorf("export: %w", err)
+	}
+	r.Export, r.ExportMBPerS = x.eps(), float64(st.Bytes+st.Records)/1e6/x.Duration.Seconds()
+	r.ExportVsLimit, r.ExportVsBaseline = r.Export/r.EncodeLimit, r.Export/r.Baseline
+	r.ExportPerCPU = x.epcs()
+	r.ExportCPUVsLimit, r.ExportCPUVsBaseline = r.ExportPerCPU/r.EncodeLimitPerCPU, r.ExportPerCPU/r.BaselinePerCPU
+	r.ExportRatio, r.ExportObjects = float64(st.Bytes+st.Records)/float64(x.Bytes), x.Objects
+	std := gzipSetting{"stdlib-6", "stdlib", 6}
+	progress("export: the exporter at %s (its default), one core", std.Name)
+	x, err = benchExport(ctx, s, b, accounts, "bench-export-stdlib6", std, st.Records, c.profile("export-stdlib6.pprof"))
+	if err != nil {
+		return rec, fmt.Errorf("export: %w", err)
+	}
+	r.ExportStdlib6 = x.eps()
+	r.ExportStdlib6VsLim, r.ExportStdlib6VsBase = r.ExportStdlib6/r.EncodeStdlib6, r.ExportStdlib6/r.Baseline
+	return rec, nil
+}
+
+// check refuses a report with a figure that is not a positive finite
+// number: a phase measured nothing.
+func (r *benchReport) check() error {
+	for name, v := range map[string]float64{
+		"encode_limit_events_per_s": r.EncodeLimit, "baseline_events_per_s": r.Baseline,
+		"export_events_per_s": r.Export, "ingest_events_per_s": r.Ingest, "compression_ratio": r.CompressionRatio,
+		"requests_per_object": r.RequestsPerObject, "burst_peak_rss_bytes": float64(r.BurstPeakRSS),
+	} {
+		if v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return fmt.Errorf("bench: %s is %v: a phase measured nothing", name, v)
+		}
+	}
+	return nil
+}
+
+func (r *benchReport) table(w io.Writer) error {
+	mib := func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+	goal := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintf(w, "j1ds bench: %s, %d CPUs, GOMAXPROCS=%d%s\n\n", r.GoVersion, r.CPUs, r.GOMAXPROCS, map[bool]string{true: ", --quick"}[r.Quick])
+	fmt.Fprintf(w, "corpus: %d changes over %d accounts (%v); %d entity and %d relationship types; %d-%d properties (median %d);\n",
+		r.CorpusRecords, r.CorpusAccounts, r.CorpusOps, r.CorpusEntityTypes, r.CorpusRelTypes, r.CorpusPropsMin, r.CorpusPropsMax, r.CorpusPropsMedian)
+	fmt.Fprintf(w, "        records %.0f bytes on average (p5 %d, median %d, p95 %d), built in %.1fs\n\n",
+		r.CorpusRecordBytes, r.CorpusRecordP5, r.CorpusRecordP50, r.CorpusRecordP95, r.CorpusBuildSeconds)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "encode limit, one core\tevents/s\tMB/s\tratio\texporter's writes, events/s\t")
+	for _, e := range r.Encode {
+		name := e.Setting
+		if name == r.RecommendedSetting {
+			name += " (recommended)"
+		}
+		per := ""
+		if e.PerRecordEPS > 0 {
+			per = fmt.Sprintf("%.0f", e.PerRecordEPS)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t%s\t\n", name, e.EventsPerS, e.MBPerS, e.Ratio, per)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "throughput, one core\tevents/s\tvs limit\tvs baseline\tevents/CPU-s\tvs limit\tvs baseline\tratio\t")
+	fmt.Fprintf(tw, "encode limit (%s)\t%.0f\t1.00x\t%.2fx\t%.0f\t1.00x\t%.2fx\t%.2f\t\n", r.RecommendedSetting,
+		r.EncodeLimit, r.EncodeLimit/r.Baseline, r.EncodeLimitPerCPU, r.EncodeLimitPerCPU/r.BaselinePerCPU, r.CompressionRatio)
+	fmt.Fprintf(tw, "baseline (encoding/json maps, gzip 6, PutObject)\t%.0f\t%.2fx\t1.00x\t%.0f\t%.2fx\t1.00x\t%.2f\t\n",
+		r.Baseline, r.Baseline/r.EncodeLimit, r.BaselinePerCPU, r.BaselinePerCPU/r.EncodeLimitPerCPU, r.BaselineRatio)
+	fmt.Fprintf(tw, "export (%s): log → S3 ack\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t%.2f\t\n", r.RecommendedSetting,
+		r.Export, r.ExportVsLimit, r.ExportVsBaseline, r.ExportPerCPU, r.ExportCPUVsLimit, r.ExportCPUVsBaseline, r.ExportRatio)
+	fmt.Fprintf(tw, "export (stdlib-6, compress/gzip default level)\t%.0f\t%.2fx\t%.2fx\t\t\t\t\t\n", r.ExportStdlib6, r.ExportStdlib6VsLim, r.ExportStdlib6VsBase)
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ingest\tentities/s\tvs raw Pebble\t")
+	for _, m := range r.ingestMeasurement {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t\n", m.name, m.rate, m.rate/m.base)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "goal (issue 5)\tmeasured\t\t")
+	fmt.Fprintf(tw, "compression ratio ≥ %.1f\t%.2f (%s)\t%s\t\n", minCompressionRatio, r.CompressionRatio, r.RecommendedSetting, goal(r.CompressionRatio >= minCompressionRatio))
+	fmt.Fprintf(tw, "export ≥ 0.7x encode limit\t%.2fx\t%s\t\n", r.ExportVsLimit, goal(r.ExportVsLimit >= 0.7))
+	fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx\t%s\t\n", r.ExportVsBaseline, goal(r.ExportVsBaseline >= 5))
+	fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx\t%s\t\n", r.IngestVsRaw, goal(r.IngestVsRaw >= 0.5))
+	fmt.Fprintf(tw, "burst peak RSS ≤ 256 MiB\t%s (Go runtime %s, live heap %s; %d changes over %d accounts, %.0f/s, drained %.1fs after)\t%s\t\n",
+		mib(r.BurstPeakRSS), mib(r.BurstPeakGo), mib(r.BurstPeakHeap), r.BurstChanges, r.BurstAccounts, r.BurstIngestEPS, r.BurstDrainS, goal(r.BurstPeakRSS <= 256<<20))
+	fmt.Fprintf(tw, "idle ≤ 1%% of a core\t%.2f%% (%d accounts, RSS %s, heap %s)\t%s\t\n", 100*r.IdleCPU, r.IdleAccounts, mib(r.IdleRSS), mib(r.IdleHeap), goal(r.IdleCPU <= 0.01))
+	fmt.Fprintf(tw, "p99 latency ≤ interval + 2s\tp50 %+.2fs, p99 %+.2fs, max %+.2fs (interval %.0fs, %d accounts, %d commits, %.0f events/s, %.0f ms a flush)\t%s\t\n",
+		r.LatencyP50, r.LatencyP99, r.LatencyMax, r.FlushIntervalS, r.LatencyAccounts, r.LatencyCommits, r.LatencyEventsPerS, 1000*r.FlushMeanS, goal(r.LatencyP99 <= 2))
+	fmt.Fprintf(tw, "requests per object = 1\t%.2f\t%s\t\n", r.RequestsPerObject, goal(r.RequestsPerObject == 1))
+	fmt.Fprintf(tw, "objects per account-hour\t%.0f, minimum %.0f (%.2fx; at a 5 min interval: %.1f)\t\t\n",
+		r.ObjectsPerAcctHour, r.MinObjectsPerAcctHr, r.ObjectsVsMinimum, r.ObjectsPerAcctHour5m)
+	tw.Flush()
+	fmt.Fprintf(w, "\ntotal %.0fs\n", r.TotalSeconds)
+	return nil
+}
+
+// benchIngest runs the ingest measurements of the first bench.
+func benchIngest(ctx context.Context, c benchConfig, dir string, r *benchReport, progress func(string, ...any)) error {
+	corpus := ingestCorpus(c.Entities)
 	var bytesTotal int
 	for _, e := range corpus {
 		bytesTotal += len(e)
 	}
-	progress := func(name string) {
-		if !c.JSON {
-			fmt.Fprintf(os.Stderr, "measuring %s...\n", name)
-		}
-	}
-	type result struct {
-		name string
-		rate float64
-	}
-	var results []result
 	measure := func(name string, f func(dir string) (int, error)) (float64, error) {
-		progress(name)
-		sub, err := os.MkdirTemp(dir, "run-")
+		progress("ingest: %s", name)
+		sub, err := os.MkdirTemp(dir, "ingest-")
 		if err != nil {
 			return 0, err
 		}
@@ -83,266 +516,32 @@ func runBench(ctx context.Context, args []string) error {
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", name, err)
 		}
-		rate := float64(n) / time.Since(start).Seconds()
-		results = append(results, result{name, rate})
-		return rate, nil
+		return float64(n) / time.Since(start).Seconds(), nil
 	}
-	raw, err := measure("raw Pebble, same bytes, synced batches", func(d string) (int, error) { return benchRawPebble(d, corpus, c.Batch, 1) })
-	if err != nil {
+	var err error
+	if r.RawPebble, err = measure("raw Pebble, same bytes, synced batches", func(d string) (int, error) { return benchRawPebble(d, corpus, c.Batch, 1) }); err != nil {
 		return err
 	}
-	store, err := measure("graph store, synced transactions", func(d string) (int, error) { return benchStore(d, corpus, c.Batch, 1) })
-	if err != nil {
+	if r.Ingest, err = measure("graph store, synced transactions", func(d string) (int, error) { return benchStore(d, corpus, c.Batch, 1) }); err != nil {
 		return err
 	}
-	rawConc, err := measure(fmt.Sprintf("raw Pebble, %d writers", c.Writers), func(d string) (int, error) { return benchRawPebble(d, corpus, c.Batch, c.Writers) })
-	if err != nil {
+	if r.RawPebbleConc, err = measure(fmt.Sprintf("raw Pebble, %d writers", c.Writers), func(d string) (int, error) { return benchRawPebble(d, corpus, c.Batch, c.Writers) }); err != nil {
 		return err
 	}
-	storeConc, err := measure(fmt.Sprintf("graph store, %d writers", c.Writers), func(d string) (int, error) { return benchStore(d, corpus, c.Batch, c.Writers) })
-	if err != nil {
+	if r.IngestConc, err = measure(fmt.Sprintf("graph store, %d writers", c.Writers), func(d string) (int, error) { return benchStore(d, corpus, c.Batch, c.Writers) }); err != nil {
 		return err
 	}
-	syncAPI, err := measure("sync API, upload + finalize", func(d string) (int, error) { return benchSyncAPI(ctx, d, corpus, c.Batch) })
-	if err != nil {
+	if r.SyncAPI, err = measure("sync API, upload + finalize", func(d string) (int, error) { return benchSyncAPI(ctx, d, corpus, c.Batch) }); err != nil {
 		return err
 	}
-	out := map[string]any{
-		"entities":                  c.Entities,
-		"batch":                     c.Batch,
-		"writers":                   c.Writers,
-		"avg_entity_bytes":          bytesTotal / len(corpus),
-		"raw_pebble_events_per_s":   raw,
-		"ingest_events_per_s":       store,
-		"ingest_vs_raw_pebble":      store / raw,
-		"raw_pebble_concurrent_eps": rawConc,
-		"ingest_concurrent_eps":     storeConc,
-		"ingest_concurrent_vs_raw":  storeConc / rawConc,
-		"sync_api_events_per_s":     syncAPI,
-		"sync_api_vs_raw_pebble":    syncAPI / raw,
-		"gomaxprocs":                runtime.GOMAXPROCS(0),
+	r.Entities, r.Batch, r.Writers, r.AvgEntityBytes = c.Entities, c.Batch, c.Writers, bytesTotal/len(corpus)
+	r.IngestVsRaw, r.IngestConcVsRaw, r.SyncAPIVsRaw = r.Ingest/r.RawPebble, r.IngestConc/r.RawPebbleConc, r.SyncAPI/r.RawPebble
+	r.ingestMeasurement = []ingestResult{
+		{"raw Pebble, same bytes, synced batches", r.RawPebble, r.RawPebble},
+		{"graph store, synced transactions", r.Ingest, r.RawPebble},
+		{fmt.Sprintf("raw Pebble, %d writers", c.Writers), r.RawPebbleConc, r.RawPebbleConc},
+		{fmt.Sprintf("graph store, %d writers", c.Writers), r.IngestConc, r.RawPebbleConc},
+		{"sync API, upload + finalize", r.SyncAPI, r.RawPebble},
 	}
-	if c.JSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	fmt.Printf("j1ds bench: %d entities of %d bytes on average, %d per transaction, GOMAXPROCS=%d\n\n",
-		c.Entities, bytesTotal/len(corpus), c.Batch, runtime.GOMAXPROCS(0))
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measurement\tentities/s\tvs raw Pebble\t")
-	base := map[int]float64{0: raw, 1: raw, 2: rawConc, 3: rawConc, 4: raw}
-	for i, r := range results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t\n", r.name, r.rate, r.rate/base[i])
-	}
-	return tw.Flush()
-}
-
-// benchCorpus builds n deterministic JupiterOne-like entities of a dozen
-// types with 10 to 40 properties.
-func benchCorpus(n int) [][]byte {
-	r := rand.New(rand.NewPCG(1, 2))
-	types := []string{"aws_iam_user", "aws_s3_bucket", "aws_instance", "github_repo", "github_user",
-		"okta_user", "okta_group", "slack_user", "jira_issue", "google_user", "azure_vm", "crowdstrike_sensor"}
-	classes := []string{"User", "DataStore", "Host", "CodeRepo", "User", "User", "UserGroup", "User", "Issue", "User", "Host", "HostAgent"}
-	out := make([][]byte, n)
-	for i := range out {
-		t := r.IntN(len(types))
-		e := map[string]any{
-			"_key":        fmt.Sprintf("%s:%08d", types[t], i),
-			"_type":       types[t],
-			"_class":      []string{classes[t]},
-			"name":        fmt.Sprintf("object-%d", i),
-			"displayName": fmt.Sprintf("Object %d of %s", i, types[t]),
-			"createdOn":   1700000000000 + int64(i)*1000,
-			"active":      r.IntN(2) == 0,
-		}
-		for p := range 6 + r.IntN(31) {
-			switch p % 3 {
-			case 0:
-				e[fmt.Sprintf("attr%d", p)] = fmt.Sprintf("value-%x", r.Uint32())
-			case 1:
-				e[fmt.Sprintf("count%d", p)] = r.IntN(100000)
-			default:
-				e[fmt.Sprintf("flag%d", p)] = r.IntN(2) == 0
-			}
-		}
-		out[i], _ = json.Marshal(e)
-	}
-	return out
-}
-
-func shard(corpus [][]byte, writers int) [][][]byte {
-	parts := make([][][]byte, writers)
-	for i, e := range corpus {
-		parts[i%writers] = append(parts[i%writers], e)
-	}
-	return parts
-}
-
-func benchRawPebble(dir string, corpus [][]byte, batch, writers int) (int, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	// The same bytes the store writes per entity: the object (a 16-byte
-	// hash and its JSON), two index keys, and per batch one log entry
-	// holding every record and its index key.
-	err = inBatches(corpus, batch, writers, func(w, i int, items [][]byte) error {
-		b := db.NewBatch()
-		defer b.Close()
-		var entry []byte
-		for j, e := range items {
-			id := fmt.Appendf(nil, "%08d-0000-5000-8000-%012d", w, i+j)
-			obj := append(make([]byte, 16, 16+len(e)), e...)
-			_ = b.Set(append([]byte("obench\x00"), id...), obj, nil)
-			_ = b.Set(fmt.Appendf(nil, "tbench\x00eaws_iam_user\x00%s", id), nil, nil)
-			_ = b.Set(fmt.Appendf(nil, "sbench\x00bench\x00e%s", id), []byte("aws_iam_user"), nil)
-			entry = append(entry, `{"operation":"c","eventType":"entity","properties":`...)
-			entry = append(entry, e...)
-			entry = append(entry, `,"labels":["Entity","User","aws_iam_user"]}`...)
-		}
-		_ = b.Set(fmt.Appendf(nil, "Lbench%d\x00%08d", w, i), entry, nil)
-		_ = b.Set(fmt.Appendf(nil, "G%d%08d", w, i), []byte("0000000000bench"), nil)
-		return b.Commit(pebble.Sync)
-	})
-	return len(corpus), err
-}
-
-// inBatches splits the corpus over writers goroutines, each calling fn for
-// consecutive batches of its share (w is the writer, i the offset of the
-// batch in its share), and returns the first error.
-func inBatches(corpus [][]byte, batch, writers int, fn func(w, i int, items [][]byte) error) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w, part := range shard(corpus, writers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < len(part); i += batch {
-				if err := fn(w, i, part[i:min(i+batch, len(part))]); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
-}
-
-func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
-	s, err := graph.Open(dir, graph.Options{})
-	if err != nil {
-		return 0, err
-	}
-	defer s.Close()
-	err = inBatches(corpus, batch, writers, func(w, _ int, items [][]byte) error {
-		_, err := s.Update(fmt.Sprintf("bench%d", w), func(tx *graph.Txn) error {
-			for _, raw := range items {
-				in, err := graph.ParseObject(graph.KindEntity, raw)
-				if err != nil {
-					return err
-				}
-				in.Scope, in.Source = "bench", "api"
-				if _, _, err := tx.Upsert(&in); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		return err
-	})
-	return len(corpus), err
-}
-
-// benchSyncAPI runs one sync job of the corpus through the HTTP API on
-// loopback: create, upload in batches, finalize, wait for FINISHED.
-func benchSyncAPI(ctx context.Context, dir string, corpus [][]byte, batch int) (int, error) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := graph.Open(dir, graph.Options{})
-	if err != nil {
-		return 0, err
-	}
-	defer s.Close()
-	jobs, err := syncjobs.Open(s, syncjobs.Options{Logger: log})
-	if err != nil {
-		return 0, err
-	}
-	defer jobs.Close()
-	accts := accounts.New(s.DB())
-	if _, err := accts.CreateAccount("bench", nil); err != nil {
-		return 0, err
-	}
-	key, _, err := accts.CreateKey("bench", accounts.RoleMember)
-	if err != nil {
-		return 0, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	srv := &http.Server{Handler: api.New(api.Config{Graph: s, Accounts: accts, Jobs: jobs, Logger: log}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String() + "/persister/synchronization/jobs"
-	call := func(path string, body []byte) (syncjobs.Job, error) {
-		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("JupiterOne-Account", "bench")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return syncjobs.Job{}, err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return syncjobs.Job{}, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, b)
-		}
-		var jr struct{ Job syncjobs.Job }
-		return jr.Job, json.Unmarshal(b, &jr)
-	}
-	j, err := call("", []byte(`{"source":"api","scope":"bench","syncMode":"PATCH"}`))
-	if err != nil {
-		return 0, err
-	}
-	for i := 0; i < len(corpus); i += batch {
-		var b bytes.Buffer
-		b.WriteString(`{"entities":[`)
-		for k, e := range corpus[i:min(i+batch, len(corpus))] {
-			if k > 0 {
-				b.WriteByte(',')
-			}
-			b.Write(e)
-		}
-		b.WriteString(`]}`)
-		if _, err := call("/"+j.ID+"/entities", b.Bytes()); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := call("/"+j.ID+"/finalize", []byte(`{}`)); err != nil {
-		return 0, err
-	}
-	if err := jobs.Wait(ctx, j.ID); err != nil {
-		return 0, err
-	}
-	final, err := jobs.Get("bench", j.ID)
-	if err != nil {
-		return 0, err
-	}
-	if final.Status != syncjobs.StatusFinished || final.NumEntitiesCreated != len(corpus) {
-		return 0, fmt.Errorf("sync job ended %s with %d entities created, want FINISHED with %d", final.Status, final.NumEntitiesCreated, len(corpus))
-	}
-	return len(corpus), nil
-}
-
-type quietPebble struct{}
-
-func (quietPebble) Infof(string, ...any)  {}
-func (quietPebble) Errorf(string, ...any) {}
-func (quietPebble) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+	return nil
 }

@@ -19,7 +19,7 @@ Usage:
   j1ds demo [flags]         a local S3 server, j1ds and a synthetic integration: watch objects land
   j1ds serve [flags]        run the graph store, transaction log and APIs
   j1ds admin <command>      create accounts and API keys through the operator API
-  j1ds bench [flags]        measure store and sync API ingest against raw Pebble
+  j1ds bench [flags]        measure encode, export, latency, memory, cost and ingest (--quick, --json)
   j1ds policy --bucket B    print the bucket policy customers apply to their bucket
   j1ds verify [flags]       check an account's streamed objects (and --compare them with j1ds)
 

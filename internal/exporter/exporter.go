@@ -68,10 +68,12 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff of transient failures;
 	// PermanentRetry is the wait after a permanent one.
 	RetryMin, RetryMax, PermanentRetry time.Duration
-	// GzipLevel is the compression level (compress/gzip levels).
+	// GzipLevel is the gzip compression level, 1 (fastest) to 9. Default
+	// 1: on the bench corpus it compresses 5.8 to 1 at 3.8 times the speed
+	// of compress/gzip's default level (j1ds bench; docs/data-streaming.md).
 	GzipLevel int
 	// NewGzipWriter, when set, makes the compressor of each object (at
-	// GzipLevel); nil uses compress/gzip.
+	// GzipLevel); nil uses github.com/klauspost/compress/gzip, pooled.
 	NewGzipWriter func(w io.Writer, level int) (io.WriteCloser, error)
 	// Classify explains upload errors; without it every error is transient.
 	Classify   func(error) Classification
@@ -89,6 +91,7 @@ const (
 	DefaultFlushInterval = 5 * time.Minute
 	MinFlushInterval     = time.Second
 	DefaultMaxBatchBytes = 256 << 20
+	DefaultGzipLevel     = 1
 )
 
 func (c *Config) setDefaults() {
@@ -114,7 +117,7 @@ func (c *Config) setDefaults() {
 		c.PermanentRetry = 10 * time.Minute
 	}
 	if c.GzipLevel == 0 {
-		c.GzipLevel = 6
+		c.GzipLevel = DefaultGzipLevel
 	}
 	if c.Classify == nil {
 		c.Classify = func(err error) Classification {
@@ -142,7 +145,7 @@ func (c Config) Validate() error {
 	case c.Suffix != ".jsonl" && c.Suffix != ".jsonl.gz":
 		return fmt.Errorf("--object-suffix %q must be .jsonl or .jsonl.gz", c.Suffix)
 	case c.GzipLevel < 1 || c.GzipLevel > 9:
-		return fmt.Errorf("gzip level %d must be between 1 and 9", c.GzipLevel)
+		return fmt.Errorf("--gzip-level %d must be between 1 and 9", c.GzipLevel)
 	}
 	return nil
 }
@@ -169,6 +172,8 @@ type Exporter struct {
 	}
 	wake chan struct{}
 	work chan *account
+
+	gzipPool sync.Pool // *gzip.Writer at cfg.GzipLevel
 
 	ctx    context.Context // cancels flushes
 	cancel context.CancelFunc

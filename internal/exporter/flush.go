@@ -1,15 +1,16 @@
 package exporter
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/settings"
@@ -127,12 +128,33 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 var newline = []byte{'\n'}
 
 // newGzipWriter returns the compressor of one object: Config.NewGzipWriter
-// when set, else compress/gzip.
+// when set, else a pooled klauspost gzip writer (its state is large; a
+// pool keeps it to the flushes running at once).
 func (e *Exporter) newGzipWriter(w io.Writer) (io.WriteCloser, error) {
 	if e.cfg.NewGzipWriter != nil {
 		return e.cfg.NewGzipWriter(w, e.cfg.GzipLevel)
 	}
-	return gzip.NewWriterLevel(w, e.cfg.GzipLevel)
+	if zw, ok := e.gzipPool.Get().(*gzip.Writer); ok {
+		zw.Reset(w)
+		return &pooledGzip{zw, &e.gzipPool}, nil
+	}
+	zw, err := gzip.NewWriterLevel(w, e.cfg.GzipLevel)
+	if err != nil {
+		return nil, err
+	}
+	return &pooledGzip{zw, &e.gzipPool}, nil
+}
+
+// pooledGzip returns its writer to the pool once closed.
+type pooledGzip struct {
+	*gzip.Writer
+	pool *sync.Pool
+}
+
+func (p *pooledGzip) Close() error {
+	err := p.Writer.Close()
+	p.pool.Put(p.Writer)
+	return err
 }
 
 // read returns the first page of the batch, recording any gap that
@@ -144,13 +166,16 @@ func (e *Exporter) read(j flushJob, res *flushResult) ([]graph.Entry, error) {
 		if !errors.As(err, &te) {
 			return es, err
 		}
-		g := settings.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Now().UTC()}
-		if err := e.settings.SkipGap(j.account, j.gen, g); err != nil {
+		g, isNew, err := e.settings.SkipGap(j.account, j.gen, settings.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Now().UTC()})
+		if err != nil {
 			return nil, err
 		}
-		e.metrics.gaps.Inc()
+		if isNew {
+			e.metrics.gaps.Inc()
+		}
 		e.cfg.Logger.Error("changes lost to log retention: the backlog outlived the log's retention",
-			slog.String("account", j.account), slog.Uint64("from_lsn", te.From), slog.Uint64("to_lsn", te.To))
+			slog.String("account", j.account), slog.Uint64("from_lsn", g.FromLSN), slog.Uint64("to_lsn", g.ToLSN),
+			slog.Uint64("dropped_from_lsn", te.From), slog.Uint64("dropped_to_lsn", te.To))
 		res.cursor = te.To
 	}
 }

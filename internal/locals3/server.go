@@ -132,6 +132,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// Two gateways may share the IAM dir (PlainHTTP); read it each time.
 		"--iam-cache-disable",
 		"--health", "/health",
+		// Keep connections open, as S3 does: without it every request
+		// pays a new TLS handshake.
+		"--keep-alive",
 	}
 	posix := []string{"posix", filepath.Join(dir, "data")}
 	tlsArgs := append(append([]string{"--cert", cf.cert, "--key", cf.key}, common...), posix...)

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	stdgzip "compress/gzip"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	kgzip "github.com/klauspost/compress/gzip"
+
+	"github.com/j1ds/j1ds/internal/graph"
+)
+
+// minCompressionRatio is the smallest ratio (record bytes over gzip bytes)
+// the recommended setting may have: customers pay for storage and for the
+// bytes Athena scans.
+const minCompressionRatio = 4.0
+
+// gzipSetting is one gzip implementation at one level.
+type gzipSetting struct {
+	Name  string // "stdlib-6", "klauspost-5"
+	Lib   string // "stdlib" or "klauspost"
+	Level int
+}
+
+// gzipSettings are the settings the bench compares: the exporter's default
+// (compress/gzip level 6) and github.com/klauspost/compress/gzip at every
+// level.
+func gzipSettings() []gzipSetting {
+	out := []gzipSetting{{"stdlib-1", "stdlib", 1}, {"stdlib-6", "stdlib", 6}}
+	for l := 1; l <= 9; l++ {
+		out = append(out, gzipSetting{fmt.Sprintf("klauspost-%d", l), "klauspost", l})
+	}
+	return out
+}
+
+// gzipWriter is a compressor that can be reused for the next object.
+type gzipWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
+
+func (g gzipSetting) newWriter(w io.Writer) (gzipWriter, error) {
+	if g.Lib == "klauspost" {
+		return kgzip.NewWriterLevel(w, g.Level)
+	}
+	return stdgzip.NewWriterLevel(w, g.Level)
+}
+
+// exporterGzip returns the exporter's NewGzipWriter for the setting (nil:
+// the exporter's own compress/gzip).
+func (g gzipSetting) exporterGzip() func(io.Writer, int) (io.WriteCloser, error) {
+	if g.Lib != "klauspost" {
+		return nil
+	}
+	return func(w io.Writer, level int) (io.WriteCloser, error) { return kgzip.NewWriterLevel(w, level) }
+}
+
+// encodeResult is the encode limit at one setting.
+type encodeResult struct {
+	Setting      string  `json:"setting"`
+	EventsPerS   float64 `json:"events_per_s"`
+	EventsPerCPU float64 `json:"events_per_cpu_s"`
+	MBPerS       float64 `json:"mb_per_s"`
+	Ratio        float64 `json:"ratio"`
+	PerRecordEPS float64 `json:"per_record_writes_events_per_s,omitempty"`
+}
+
+// lineChunk is how many bytes of record lines the encoder gathers before
+// handing them to the compressor: one call per chunk, not two per record.
+const lineChunk = 64 << 10
+
+// encodeObjects turns each account's records into one object (record
+// lines through gzip), as the exporter batches them, on one core, and
+// returns the events, record bytes (lines) and gzip bytes. perRecord
+// writes each record and its newline as two calls, as the exporter does.
+func encodeObjects(logs [][]graph.Entry, g gzipSetting, perRecord bool) (events, raw, packed int, d, cpu time.Duration, err error) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var out bytes.Buffer
+	zw, err := g.newWriter(&out)
+	if err != nil {
+		return 0, 0, 0, 0, 0, err
+	}
+	chunk := make([]byte, 0, lineChunk+4096)
+	runtime.GC()
+	start, cpu0 := time.Now(), cpuTime()
+	for _, es := range logs {
+		out.Reset()
+		zw.Reset(&out)
+		for _, e := range es {
+			for _, c := range e.Changes {
+				events++
+				raw += len(c.Record) + 1
+				if perRecord {
+					if _, err := zw.Write(c.Record); err != nil {
+						return 0, 0, 0, 0, 0, err
+					}
+					if _, err := zw.Write(newlineBytes); err != nil {
+						return 0, 0, 0, 0, 0, err
+					}
+					continue
+				}
+				chunk = append(chunk, c.Record...)
+				chunk = append(chunk, '\n')
+				if len(chunk) >= lineChunk {
+					if _, err := zw.Write(chunk); err != nil {
+						return 0, 0, 0, 0, 0, err
+					}
+					chunk = chunk[:0]
+				}
+			}
+		}
+		if len(chunk) > 0 {
+			if _, err := zw.Write(chunk); err != nil {
+				return 0, 0, 0, 0, 0, err
+			}
+			chunk = chunk[:0]
+		}
+		if err := zw.Close(); err != nil {
+			return 0, 0, 0, 0, 0, err
+		}
+		packed += out.Len()
+	}
+	return events, raw, packed, time.Since(start), cpuTime() - cpu0, nil
+}
+
+var newlineBytes = []byte{'\n'}
+
+// checkEncoding compresses the first account's records with g and reads
+// them back with compress/gzip: the setting writes what readers expect.
+func checkEncoding(logs [][]graph.Entry, g gzipSetting) error {
+	var want, out bytes.Buffer
+	zw, err := g.newWriter(&out)
+	if err != nil {
+		return err
+	}
+	for _, e := range logs[0] {
+		for _, c := range e.Changes {
+			want.Write(c.Record)
+			want.WriteByte('\n')
+		}
+	}
+	if _, err := zw.Write(want.Bytes()); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	zr, err := stdgzip.NewReader(&out)
+	if err != nil {
+		return fmt.Errorf("%s: %w", g.Name, err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", g.Name, err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		return fmt.Errorf("%s: the records read back differ from those written", g.Name)
+	}
+	return nil
+}
+
+// encodeSample is how many records the survey of every setting encodes;
+// the recommended setting and the exporter's default are then measured on
+// the whole corpus.
+const encodeSample = 100000
+
+// benchEncode measures every setting on a sample of logs (whole
+// accounts, about encodeSample records) and returns the results and the
+// recommended setting: the fastest whose ratio is at least
+// minCompressionRatio (the best ratio when none reaches it). The
+// recommended setting and stdlib-6 are measured again on all of logs.
+func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
+	sample, n := logs, 0
+	for i, es := range logs {
+		for _, e := range es {
+			n += len(e.Changes)
+		}
+		if n >= encodeSample {
+			sample = logs[:i+1]
+			break
+		}
+	}
+	measure := func(logs [][]graph.Entry, g gzipSetting, perRecord bool) (encodeResult, error) {
+		events, raw, packed, d, cpu, err := encodeObjects(logs, g, perRecord)
+		if err != nil {
+			return encodeResult{}, fmt.Errorf("encode %s: %w", g.Name, err)
+		}
+		return encodeResult{Setting: g.Name, EventsPerS: float64(events) / d.Seconds(), EventsPerCPU: float64(events) / cpu.Seconds(),
+			MBPerS: float64(raw) / 1e6 / d.Seconds(), Ratio: float64(raw) / float64(packed)}, nil
+	}
+	var (
+		results []encodeResult
+		best    = -1
+		densest = 0
+		std     = -1
+	)
+	settings := gzipSettings()
+	for i, g := range settings {
+		if err := checkEncoding(logs, g); err != nil {
+			return nil, g, err
+		}
+		progress("encode limit: %s", g.Name)
+		r, err := measure(sample, g, false)
+		if err != nil {
+			return nil, g, err
+		}
+		results = append(results, r)
+		if r.Ratio >= minCompressionRatio && (best < 0 || r.EventsPerS > results[best].EventsPerS) {
+			best = i
+		}
+		if r.Ratio > results[densest].Ratio {
+			densest = i
+		}
+		if g.Name == "stdlib-6" {
+			std = i
+		}
+	}
+	if best < 0 {
+		best = densest
+	}
+	for _, i := range []int{best, std} {
+		if len(sample) < len(logs) {
+			progress("encode limit: %s, whole corpus", settings[i].Name)
+			r, err := measure(logs, settings[i], false)
+			if err != nil {
+				return nil, settings[i], err
+			}
+			results[i] = r
+		}
+		// The exporter's write pattern: two writes a record.
+		progress("encode limit: %s, one write per record and newline", settings[i].Name)
+		r, err := measure(logs, settings[i], true)
+		if err != nil {
+			return nil, settings[i], err
+		}
+		results[i].PerRecordEPS = r.EventsPerS
+	}
+	return results, settings[best], nil
+}

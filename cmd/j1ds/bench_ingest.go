@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/syncjobs"
+)
+
+// The ingest measurements: the graph store's synced transactions and the
+// sync API against raw Pebble synced batches of the same bytes.
+
+// ingestCorpus builds n deterministic JupiterOne-like entities of a dozen
+// types with 10 to 40 properties.
+func ingestCorpus(n int) [][]byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	types := []string{"aws_iam_user", "aws_s3_bucket", "aws_instance", "github_repo", "github_user",
+		"okta_user", "okta_group", "slack_user", "jira_issue", "google_user", "azure_vm", "crowdstrike_sensor"}
+	classes := []string{"User", "DataStore", "Host", "CodeRepo", "User", "User", "UserGroup", "User", "Issue", "User", "Host", "HostAgent"}
+	out := make([][]byte, n)
+	for i := range out {
+		t := r.IntN(len(types))
+		e := map[string]any{
+			"_key":        fmt.Sprintf("%s:%08d", types[t], i),
+			"_type":       types[t],
+			"_class":      []string{classes[t]},
+			"name":        fmt.Sprintf("object-%d", i),
+			"displayName": fmt.Sprintf("Object %d of %s", i, types[t]),
+			"createdOn":   1700000000000 + int64(i)*1000,
+			"active":      r.IntN(2) == 0,
+		}
+		for p := range 6 + r.IntN(31) {
+			switch p % 3 {
+			case 0:
+				e[fmt.Sprintf("attr%d", p)] = fmt.Sprintf("value-%x", r.Uint32())
+			case 1:
+				e[fmt.Sprintf("count%d", p)] = r.IntN(100000)
+			default:
+				e[fmt.Sprintf("flag%d", p)] = r.IntN(2) == 0
+			}
+		}
+		out[i], _ = json.Marshal(e)
+	}
+	return out
+}
+
+func shard(corpus [][]byte, writers int) [][][]byte {
+	parts := make([][][]byte, writers)
+	for i, e := range corpus {
+		parts[i%writers] = append(parts[i%writers], e)
+	}
+	return parts
+}
+
+func benchRawPebble(dir string, corpus [][]byte, batch, writers int) (int, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	// The same bytes the store writes per entity: the object (a 16-byte
+	// hash and its JSON), two index keys, and per batch one log entry
+	// holding every record and its index key.
+	err = inBatches(corpus, batch, writers, func(w, i int, items [][]byte) error {
+		b := db.NewBatch()
+		defer b.Close()
+		var entry []byte
+		for j, e := range items {
+			id := fmt.Appendf(nil, "%08d-0000-5000-8000-%012d", w, i+j)
+			obj := append(make([]byte, 16, 16+len(e)), e...)
+			_ = b.Set(append([]byte("obench\x00"), id...), obj, nil)
+			_ = b.Set(fmt.Appendf(nil, "tbench\x00eaws_iam_user\x00%s", id), nil, nil)
+			_ = b.Set(fmt.Appendf(nil, "sbench\x00bench\x00e%s", id), []byte("aws_iam_user"), nil)
+			entry = append(entry, `{"operation":"c","eventType":"entity","properties":`...)
+			entry = append(entry, e...)
+			entry = append(entry, `,"labels":["Entity","User","aws_iam_user"]}`...)
+		}
+		_ = b.Set(fmt.Appendf(nil, "Lbench%d\x00%08d", w, i), entry, nil)
+		_ = b.Set(fmt.Appendf(nil, "G%d%08d", w, i), []byte("0000000000bench"), nil)
+		return b.Commit(pebble.Sync)
+	})
+	return len(corpus), err
+}
+
+// inBatches splits the corpus over writers goroutines, each calling fn for
+// consecutive batches of its share (w is the writer, i the offset of the
+// batch in its share), and returns the first error.
+func inBatches(corpus [][]byte, batch, writers int, fn func(w, i int, items [][]byte) error) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w, part := range shard(corpus, writers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < len(part); i += batch {
+				if err := fn(w, i, part[i:min(i+batch, len(part))]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
+	s, err := graph.Open(dir, graph.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	err = inBatches(corpus, batch, writers, func(w, _ int, items [][]byte) error {
+		_, err := s.Update(fmt.Sprintf("bench%d", w), func(tx *graph.Txn) error {
+			for _, raw := range items {
+				in, err := graph.ParseObject(graph.KindEntity, raw)
+				if err != nil {
+					return err
+				}
+				in.Scope, in.Source = "bench", "api"
+				if _, _, err := tx.Upsert(&in); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		return err
+	})
+	return len(corpus), err
+}
+
+// benchSyncAPI runs one sync job of the corpus through the HTTP API on
+// loopback: create, upload in batches, finalize, wait for FINISHED.
+func benchSyncAPI(ctx context.Context, dir string, corpus [][]byte, batch int) (int, error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := graph.Open(dir, graph.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	jobs, err := syncjobs.Open(s, syncjobs.Options{Logger: log})
+	if err != nil {
+		return 0, err
+	}
+	defer jobs.Close()
+	accts := accounts.New(s.DB())
+	if _, err := accts.CreateAccount("bench", nil); err != nil {
+		return 0, err
+	}
+	key, _, err := accts.CreateKey("bench", accounts.RoleMember)
+	if err != nil {
+		return 0, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	srv := &http.Server{Handler: api.New(api.Config{Graph: s, Accounts: accts, Jobs: jobs, Logger: log}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String() + "/persister/synchronization/jobs"
+	call := func(path string, body []byte) (syncjobs.Job, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("JupiterOne-Account", "bench")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return syncjobs.Job{}, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return syncjobs.Job{}, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, b)
+		}
+		var jr struct{ Job syncjobs.Job }
+		return jr.Job, json.Unmarshal(b, &jr)
+	}
+	j, err := call("", []byte(`{"source":"api","scope":"bench","syncMode":"PATCH"}`))
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < len(corpus); i += batch {
+		var b bytes.Buffer
+		b.WriteString(`{"entities":[`)
+		for k, e := range corpus[i:min(i+batch, len(corpus))] {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(e)
+		}
+		b.WriteString(`]}`)
+		if _, err := call("/"+j.ID+"/entities", b.Bytes()); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := call("/"+j.ID+"/finalize", []byte(`{}`)); err != nil {
+		return 0, err
+	}
+	if err := jobs.Wait(ctx, j.ID); err != nil {
+		return 0, err
+	}
+	final, err := jobs.Get("bench", j.ID)
+	if err != nil {
+		return 0, err
+	}
+	if final.Status != syncjobs.StatusFinished || final.NumEntitiesCreated != len(corpus) {
+		return 0, fmt.Errorf("sync job ended %s with %d entities created, want FINISHED with %d", final.Status, final.NumEntitiesCreated, len(corpus))
+	}
+	return len(corpus), nil
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

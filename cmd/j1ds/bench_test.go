@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+)
+
+// TestBenchSmoke runs the whole bench end to end at tiny sizes (versitygw
+// included) and checks that the JSON report has every key of issue 5 with
+// a number that makes sense. It checks no timing: figures vary with the
+// machine.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts versitygw and runs every phase of the bench")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a cold build of versitygw
+	defer cancel()
+	c := benchConfig{
+		Quick: true, JSON: true, Dir: t.TempDir(),
+		Entities: 500, Batch: 100, Writers: 2,
+		Changes: 2000, Accounts: 4,
+		BurstChanges: 2000, BurstAccounts: 20,
+		IdleAccounts: 50, IdleFor: 200 * time.Millisecond,
+		LatencyAccounts: 3, LatencyFor: 2 * time.Second,
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := bench(ctx, c, &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\nprogress:\n%s", err, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	number := func(k string) (float64, bool) {
+		v, ok := r[k].(float64)
+		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Errorf("%s is %v, want a finite number", k, r[k])
+			return 0, false
+		}
+		return v, true
+	}
+	for _, k := range []string{
+		"encode_limit_events_per_s", "baseline_events_per_s", "export_events_per_s",
+		"export_vs_limit", "export_vs_baseline", "ingest_events_per_s", "ingest_vs_raw_pebble",
+		"burst_peak_rss_bytes", "requests_per_object", "compression_ratio",
+	} {
+		if v, ok := number(k); ok && v <= 0 {
+			t.Errorf("%s is %v, want a positive figure", k, v)
+		}
+	}
+	// Latency is over the flush interval and may be below it.
+	number("latency_p99_over_interval_s")
+	// An idle process may use no CPU that getrusage can see.
+	if v, ok := number("idle_cpu_fraction"); ok && v < 0 {
+		t.Errorf("idle_cpu_fraction is %v", v)
+	}
+	if r["requests_per_object"] != 1.0 {
+		t.Errorf("requests_per_object %v: objects below the multipart threshold take one PutObject", r["requests_per_object"])
+	}
+	if ratio, _ := r["compression_ratio"].(float64); ratio < minCompressionRatio {
+		t.Errorf("the recommended setting compresses %.2fx, below %.1f", ratio, minCompressionRatio)
+	}
+}
