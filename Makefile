@@ -19,12 +19,23 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-# Ingest figures: the store and the sync API against raw Pebble, same run.
+# Issue 5's figures: encode limit, baseline, export to versitygw, latency,
+# memory, idle cost and ingest, in one run (under ten minutes; --quick for
+# a one-minute smoke run, --json for comparable output).
 bench: build
 	./bin/j1ds bench
 
 run: build
 	./bin/j1ds serve
+
+# Issue 6's matrices in full: the crash matrix (six rounds of every
+# failpoint), the S3 fault matrix with 20 s spans, the outage longer than
+# retention, disk full, and the soak (1,000 accounts, 5 minutes). `make
+# test` runs their short versions.
+.PHONY: matrix
+matrix:
+	J1DS_MATRIX=full $(GO) test -race -count=1 -timeout 60m -v \
+		-run '^(TestCrashMatrix|TestS3FaultMatrix|TestS3OutageLongerThanRetention|TestDiskFullAPI|TestSoak)$$' ./cmd/j1ds/
 
 # Fuzz each target for FUZZTIME (seeds alone run in `make test`).
 FUZZTIME ?= 30s

@@ -35,31 +35,48 @@ type serveConfig struct {
 	OperatorKey       string
 	LogRetention      time.Duration
 	LogRetentionBytes int64
-	MaxBody           int64
-	MinFreeBytes      int64
-	LogLevel          string
+	// LogRetentionInterval is the time between retention passes.
+	LogRetentionInterval time.Duration
+	MaxBody              int64
+	MinFreeBytes         int64
+	LogLevel             string
 
 	// Data streaming.
 	FlushInterval     time.Duration
 	MaxBatchBytes     int64
 	ExportWorkers     int
+	GzipLevel         int
 	S3                s3dest.Config
 	PlatformAccountID string
+
+	// test holds hooks that only tests set; no flag reaches them.
+	test serveTestHooks
+}
+
+// serveTestHooks let tests of this package reach into serve.
+type serveTestHooks struct {
+	// freeSpace replaces statfs as the data directory's free space
+	// (graph.Options.FreeSpace).
+	freeSpace func(dir string) (uint64, error)
+	// storeOpened receives the store once it is open, to read its log.
+	storeOpened func(*graph.Store)
 }
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		Data:              "./j1ds-data",
-		Listen:            "127.0.0.1:8080",
-		LogRetention:      7 * 24 * time.Hour,
-		LogRetentionBytes: 8 << 30,
-		MaxBody:           api.DefaultMaxBody,
-		MinFreeBytes:      graph.DefaultMinFreeBytes,
-		LogLevel:          "info",
-		FlushInterval:     exporter.DefaultFlushInterval,
-		MaxBatchBytes:     exporter.DefaultMaxBatchBytes,
-		ExportWorkers:     4,
-		S3:                s3dest.Config{Region: s3dest.DefaultRegion, PartSize: s3dest.DefaultPartSize, Suffix: s3dest.DefaultSuffix},
+		Data:                 "./j1ds-data",
+		Listen:               "127.0.0.1:8080",
+		LogRetention:         7 * 24 * time.Hour,
+		LogRetentionBytes:    8 << 30,
+		LogRetentionInterval: time.Minute,
+		MaxBody:              api.DefaultMaxBody,
+		MinFreeBytes:         graph.DefaultMinFreeBytes,
+		LogLevel:             "info",
+		FlushInterval:        exporter.DefaultFlushInterval,
+		MaxBatchBytes:        exporter.DefaultMaxBatchBytes,
+		ExportWorkers:        4,
+		GzipLevel:            exporter.DefaultGzipLevel,
+		S3:                   s3dest.Config{Region: s3dest.DefaultRegion, PartSize: s3dest.DefaultPartSize, Suffix: s3dest.DefaultSuffix},
 	}
 }
 
@@ -70,12 +87,14 @@ func newServeFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.OperatorKey, "operator-key", c.OperatorKey, "key of the operator API; when empty, one is generated into DATA/operator-key")
 	fs.DurationVar(&c.LogRetention, "log-retention", c.LogRetention, "keep transaction log entries this long (0: no age limit)")
 	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
+	fs.DurationVar(&c.LogRetentionInterval, "log-retention-interval", c.LogRetentionInterval, "time between two retention passes over the transaction log")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
 	fs.Int64Var(&c.MinFreeBytes, "min-free-bytes", c.MinFreeBytes, "refuse writes (507) while the data directory has less free space than this; -1: never")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
 	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
 	fs.IntVar(&c.ExportWorkers, "export-workers", c.ExportWorkers, "objects built and uploaded at once")
+	fs.IntVar(&c.GzipLevel, "gzip-level", c.GzipLevel, "gzip level of objects, 1 (fastest) to 9 (smallest)")
 	fs.StringVar(&c.S3.Region, "region", c.S3.Region, "the AWS region customers' buckets must be in")
 	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", c.S3.Endpoint, "S3-compatible endpoint (path-style), e.g. https://127.0.0.1:7070; empty for AWS")
 	fs.BoolVar(&c.S3.AllowInsecureEndpoint, "allow-insecure-endpoint", c.S3.AllowInsecureEndpoint, "allow a plain http:// --s3-endpoint (development only)")
@@ -101,6 +120,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.LogRetentionBytes < 0 {
 		errs = append(errs, fmt.Errorf("--log-retention-bytes %d must not be negative", c.LogRetentionBytes))
+	}
+	if c.LogRetentionInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--log-retention-interval %s must be at least 100ms", c.LogRetentionInterval))
 	}
 	if c.MaxBody < 1<<10 || c.MaxBody > 1<<30 {
 		errs = append(errs, fmt.Errorf("--max-body %d must be between 1024 and 1073741824", c.MaxBody))
@@ -129,7 +151,7 @@ func (c *serveConfig) Validate() error {
 }
 
 func (c *serveConfig) exporterConfig() exporter.Config {
-	return exporter.Config{FlushInterval: c.FlushInterval, MaxBatchBytes: c.MaxBatchBytes, Workers: c.ExportWorkers, Suffix: c.S3.Suffix}
+	return exporter.Config{FlushInterval: c.FlushInterval, MaxBatchBytes: c.MaxBatchBytes, Workers: c.ExportWorkers, Suffix: c.S3.Suffix, GzipLevel: c.GzipLevel}
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -166,8 +188,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{
-		Retention:    graph.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes},
+		Retention:    graph.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes, Interval: cfg.LogRetentionInterval},
 		MinFreeBytes: cfg.MinFreeBytes,
+		FreeSpace:    cfg.test.freeSpace,
 		Logger:       log,
 		Registerer:   reg,
 	})
@@ -175,6 +198,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 		return err
 	}
 	defer store.Close()
+	if cfg.test.storeOpened != nil {
+		cfg.test.storeOpened(store)
+	}
 	jobs, err := syncjobs.Open(store, syncjobs.Options{Logger: log})
 	if err != nil {
 		return err

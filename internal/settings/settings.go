@@ -280,22 +280,33 @@ func (s *Store) Advance(account string, gen, lsn uint64, events int, key string)
 }
 
 // SkipGap records changes lost to retention and moves the cursor past
-// them.
-func (s *Store) SkipGap(account string, gen uint64, g Gap) error {
+// them. A gap that continues the last one (nothing was exported between
+// them, as when retention keeps truncating during one long outage)
+// extends it, so one outage is one gap. It returns the gap as recorded and
+// whether it is new.
+func (s *Store) SkipGap(account string, gen uint64, g Gap) (Gap, bool, error) {
+	recorded, isNew := g, true
 	_, err := s.update(account, func(r *Record) error {
 		if !r.Settings.Enabled || r.Stream.Generation != gen {
 			return ErrStale
 		}
+		recorded, isNew = g, true
+		if n := len(r.Stream.Gaps); n > 0 && r.Stream.Gaps[n-1].ToLSN == r.Stream.Cursor && g.FromLSN == r.Stream.Cursor+1 {
+			last := &r.Stream.Gaps[n-1]
+			last.ToLSN = max(last.ToLSN, g.ToLSN)
+			recorded, isNew = *last, false
+		} else {
+			r.Stream.Gaps = append(r.Stream.Gaps, g)
+			if len(r.Stream.Gaps) > maxGaps {
+				r.Stream.Gaps = r.Stream.Gaps[len(r.Stream.Gaps)-maxGaps:]
+			}
+		}
 		if g.ToLSN > r.Stream.Cursor {
 			r.Stream.Cursor = g.ToLSN
 		}
-		r.Stream.Gaps = append(r.Stream.Gaps, g)
-		if len(r.Stream.Gaps) > maxGaps {
-			r.Stream.Gaps = r.Stream.Gaps[len(r.Stream.Gaps)-maxGaps:]
-		}
 		return nil
 	})
-	return err
+	return recorded, isNew, err
 }
 
 // SetError records the last export error shown in the status (nil
