@@ -26,6 +26,10 @@ type Log interface {
 	// ReadLog returns entries after an LSN, at most maxEntries and about
 	// maxBytes; a position removed by retention gives *graph.TruncatedError.
 	ReadLog(account string, after uint64, maxEntries, maxBytes int) ([]graph.Entry, error)
+	// ScanLog calls fn for each entry after an LSN until fn returns false;
+	// the entry is valid only during the call. A position removed by
+	// retention gives *graph.TruncatedError before any call.
+	ScanLog(account string, after uint64, fn func(*graph.Entry) (bool, error)) error
 }
 
 var _ Log = (*graph.Store)(nil)

@@ -32,69 +32,67 @@ type flushResult struct {
 	nextCommit int64  // commit time of the first change after the batch, when known
 }
 
-// Reading the log in pages bounds the memory of a flush.
-const (
-	pageEntries = 512
-	pageBytes   = 4 << 20
-)
-
 // flush writes the account's changes after the cursor as one object and
 // then moves the cursor. The batch is rebuilt from the log, so a failed
 // flush retried later writes the same key (it starts at the same commit)
-// with the same records, plus any committed since.
+// with the same records, plus any committed since. Records go from the
+// log's snapshot through gzip to the destination without being copied.
 func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	res := flushResult{cursor: j.cursor}
-	first, err := e.read(j, &res)
-	if err != nil || len(first) == 0 {
-		return res, err
-	}
-	start := time.Now()
-	key := ObjectKey(j.account, first[0].CommitTime, e.cfg.Suffix)
-	obj := e.dest.Object(ctx, j.bucket, j.owner, key)
-	zw, err := e.newGzipWriter(&countingWriter{w: obj, n: e.metrics.bytesOut})
-	if err != nil {
-		return res, err
-	}
 	var (
-		last    uint64
-		events  int
-		size    int64
-		entries = first
-		oldest  = first[0].CommitTime
+		obj    Object
+		zw     io.WriteCloser
+		key    string
+		start  time.Time
+		last   uint64
+		events int
+		size   int64
+		oldest int64
 	)
-	for {
-		for _, en := range entries {
-			for _, c := range en.Changes {
-				if _, err := zw.Write(c.Record); err != nil {
-					obj.Abort()
-					return res, err
-				}
-				if _, err := zw.Write(newline); err != nil {
-					obj.Abort()
-					return res, err
-				}
-				size += int64(len(c.Record)) + 1
-				events++
+	write := func(en *graph.Entry) (bool, error) {
+		if obj == nil {
+			start, oldest = time.Now(), en.CommitTime
+			key = ObjectKey(j.account, en.CommitTime, e.cfg.Suffix)
+			obj = e.dest.Object(ctx, j.bucket, j.owner, key)
+			var err error
+			if zw, err = e.newGzipWriter(&countingWriter{w: obj, n: e.metrics.bytesOut}); err != nil {
+				return false, err
 			}
-			last = en.LSN
 		}
-		if size >= e.cfg.MaxBatchBytes {
-			res.more = true
-			break
+		for _, c := range en.Changes {
+			if _, err := zw.Write(c.Record); err != nil {
+				return false, err
+			}
+			if _, err := zw.Write(newline); err != nil {
+				return false, err
+			}
+			size += int64(len(c.Record)) + 1
+			events++
 		}
-		entries, err = e.log.ReadLog(j.account, last, pageEntries, pageBytes)
+		last = en.LSN
+		return size < e.cfg.MaxBatchBytes, nil
+	}
+	for {
+		err := e.log.ScanLog(j.account, res.cursor, write)
 		var te *graph.TruncatedError
-		if errors.As(err, &te) {
-			break // store what was read; the next flush records the gap
+		if errors.As(err, &te) && obj == nil {
+			if err := e.skipGap(j, te, &res); err != nil {
+				return res, err
+			}
+			continue
 		}
 		if err != nil {
-			obj.Abort()
-			return res, fmt.Errorf("read log of %s: %w", j.account, err)
+			if obj != nil {
+				obj.Abort()
+			}
+			return res, fmt.Errorf("export %s: %w", j.account, err)
 		}
-		if len(entries) == 0 {
-			break
-		}
+		break
 	}
+	if obj == nil {
+		return res, nil // nothing to export
+	}
+	res.more = size >= e.cfg.MaxBatchBytes
 	if err := zw.Close(); err != nil {
 		obj.Abort()
 		return res, err
@@ -157,27 +155,21 @@ func (p *pooledGzip) Close() error {
 	return err
 }
 
-// read returns the first page of the batch, recording any gap that
-// retention left before it.
-func (e *Exporter) read(j flushJob, res *flushResult) ([]graph.Entry, error) {
-	for {
-		es, err := e.log.ReadLog(j.account, res.cursor, pageEntries, pageBytes)
-		var te *graph.TruncatedError
-		if !errors.As(err, &te) {
-			return es, err
-		}
-		g, isNew, err := e.settings.SkipGap(j.account, j.gen, settings.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Now().UTC()})
-		if err != nil {
-			return nil, err
-		}
-		if isNew {
-			e.metrics.gaps.Inc()
-		}
-		e.cfg.Logger.Error("changes lost to log retention: the backlog outlived the log's retention",
-			slog.String("account", j.account), slog.Uint64("from_lsn", g.FromLSN), slog.Uint64("to_lsn", g.ToLSN),
-			slog.Uint64("dropped_from_lsn", te.From), slog.Uint64("dropped_to_lsn", te.To))
-		res.cursor = te.To
+// skipGap records that retention removed the changes before the cursor
+// could reach them, and moves the cursor past them.
+func (e *Exporter) skipGap(j flushJob, te *graph.TruncatedError, res *flushResult) error {
+	g, isNew, err := e.settings.SkipGap(j.account, j.gen, settings.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Now().UTC()})
+	if err != nil {
+		return err
 	}
+	if isNew {
+		e.metrics.gaps.Inc()
+	}
+	e.cfg.Logger.Error("changes lost to log retention: the backlog outlived the log's retention",
+		slog.String("account", j.account), slog.Uint64("from_lsn", g.FromLSN), slog.Uint64("to_lsn", g.ToLSN),
+		slog.Uint64("dropped_from_lsn", te.From), slog.Uint64("dropped_to_lsn", te.To))
+	res.cursor = te.To
+	return nil
 }
 
 // countingWriter counts the compressed bytes sent.

@@ -58,40 +58,50 @@ func encodeEntry(micros int64, changes []Change) []byte {
 var errCorrupt = errors.New("corrupt log entry")
 
 func decodeEntry(lsn uint64, b []byte) (Entry, error) {
-	e := Entry{LSN: lsn}
+	var e Entry
+	err := decodeEntryInto(&e, lsn, b, true)
+	return e, err
+}
+
+// decodeEntryInto decodes into e, reusing its Changes; records alias b.
+// IDs are decoded only when withIDs.
+func decodeEntryInto(e *Entry, lsn uint64, b []byte, withIDs bool) error {
+	e.LSN = lsn
 	ct, n := binary.Uvarint(b)
 	if n <= 0 {
-		return e, errCorrupt
+		return errCorrupt
 	}
 	e.CommitTime = int64(ct)
 	b = b[n:]
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count > uint64(len(b)) {
-		return e, errCorrupt
+		return errCorrupt
 	}
 	b = b[n:]
-	e.Changes = make([]Change, 0, count)
+	e.Changes = e.Changes[:0]
 	for range count {
 		if len(b) < 2 {
-			return e, errCorrupt
+			return errCorrupt
 		}
 		c := Change{Op: Op(b[0]), Kind: Kind(b[1])}
 		b = b[2:]
 		l, n := binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
-			return e, errCorrupt
+			return errCorrupt
 		}
-		c.ID = string(b[n : n+int(l)])
+		if withIDs {
+			c.ID = string(b[n : n+int(l)])
+		}
 		b = b[n+int(l):]
 		l, n = binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
-			return e, errCorrupt
+			return errCorrupt
 		}
 		c.Record = b[n : n+int(l) : n+int(l)]
 		b = b[n+int(l):]
 		e.Changes = append(e.Changes, c)
 	}
-	return e, nil
+	return nil
 }
 
 type global struct {
@@ -171,6 +181,46 @@ func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) 
 		out = append(out, e)
 	}
 	return out, it.Error()
+}
+
+// ScanLog calls fn for each of the account's durable entries after the
+// given LSN, in commit order, until fn returns false or an error, without
+// copying: the Entry and its records are valid only during the call (copy
+// what must outlive it), and Change.ID is not decoded. It reads one
+// consistent snapshot. A position removed by retention gives a
+// *TruncatedError before fn is called.
+func (s *Store) ScanLog(account string, after uint64, fn func(e *Entry) (bool, error)) error {
+	st, err := s.account(account)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	truncated, durable := st.mu.truncated, st.mu.durable
+	st.mu.Unlock()
+	if truncated > after {
+		return &TruncatedError{Account: account, From: after + 1, To: truncated}
+	}
+	if durable <= after {
+		return nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(account, after+1), UpperBound: logKey(account, durable+1)})
+	if err != nil {
+		return fmt.Errorf("read log of %s: %w", account, err)
+	}
+	defer it.Close()
+	var e Entry
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		lsn := binary.BigEndian.Uint64(k[len(k)-8:])
+		if err := decodeEntryInto(&e, lsn, it.Value(), false); err != nil {
+			return fmt.Errorf("read log of %s at lsn %d: %w", account, lsn, err)
+		}
+		more, err := fn(&e)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return it.Error()
 }
 
 // Wait blocks until the account has a durable entry after the given LSN or
