@@ -26,8 +26,11 @@
 //
 // The cursor moves (settings.Store.Advance, checked against the stream's
 // generation) only after the object is stored. A failed flush leaves the
-// cursor; the retry starts at the same commit and so writes the same key.
-// A crash between upload and cursor save re-uploads the same key with the
+// cursor; the retry starts at the same commit and so writes the same key,
+// with exactly the same records: a failed attempt that still reaches the
+// bucket late (it timed out at j1ds after S3 had it) then stores the same
+// object, not an older, shorter one over the retry's. A crash between
+// upload and cursor save re-uploads the same key with the
 // same records (plus newer ones): no change is lost or doubled in the
 // bucket. Transient failures are retried with exponential backoff and
 // jitter; permanent ones (access denied, no such bucket) are shown in the

@@ -195,11 +195,14 @@ type account struct {
 	pendingSince  int64  // commit time (µs) of the oldest unexported change; 0 when none
 	pendingBytes  int64
 	failures      int
-	nextAttempt   time.Time // when the account is due; zero when not scheduled
-	queued        bool
-	running       bool
-	cancel        context.CancelFunc
-	index         int // in the due heap, -1 when not there
+	// retry pins the batch of a failed flush: retried from the same
+	// cursor, it holds exactly the same changes (see flush).
+	retry       batchPin
+	nextAttempt time.Time // when the account is due; zero when not scheduled
+	queued      bool
+	running     bool
+	cancel      context.CancelFunc
+	index       int // in the due heap, -1 when not there
 }
 
 // New returns an exporter; Open starts it.
@@ -475,6 +478,9 @@ func (e *Exporter) run(a *account) {
 	a.running, a.cancel = true, cancel
 	e.mu.running++
 	job := flushJob{account: a.id, gen: a.gen, bucket: a.bucket, owner: a.owner, cursor: a.cursor}
+	if a.retry.after == a.cursor {
+		job.through = a.retry.through
+	}
 	e.mu.Unlock()
 
 	res, err := e.flush(ctx, job)
@@ -494,6 +500,9 @@ func (e *Exporter) run(a *account) {
 		a.pendingBytes = max(0, a.pendingBytes-res.bytes)
 	}
 	now := e.cfg.Now()
+	if res.attempted != (batchPin{}) {
+		a.retry = res.attempted // inert once the cursor moves past its start
+	}
 	if err != nil {
 		a.failures++
 		c := e.cfg.Classify(err)

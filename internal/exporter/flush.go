@@ -23,20 +23,33 @@ type flushJob struct {
 	gen           uint64
 	bucket, owner string
 	cursor        uint64
+	// through, when set, is the last LSN of the batch: the batch a failed
+	// attempt tried to store, retried exactly.
+	through uint64
 }
+
+// batchPin is the batch of an upload attempted and not confirmed: the
+// changes after LSN after, through LSN through. Zero when there is none.
+type batchPin struct{ after, through uint64 }
 
 type flushResult struct {
 	cursor     uint64 // the new cursor (unchanged when nothing was stored)
 	bytes      int64  // record bytes exported
 	more       bool   // the size cap ended the batch: more is waiting
 	nextCommit int64  // commit time of the first change after the batch, when known
+	// attempted is the batch of an upload that failed (zero otherwise):
+	// the next flush from the same cursor writes exactly it again.
+	attempted batchPin
 }
 
 // flush writes the account's changes after the cursor as one object and
 // then moves the cursor. The batch is rebuilt from the log, so a failed
-// flush retried later writes the same key (it starts at the same commit)
-// with the same records, plus any committed since. Records go from the
-// log's snapshot through gzip to the destination without being copied.
+// flush retried later writes the same key (it starts at the same commit),
+// and with the same records exactly (j.through): an attempt that failed
+// here but still reaches the bucket late (it timed out at j1ds after S3
+// had it) stores the same object as the retry, never an older, shorter one
+// over it. Records go from the log's snapshot through gzip to the
+// destination without being copied.
 func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	res := flushResult{cursor: j.cursor}
 	var (
@@ -50,6 +63,9 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		oldest int64
 	)
 	write := func(en *graph.Entry) (bool, error) {
+		if j.through != 0 && en.LSN > j.through {
+			return false, nil // the retried batch ends where it ended before
+		}
 		if obj == nil {
 			start, oldest = time.Now(), en.CommitTime
 			key = ObjectKey(j.account, en.CommitTime, e.cfg.Suffix)
@@ -70,7 +86,7 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 			events++
 		}
 		last = en.LSN
-		return size < e.cfg.MaxBatchBytes, nil
+		return size < e.cfg.MaxBatchBytes && last != j.through, nil
 	}
 	for {
 		err := e.log.ScanLog(j.account, res.cursor, write)
@@ -97,9 +113,11 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		obj.Abort()
 		return res, err
 	}
+	res.attempted = batchPin{after: res.cursor, through: last}
 	if err := obj.Close(); err != nil {
 		return res, fmt.Errorf("store %s: %w", key, err)
 	}
+	res.attempted = batchPin{}
 	if e.cfg.AfterUpload != nil {
 		e.cfg.AfterUpload(j.account, key)
 	}
