@@ -19,7 +19,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -144,66 +143,7 @@ func startMatrixChild(t *testing.T, e *s3Env, cfg serveConfig, mc matrixChildCon
 	dir := t.TempDir()
 	mc.Data, mc.OperatorKey, mc.Endpoint, mc.FlushInterval = cfg.Data, cfg.OperatorKey, cfg.S3.Endpoint, cfg.FlushInterval
 	mc.CAFile, mc.AddrFile = e.srv.CAFile, filepath.Join(dir, "addr")
-	b, err := json.Marshal(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{stderr: &testLog{}, done: make(chan struct{})}
-	c.cmd = exec.Command(exe, "-test.run=^$")
-	c.cmd.Env = append(append(os.Environ(), matrixChildEnv+"="+path), extraEnv...)
-	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		if t.Failed() {
-			t.Logf("child j1ds log (%s):\n%s", strings.Join(extraEnv, " "), tail(c.stderr.String(), 200))
-		}
-	})
-	var addr []byte
-	c.j1 = &j1{opKey: cfg.OperatorKey, cfg: cfg, http: &http.Client{Timeout: time.Minute}}
-	waitFor(t, time.Minute, "the child j1ds to listen", func() bool {
-		select {
-		case <-c.done:
-			if len(extraEnv) > 0 && c.err != nil && strings.Contains(c.stderr.String(), "failpoint ") {
-				return true // its failpoint fired during the start
-			}
-			t.Fatalf("the child j1ds exited before it listened: %v\n%s", c.err, c.stderr.String())
-		default:
-		}
-		addr, err = os.ReadFile(mc.AddrFile)
-		return err == nil
-	})
-	if addr != nil {
-		c.url = "http://" + string(addr)
-	}
-	c.stop = func() {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(time.Minute):
-			t.Errorf("the child j1ds did not stop within a minute of SIGTERM")
-			return
-		}
-		if c.err != nil {
-			t.Errorf("the child j1ds stopped with %v", c.err)
-		}
-	}
-	return c
+	return spawnChild(t, cfg, matrixChildEnv, mc, mc.AddrFile, extraEnv)
 }
 
 // tail returns the last n lines of s.

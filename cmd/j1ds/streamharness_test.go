@@ -764,11 +764,20 @@ func startChild(t *testing.T, e *s3Env, cfg serveConfig, extraEnv ...string) *ch
 	dir := t.TempDir()
 	cc := childConfig{Data: cfg.Data, OperatorKey: cfg.OperatorKey, Endpoint: cfg.S3.Endpoint, CAFile: e.srv.CAFile,
 		AddrFile: filepath.Join(dir, "addr"), FlushInterval: cfg.FlushInterval}
-	b, err := json.Marshal(cc)
+	return spawnChild(t, cfg, serveChildEnv, cc, cc.AddrFile, extraEnv)
+}
+
+// spawnChild runs this test binary as a child j1ds: it writes config as
+// JSON, passes its path in envVar, and waits until the child writes its
+// address to addrFile. A child whose failpoint (in extraEnv) fires while it
+// starts is returned without a url. The child is killed when the test ends.
+func spawnChild(t *testing.T, cfg serveConfig, envVar string, config any, addrFile string, extraEnv []string) *child {
+	t.Helper()
+	b, err := json.Marshal(config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "config.json")
+	path := filepath.Join(filepath.Dir(addrFile), "config.json")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -778,7 +787,7 @@ func startChild(t *testing.T, e *s3Env, cfg serveConfig, extraEnv ...string) *ch
 	}
 	c := &child{stderr: &testLog{}, done: make(chan struct{})}
 	c.cmd = exec.Command(exe, "-test.run=^$")
-	c.cmd.Env = append(append(os.Environ(), serveChildEnv+"="+path), extraEnv...)
+	c.cmd.Env = append(append(os.Environ(), envVar+"="+path), extraEnv...)
 	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -791,20 +800,26 @@ func startChild(t *testing.T, e *s3Env, cfg serveConfig, extraEnv ...string) *ch
 		_ = c.cmd.Process.Kill()
 		<-c.done
 		if t.Failed() {
-			t.Logf("child j1ds log (%s):\n%s", strings.Join(extraEnv, " "), c.stderr.String())
+			t.Logf("child j1ds log (%s):\n%s", strings.Join(extraEnv, " "), tail(c.stderr.String(), 200))
 		}
 	})
 	var addr []byte
+	c.j1 = &j1{opKey: cfg.OperatorKey, cfg: cfg, http: &http.Client{Timeout: time.Minute}}
 	waitFor(t, time.Minute, "the child j1ds to listen", func() bool {
 		select {
 		case <-c.done:
+			if len(extraEnv) > 0 && c.err != nil && strings.Contains(c.stderr.String(), "failpoint ") {
+				return true // its failpoint fired during the start
+			}
 			t.Fatalf("the child j1ds exited before it listened: %v\n%s", c.err, c.stderr.String())
 		default:
 		}
-		addr, err = os.ReadFile(cc.AddrFile)
+		addr, err = os.ReadFile(addrFile)
 		return err == nil
 	})
-	c.j1 = &j1{url: "http://" + string(addr), opKey: cfg.OperatorKey, cfg: cfg, http: &http.Client{Timeout: time.Minute}}
+	if addr != nil {
+		c.url = "http://" + string(addr)
+	}
 	c.stop = func() {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		select {
