@@ -233,9 +233,16 @@ func TestChangesLandInCommitOrder(t *testing.T) {
 		want1 = append(want1, e.write("acct1", 4)...)
 		want2 = append(want2, e.write("acct2", 2)...)
 	}
+	// Exported means stored and then the cursor saved: objects land a
+	// moment before their cursor moves, so wait for both.
+	caughtUp := func(account string) bool {
+		r, _ := e.st.Get(account)
+		return r.Stream.Cursor == mustEnd(t, e.store, account)
+	}
 	waitFor(t, "both accounts exported", func() bool {
 		return len(e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct1/")) == len(want1) &&
-			len(e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct2/")) == len(want2)
+			len(e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct2/")) == len(want2) &&
+			caughtUp("acct1") && caughtUp("acct2")
 	})
 	if got := e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct1/"); !slices.Equal(got, want1) {
 		t.Fatalf("acct1 records differ:\n got %q\nwant %q", got, want1)
