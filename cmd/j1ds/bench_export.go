@@ -31,6 +31,25 @@ import (
 // measurements (the product's is minutes; latency is reported over it).
 const benchFlushInterval = time.Second
 
+// startBenchExporter runs the real exporter of store s into the bench's S3,
+// with its own metrics registry and a destination that counts objects and
+// requests, fed by the store's commits.
+func startBenchExporter(s *graph.Store, st *settings.Store, b *benchS3, g gzipSetting) (*exporter.Exporter, *recordingDest, *prometheus.Registry, error) {
+	dest := &recordingDest{c: b.dest}
+	reg := prometheus.NewRegistry()
+	cfg := benchExporterConfig(g)
+	cfg.Registerer = reg
+	x, err := exporter.New(s, st, dest, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := x.Open(); err != nil {
+		return nil, nil, nil, err
+	}
+	s.OnCommit(x.Notify)
+	return x, dest, reg, nil
+}
+
 // benchExporterConfig is the exporter as serve configures it, at setting
 // g and the bench's flush interval.
 func benchExporterConfig(g gzipSetting) exporter.Config {
@@ -254,18 +273,10 @@ func benchLatency(ctx context.Context, dir string, b *benchS3, accounts int, d t
 	if err := enableStreams(s.DB(), s, names, bucket, false); err != nil {
 		return res, err
 	}
-	dest := &recordingDest{c: b.dest}
-	reg := prometheus.NewRegistry()
-	cfg := benchExporterConfig(g)
-	cfg.Registerer = reg
-	x, err := exporter.New(s, st, dest, cfg)
+	x, dest, reg, err := startBenchExporter(s, st, b, g)
 	if err != nil {
 		return res, err
 	}
-	if err := x.Open(); err != nil {
-		return res, err
-	}
-	s.OnCommit(x.Notify)
 	defer s.OnCommit(nil)
 
 	marks := make([][]commitMark, accounts)

@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/settings"
@@ -161,18 +159,10 @@ func benchBurst(ctx context.Context, dir string, b *benchS3, changes, accounts i
 		return res, err
 	}
 	st := settings.New(s.DB(), nil)
-	dest := &recordingDest{c: b.dest}
-	reg := prometheus.NewRegistry()
-	cfg := benchExporterConfig(g)
-	cfg.Registerer = reg
-	x, err := exporter.New(s, st, dest, cfg)
+	x, dest, reg, err := startBenchExporter(s, st, b, g)
 	if err != nil {
 		return res, err
 	}
-	if err := x.Open(); err != nil {
-		return res, err
-	}
-	s.OnCommit(x.Notify)
 	defer s.OnCommit(nil)
 
 	runtime.GC()

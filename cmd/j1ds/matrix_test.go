@@ -32,7 +32,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/verify"
 )
@@ -352,44 +351,6 @@ func verifyClean(t *testing.T, e *s3Env, j *j1, bucket, account, key string) ver
 		t.Errorf("verify %s: compare %+v, want every object of the store in the bucket and nothing else", account, rep.Compare)
 	}
 	return rep
-}
-
-// readLogStateAll is readLogState from the start of the account's first
-// enabled period rather than its current one: for an account that was
-// disabled and re-enabled with no change in between, every entry since
-// the first enable must be in the bucket.
-func readLogStateAll(t *testing.T, data, account string) logState {
-	t.Helper()
-	store, err := graph.Open(filepath.Join(data, "graph"), graph.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	rec, err := settings.New(store.DB(), nil).Get(account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := store.End(account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := logState{rec: rec, end: end}
-	after := rec.Stream.EnabledAtLSN
-	if len(rec.Stream.Periods) > 0 {
-		after = rec.Stream.Periods[0].StartLSN
-	}
-	for {
-		es, err := store.ReadLog(account, after, 1000, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(es) == 0 {
-			break
-		}
-		st.entries = append(st.entries, es...)
-		after = es[len(es)-1].LSN
-	}
-	return st
 }
 
 // procRSS returns this process's resident set size from /proc/self/status

@@ -550,8 +550,18 @@ type logState struct {
 	end     uint64
 }
 
-// readLogState opens the data directory of a stopped j1ds.
+// readLogState opens the data directory of a stopped j1ds and reads the
+// account's log after the start of its current enabled period.
 func readLogState(t *testing.T, data, account string) logState {
+	t.Helper()
+	return readLogStateSince(t, data, account, false)
+}
+
+// readLogStateSince reads the log after the start of the current enabled
+// period, or of the first one when fromFirstPeriod (for an account disabled
+// and re-enabled with no change in between, every entry since the first
+// enable must be in the bucket).
+func readLogStateSince(t *testing.T, data, account string, fromFirstPeriod bool) logState {
 	t.Helper()
 	store, err := graph.Open(filepath.Join(data, "graph"), graph.Options{})
 	if err != nil {
@@ -568,6 +578,9 @@ func readLogState(t *testing.T, data, account string) logState {
 	}
 	st := logState{rec: rec, end: end}
 	after := rec.Stream.EnabledAtLSN
+	if fromFirstPeriod && len(rec.Stream.Periods) > 0 {
+		after = rec.Stream.Periods[0].StartLSN
+	}
 	for {
 		es, err := store.ReadLog(account, after, 1000, 64<<20)
 		if err != nil {
