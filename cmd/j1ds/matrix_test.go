@@ -352,22 +352,3 @@ func verifyClean(t *testing.T, e *s3Env, j *j1, bucket, account, key string) ver
 	}
 	return rep
 }
-
-// procRSS returns this process's resident set size from /proc/self/status
-// (0 where there is none).
-func procRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				n, _ := strconv.ParseUint(f[0], 10, 64)
-				return n << 10 // kB
-			}
-		}
-	}
-	return 0
-}

@@ -8,11 +8,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,8 +27,8 @@ import (
 	"github.com/j1ds/j1ds/internal/settings"
 )
 
-// soakHeapCap bounds the heap of the test process (j1ds runs in it) at
-// every sample: generous, so only a leak or an unbounded buffer trips it.
+// soakHeapCap bounds the heap of j1ds (a child process) at every sample:
+// generous, so only a leak or an unbounded buffer trips it.
 const soakHeapCap = 1 << 30
 
 // TestSoak: accounts enabled (short: 100 for about 20 s; full, with
@@ -81,7 +84,10 @@ func TestSoak(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	j := startServe(t, cfg)
+	// j1ds runs as a child process, so the memory sampled is its own and
+	// not the test's (whose logs and request records grow with the run).
+	c := startChild(t, e, cfg)
+	j := c.j1
 	live := &liveURL{}
 	live.set(j.url)
 
@@ -208,10 +214,8 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	for time.Since(start) < duration {
 		time.Sleep(sampleEvery)
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
 		lag, objects, events := statuses()
-		s := sample{at: time.Since(start), heap: ms.HeapAlloc, rss: procRSS(), maxLag: lag, objects: objects, events: events, faulted: faulted()}
+		s := sample{at: time.Since(start), heap: childHeap(t, j), rss: pidRSS(c.cmd.Process.Pid), maxLag: lag, objects: objects, events: events, faulted: faulted()}
 		samples = append(samples, s)
 		if s.heap > soakHeapCap {
 			t.Errorf("heap %d MiB at %s, over the cap of %d MiB", s.heap>>20, s.at.Round(time.Second), soakHeapCap>>20)
@@ -282,6 +286,49 @@ func TestSoak(t *testing.T) {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// childHeap reads a j1ds's live heap from its /metrics.
+func childHeap(t *testing.T, j *j1) uint64 {
+	t.Helper()
+	resp, err := http.Get(j.url + "/metrics")
+	if err != nil {
+		t.Errorf("read the child's metrics: %v", err)
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("read the child's metrics: %v", err)
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_memstats_heap_alloc_bytes "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return uint64(f)
+			}
+		}
+	}
+	t.Errorf("the child's metrics have no go_memstats_heap_alloc_bytes")
+	return 0
+}
+
+// pidRSS returns a process's resident set size from /proc (0 if unknown).
+func pidRSS(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.ParseUint(f[0], 10, 64)
+				return n << 10
+			}
+		}
+	}
+	return 0
+}
 
 // logStateOf is readLogState on an open store.
 func logStateOf(t *testing.T, store *graph.Store, account string) logState {
