@@ -15,13 +15,10 @@ import (
 )
 
 // TestMain keeps the AWS SDK off the network: no instance metadata
-// lookups from a test, ever. Started with serveChildEnv set, the test
-// binary is a j1ds serve child of the crash test instead.
+// lookups from a test, ever. (A test binary started as a j1ds child never
+// gets here: see matrix_test.go's init.)
 func TestMain(m *testing.M) {
 	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	if path := os.Getenv(serveChildEnv); path != "" {
-		os.Exit(serveChild(path))
-	}
 	os.Exit(m.Run())
 }
 

@@ -13,7 +13,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -684,59 +682,6 @@ func randomText(n int) string {
 	return string(b)
 }
 
-// The crash test runs serve in a child process: the test binary itself,
-// started with serveChildEnv naming a JSON childConfig, runs serve instead
-// of the tests (see TestMain).
-const serveChildEnv = "J1DS_TEST_SERVE_CONFIG"
-
-// childConfig is what a child needs to serve like streamConfig.
-type childConfig struct {
-	Data, OperatorKey, Endpoint, CAFile, AddrFile string
-	FlushInterval                                 time.Duration
-}
-
-// serveChild runs serve as configured by the JSON in path, until SIGTERM
-// or SIGINT, writing its address to AddrFile once it listens. It returns
-// the exit code.
-func serveChild(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "serve child:", err)
-		return 1
-	}
-	var c childConfig
-	if err := json.Unmarshal(b, &c); err != nil {
-		fmt.Fprintln(os.Stderr, "serve child:", err)
-		return 1
-	}
-	pem, err := os.ReadFile(c.CAFile)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "serve child:", err)
-		return 1
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	cfg := defaultServeConfig()
-	cfg.Data, cfg.Listen, cfg.OperatorKey = c.Data, "127.0.0.1:0", c.OperatorKey
-	cfg.FlushInterval = c.FlushInterval
-	cfg.PlatformAccountID = s3Writer
-	cfg.S3.Endpoint, cfg.S3.RootCAs = c.Endpoint, pool
-	cfg.S3.Credentials = credentials.NewStaticCredentialsProvider(s3Writer, s3WriterSecret, "")
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	err = serve(ctx, cfg, log, func(addr string) {
-		if err := writeFileAtomic(c.AddrFile, []byte(addr), 0o600); err != nil {
-			log.Error("write address file", slog.Any("err", err))
-		}
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "serve child:", err)
-		return 1
-	}
-	return 0
-}
-
 // syncEntities writes entities through the sync API in one PATCH job and
 // waits for it to finish: its objects are applied in one transaction
 // when there are at most a few hundred.
@@ -774,10 +719,7 @@ type child struct {
 // child is killed when the test ends.
 func startChild(t *testing.T, e *s3Env, cfg serveConfig, extraEnv ...string) *child {
 	t.Helper()
-	dir := t.TempDir()
-	cc := childConfig{Data: cfg.Data, OperatorKey: cfg.OperatorKey, Endpoint: cfg.S3.Endpoint, CAFile: e.srv.CAFile,
-		AddrFile: filepath.Join(dir, "addr"), FlushInterval: cfg.FlushInterval}
-	return spawnChild(t, cfg, serveChildEnv, cc, cc.AddrFile, extraEnv)
+	return startMatrixChild(t, e, cfg, matrixChildConfig{}, extraEnv...)
 }
 
 // spawnChild runs this test binary as a child j1ds: it writes config as
