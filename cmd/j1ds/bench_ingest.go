@@ -67,7 +67,9 @@ func shard(corpus [][]byte, writers int) [][][]byte {
 }
 
 func benchRawPebble(dir string, corpus [][]byte, batch, writers int) (int, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+	opts := graph.PebbleOptions()
+	opts.Logger = quietPebble{}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return 0, err
 	}

@@ -41,3 +41,32 @@ func BenchmarkUpsert(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "entities/s")
 }
+
+// benchObject is a JupiterOne-like upload of 30 properties (about 700
+// bytes).
+func benchObject(i int) []byte {
+	b := fmt.Appendf(nil, `{"_key":"aws_iam_user:%08d","_type":"aws_iam_user","_class":["User"],"name":"object-%d","displayName":"Object %d of aws_iam_user","createdOn":1700000000000,"active":true`, i, i, i)
+	for p := range 27 {
+		switch p % 3 {
+		case 0:
+			b = fmt.Appendf(b, `,"attr%d":"value-%08x"`, p, uint32(i*31+p))
+		case 1:
+			b = fmt.Appendf(b, `,"count%d":%d`, p, i*7+p)
+		default:
+			b = fmt.Appendf(b, `,"flag%d":%t`, p, (i+p)%2 == 0)
+		}
+	}
+	return append(b, '}')
+}
+
+// BenchmarkParseObject measures parsing and validating one upload.
+func BenchmarkParseObject(b *testing.B) {
+	raw := benchObject(1)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := graph.ParseObject(graph.KindEntity, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

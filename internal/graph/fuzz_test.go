@@ -27,6 +27,7 @@ func FuzzParseObject(f *testing.F) {
 		`{"_key":"fuzz-entity-\u0000","_type":"fuzz_thing","_class":"Thing"}`,
 		"{\"_key\":\"fuzz-entity-\xff\",\"_type\":\"fuzz_thing\",\"_class\":\"Thing\"}",
 		`{"_key":"fuzz-entity-0001","_type":"fuzz_thing","_class":"Thing","n":-0.0e-0,"s":"\ud800"}`,
+		`{"_key":"fuzz-entity-0001","_type":"fuzz_thing","_class":"Thing","z":1,"a":2,"m":3,"a":4,"z":"last","_key":"fuzz-entity-0002"}`,
 		`{"_mapping":{}}`, `[`, `{`, `{"a":`, ``, `null`,
 	} {
 		f.Add(byte('e'), []byte(s))
@@ -62,10 +63,28 @@ func FuzzParseObject(f *testing.F) {
 		if again := back.AppendCanonical(nil); !bytes.Equal(again, canon) {
 			t.Fatalf("canonical form is not a fixed point:\n%s\n%s", canon, again)
 		}
-		// Every property value is canonical JSON itself.
+		// Every property value is canonical JSON itself, and the properties
+		// are what encoding/json reads (of a repeated name the last one),
+		// less the store's names and the dropped ones.
+		var oracle map[string]any
+		if err := json.Unmarshal(raw, &oracle); err != nil {
+			t.Fatalf("ParseObject accepted %q, encoding/json refuses it: %v", raw, err)
+		}
+		for _, name := range []string{"_rawData", "_id", "_version", "_createdOn", "_beginOn", "_endOn", "_deleted",
+			"_accountId", "_scope", "_source", "_key", "_type", "_class", "_fromEntityId", "_toEntityId",
+			"_fromEntityKey", "_toEntityKey", "_fromEntityScope", "_toEntityScope"} {
+			delete(oracle, name)
+		}
+		if len(in.Props) != len(oracle) {
+			t.Fatalf("ParseObject(%q) kept %d properties, encoding/json reads %d", raw, len(in.Props), len(oracle))
+		}
 		for _, p := range in.Props {
-			if !json.Valid(p.Value) {
+			var v any
+			if err := json.Unmarshal(p.Value, &v); err != nil {
 				t.Fatalf("property %q value %q is not JSON", p.Name, p.Value)
+			}
+			if want, ok := oracle[p.Name]; !ok || !reflect.DeepEqual(v, want) {
+				t.Fatalf("ParseObject(%q): property %q = %s, encoding/json reads %v", raw, p.Name, p.Value, want)
 			}
 		}
 	})

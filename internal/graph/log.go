@@ -37,22 +37,18 @@ func (e *TruncatedError) Unwrap() error { return ErrLogTruncated }
 //
 //	uvarint commitTime µs, uvarint change count, then per change:
 //	op byte, kind byte, uvarint len + id, uvarint len + record
-func encodeEntry(micros int64, changes []Change) []byte {
-	n := 2 * binary.MaxVarintLen64
-	for _, c := range changes {
-		n += 2 + 2*binary.MaxVarintLen64 + len(c.ID) + len(c.Record)
-	}
-	b := make([]byte, 0, n)
+func appendEntryHeader(b []byte, micros int64, changes int) []byte {
 	b = binary.AppendUvarint(b, uint64(micros))
-	b = binary.AppendUvarint(b, uint64(len(changes)))
-	for _, c := range changes {
-		b = append(b, byte(c.Op), byte(c.Kind))
-		b = binary.AppendUvarint(b, uint64(len(c.ID)))
-		b = append(b, c.ID...)
-		b = binary.AppendUvarint(b, uint64(len(c.Record)))
-		b = append(b, c.Record...)
-	}
-	return b
+	return binary.AppendUvarint(b, uint64(changes))
+}
+
+// appendChange appends one change of an entry's body.
+func appendChange(b []byte, op Op, kind Kind, id string, record []byte) []byte {
+	b = append(b, byte(op), byte(kind))
+	b = binary.AppendUvarint(b, uint64(len(id)))
+	b = append(b, id...)
+	b = binary.AppendUvarint(b, uint64(len(record)))
+	return append(b, record...)
 }
 
 var errCorrupt = errors.New("corrupt log entry")

@@ -44,19 +44,22 @@ const (
 // Limits on what one object may hold. They keep a single upload from using
 // unbounded memory and keep every key of the store short.
 const (
-	MinKeyLen       = 10
-	MaxKeyLen       = 1024
-	MinTypeLen      = 5
-	MaxTypeLen      = 256
-	MaxClassLen     = 256
-	MaxClasses      = 32
-	MaxScopeLen     = 512
-	MaxPropNameLen  = 512
-	MaxProps        = 2048
-	MaxObjectBytes  = 1 << 20
-	maxArrayLen     = 10000
-	maxIDLen        = 64
-	idNamespaceText = "7f0d2b8e-7c0a-4d59-9b1d-5a3c9b4f1e2a"
+	MinKeyLen      = 10
+	MaxKeyLen      = 1024
+	MinTypeLen     = 5
+	MaxTypeLen     = 256
+	MaxClassLen    = 256
+	MaxClasses     = 32
+	MaxScopeLen    = 512
+	MaxPropNameLen = 512
+	MaxProps       = 2048
+	MaxObjectBytes = 1 << 20
+	maxArrayLen    = 10000
+	// maxPreallocFields bounds the members the scanner makes room for
+	// before it has seen them.
+	maxPreallocFields = 128
+	maxIDLen          = 64
+	idNamespaceText   = "7f0d2b8e-7c0a-4d59-9b1d-5a3c9b4f1e2a"
 )
 
 // idNamespace is the UUIDv5 namespace of object ids. It never changes: ids
@@ -83,6 +86,13 @@ var storeOwned = map[string]bool{
 // dropped names are accepted in uploads and not stored. The SDK keeps raw
 // provider data in _rawData, which JupiterOne stores apart from the graph.
 var dropped = map[string]bool{"_rawData": true}
+
+// isStoreOwned and isDropped test a member name; every such name starts
+// with '_', which most property names do not (a map lookup was a tenth of
+// parsing).
+func isStoreOwned(name string) bool { return len(name) > 0 && name[0] == '_' && storeOwned[name] }
+
+func isDropped(name string) bool { return len(name) > 0 && name[0] == '_' && dropped[name] }
 
 // Prop is one property: a name and its value as canonical JSON.
 type Prop struct {
@@ -134,15 +144,17 @@ func ParseObject(kind Kind, raw []byte) (Input, error) {
 	if len(raw) > MaxObjectBytes {
 		return Input{}, inputErr("", "object is %d bytes, more than the limit of %d", len(raw), MaxObjectBytes)
 	}
-	members, err := scanFlat(raw)
+	members, err := scanFlat(getFields(), raw)
+	defer putFields(members)
 	if err != nil {
 		return Input{}, err
 	}
-	fields := make(map[string]json.RawMessage, 8)
-	in := Input{Kind: kind}
+	var room [8]field
+	fields := ownedFields(room[:0])
+	in := Input{Kind: kind, Props: make([]Prop, 0, len(members))}
 	for _, m := range members {
-		if storeOwned[m.name] {
-			fields[m.name] = m.raw
+		if isStoreOwned(m.name) {
+			fields = append(fields, m)
 			continue
 		}
 		if err := validatePropName(m.name); err != nil {
@@ -307,13 +319,31 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-func stringField(fields map[string]json.RawMessage, name string, required bool) (string, error) {
-	v, ok := fields[name]
+// ownedFields are the store-owned members of an object, as scanned; of a
+// repeated name the last one counts.
+type ownedFields []field
+
+func (fs ownedFields) get(name string) (json.RawMessage, bool) {
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].name == name {
+			return fs[i].raw, true
+		}
+	}
+	return nil, false
+}
+
+func stringField(fields ownedFields, name string, required bool) (string, error) {
+	v, ok := fields.get(name)
 	if !ok || string(v) == "null" {
 		if required {
 			return "", inputErr(name, "is required")
 		}
 		return "", nil
+	}
+	if len(v) >= 2 && v[0] == '"' { // a string token, checked by the scanner
+		if s, _, err := decodeString(v); err == nil {
+			return s, nil
+		}
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
@@ -322,10 +352,18 @@ func stringField(fields map[string]json.RawMessage, name string, required bool) 
 	return s, nil
 }
 
-func classField(fields map[string]json.RawMessage, kind Kind) ([]string, error) {
-	v, ok := fields["_class"]
+func classField(fields ownedFields, kind Kind) ([]string, error) {
+	v, ok := fields.get("_class")
 	if !ok || string(v) == "null" {
 		return nil, inputErr("_class", "is required: a class such as \"User\" (entities may give an array)")
+	}
+	if len(v) >= 2 && v[0] == '"' { // a string token, checked by the scanner
+		if one, _, err := decodeString(v); err == nil {
+			return []string{one}, nil
+		}
+	}
+	if many, ok := plainStrings(v); ok && (kind != KindRelationship || len(many) == 1) {
+		return many, nil
 	}
 	var one string
 	if err := json.Unmarshal(v, &one); err == nil {
@@ -395,13 +433,25 @@ func dedupeProps(ps []Prop) []Prop {
 	if strictly {
 		return ps
 	}
-	slices.SortStableFunc(ps, func(a, b Prop) int { return strings.Compare(a.Name, b.Name) })
-	out := ps[:0]
-	for i, p := range ps {
-		if i+1 < len(ps) && ps[i+1].Name == p.Name {
+	// Sort positions, not the props (moving a prop is two pointers and
+	// their write barriers); a tie keeps the upload's order, so of a
+	// repeated name the last one wins, as in a JSON object.
+	idx := make([]uint16, len(ps)) // len(ps) <= MaxProps
+	for i := range idx {
+		idx[i] = uint16(i)
+	}
+	slices.SortFunc(idx, func(a, b uint16) int {
+		if c := strings.Compare(ps[a].Name, ps[b].Name); c != 0 {
+			return c
+		}
+		return int(a) - int(b)
+	})
+	out := make([]Prop, 0, len(ps))
+	for k, i := range idx {
+		if k+1 < len(idx) && ps[idx[k+1]].Name == ps[i].Name {
 			continue
 		}
-		out = append(out, p)
+		out = append(out, ps[i])
 	}
 	return out
 }
@@ -532,27 +582,27 @@ func AppendRecord(b []byte, op Op, o *Object, props []byte) []byte {
 }
 
 // DecodeObject parses an object's stored JSON state (as AppendJSON writes it).
+// The object refers to raw (its property values are slices of it): raw must
+// not change while the object is in use.
 func DecodeObject(raw []byte) (Object, error) {
-	members, err := scanFlat(raw)
+	members, err := scanFlat(getFields(), raw)
+	defer putFields(members)
 	if err != nil {
 		return Object{}, fmt.Errorf("decode object: %w", err)
 	}
-	fields := make(map[string]json.RawMessage, 16)
-	var o Object
+	var room [16]field
+	fields := ownedFields(room[:0])
+	o := Object{Props: make([]Prop, 0, len(members))}
 	for _, m := range members {
-		if storeOwned[m.name] {
-			fields[m.name] = m.raw
+		if isStoreOwned(m.name) {
+			fields = append(fields, m)
 		} else {
 			o.Props = append(o.Props, Prop{Name: m.name, Value: m.canon})
 		}
 	}
-	str := func(name string, dst *string) {
-		if v, ok := fields[name]; ok {
-			_ = json.Unmarshal(v, dst)
-		}
-	}
+	str := func(name string, dst *string) { *dst, _ = stringField(fields, name, false) }
 	num := func(name string, dst *int64) {
-		if v, ok := fields[name]; ok {
+		if v, ok := fields.get(name); ok {
 			*dst, _ = strconv.ParseInt(string(v), 10, 64)
 		}
 	}
@@ -566,9 +616,10 @@ func DecodeObject(raw []byte) (Object, error) {
 	num("_createdOn", &o.CreatedOn)
 	num("_beginOn", &o.BeginOn)
 	num("_endOn", &o.EndOn)
-	o.Deleted = string(fields["_deleted"]) == "true"
+	deleted, _ := fields.get("_deleted")
+	o.Deleted = string(deleted) == "true"
 	o.Kind = KindEntity
-	if _, ok := fields["_fromEntityId"]; ok {
+	if _, ok := fields.get("_fromEntityId"); ok {
 		o.Kind = KindRelationship
 		str("_fromEntityId", &o.FromID)
 		str("_toEntityId", &o.ToID)

@@ -1,9 +1,12 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -15,18 +18,43 @@ type field struct {
 	canon []byte
 }
 
+// fieldPool recycles scanFlat's member slices (getFields, putFields).
+var fieldPool sync.Pool
+
+func getFields() []field {
+	if f, ok := fieldPool.Get().(*[]field); ok {
+		return *f
+	}
+	return nil
+}
+
+// putFields recycles fs unless it is large; the members are cleared so the
+// pool holds no input.
+func putFields(fs []field) {
+	if fs == nil || cap(fs) > maxPreallocFields {
+		return
+	}
+	clear(fs[:cap(fs)])
+	fs = fs[:0]
+	fieldPool.Put(&fs)
+}
+
 // scanFlat parses a JSON object whose members are strings, numbers,
 // booleans, null or arrays of those, in one pass without reflection. It is
 // the hot path of every upload; encoding/json is used only for the rare
 // string with escapes or non-ASCII bytes. Errors are *InputError naming the
 // member.
-func scanFlat(b []byte) ([]field, error) {
+func scanFlat(out []field, b []byte) ([]field, error) {
 	s := scanner{b: b}
 	s.ws()
 	if !s.eat('{') {
 		return nil, inputErr("", "a graph object must be a JSON object")
 	}
-	var out []field
+	// Room for every member up front (a ':' per member, more in strings),
+	// and the member names as slices of one copy of the input rather than
+	// a string each: the allocations were most of the cost.
+	out = slices.Grow(out[:0], min(bytes.Count(b, []byte{':'}), maxPreallocFields))
+	var src string
 	s.ws()
 	if s.eat('}') {
 		return out, s.end()
@@ -36,15 +64,20 @@ func scanFlat(b []byte) ([]field, error) {
 		if s.peek() != '"' {
 			return nil, s.syntax("a member name in double quotes")
 		}
+		start := s.i
 		nameRaw, err := s.str()
 		if err != nil {
 			return nil, err
 		}
-		name, _, err := decodeString(nameRaw)
-		if errors.Is(err, errNotUTF8) {
+		var name string
+		if plainString(nameRaw) {
+			if src == "" {
+				src = string(b)
+			}
+			name = src[start+1 : s.i-1]
+		} else if name, _, err = decodeString(nameRaw); errors.Is(err, errNotUTF8) {
 			return nil, inputErr("", "a member name is not valid UTF-8")
-		}
-		if err != nil {
+		} else if err != nil {
 			return nil, s.syntax("a valid member name")
 		}
 		s.ws()
@@ -52,8 +85,8 @@ func scanFlat(b []byte) ([]field, error) {
 			return nil, s.syntax("':' after " + quote(name))
 		}
 		s.ws()
-		start := s.i
-		if dropped[name] {
+		start = s.i
+		if isDropped(name) {
 			if err := s.skip(0); err != nil {
 				return nil, err
 			}
@@ -148,21 +181,30 @@ var errNotUTF8 = errors.New("not valid UTF-8")
 // encoding is the token itself.
 func decodeString(tok []byte) (string, bool, error) {
 	inner := tok[1 : len(tok)-1]
-	for _, c := range inner {
-		if c == '\\' || c >= 0x80 {
-			// encoding/json would turn invalid bytes into U+FFFD, making
-			// two different keys one.
-			if !utf8.Valid(inner) {
-				return "", false, errNotUTF8
-			}
-			var v string
-			if err := json.Unmarshal(tok, &v); err != nil {
-				return "", false, err
-			}
-			return v, false, nil
+	if !plainString(tok) {
+		// encoding/json would turn invalid bytes into U+FFFD, making
+		// two different keys one.
+		if !utf8.Valid(inner) {
+			return "", false, errNotUTF8
 		}
+		var v string
+		if err := json.Unmarshal(tok, &v); err != nil {
+			return "", false, err
+		}
+		return v, false, nil
 	}
 	return string(inner), true, nil
+}
+
+// plainString reports whether a string token holds only ASCII without
+// escapes: its canonical encoding is then the token itself.
+func plainString(tok []byte) bool {
+	for _, c := range tok[1 : len(tok)-1] {
+		if c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // value consumes one value and returns its canonical encoding. Arrays are
@@ -174,12 +216,12 @@ func (s *scanner) value(name string, top bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, plain, err := decodeString(tok)
+		if plainString(tok) {
+			return tok, nil
+		}
+		v, _, err := decodeString(tok)
 		if err != nil {
 			return nil, inputErr(fieldName(name), "invalid string: %v", err)
-		}
-		if plain {
-			return tok, nil
 		}
 		return appendString(nil, v), nil
 	case c == '{' && name == "_mapping":
@@ -328,11 +370,15 @@ func (s *scanner) skip(depth int) error {
 			return s.syntax(fmt.Sprintf("',' or '%c'", closer))
 		}
 	case '"':
+		start := s.i
 		tok, err := s.str()
-		if err == nil {
-			_, _, err = decodeString(tok)
+		if err != nil {
+			return err
 		}
-		return err
+		if _, _, err := decodeString(tok); err != nil {
+			return inputErr("", "invalid string at byte %d: %v", start, err)
+		}
+		return nil
 	}
 	_, err := s.value("", false)
 	return err
@@ -341,8 +387,32 @@ func (s *scanner) skip(depth int) error {
 // fieldName renders a member name for an error: metadata names bare, the
 // writer's property names quoted.
 func fieldName(name string) string {
-	if storeOwned[name] {
+	if isStoreOwned(name) {
 		return name
 	}
 	return quote(name)
+}
+
+// plainStrings reads an array of plain strings (see plainString), such as
+// the canonical encoding of a class array; ok is false for anything else.
+func plainStrings(v []byte) (out []string, ok bool) {
+	s := scanner{b: v}
+	if !s.eat('[') {
+		return nil, false
+	}
+	for s.ws(); !s.eat(']'); s.ws() {
+		if len(out) > 0 && !s.eat(',') {
+			return nil, false
+		}
+		s.ws()
+		if s.peek() != '"' {
+			return nil, false
+		}
+		tok, err := s.str()
+		if err != nil || !plainString(tok) {
+			return nil, false
+		}
+		out = append(out, string(tok[1:len(tok)-1]))
+	}
+	return out, s.i == len(s.b)
 }
