@@ -10,10 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
 )
 
@@ -42,9 +45,19 @@ type benchConfig struct {
 	// Latency and cost under a steady load.
 	LatencyAccounts int
 	LatencyFor      time.Duration
-	// Profile is a directory for CPU profiles of the export and burst
-	// phases ("": none).
+	// Profile is a directory for CPU profiles of the export, burst and
+	// ingest phases ("": none).
 	Profile string
+	// Only lists the phases to run (nil: all of benchPhases).
+	Only []string
+}
+
+// benchPhases are the phases of a run, in order; --only picks some.
+var benchPhases = []string{"idle", "burst", "export", "latency", "ingest"}
+
+// runs reports whether phase is part of the run.
+func (c benchConfig) runs(phase string) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, phase)
 }
 
 // profile returns the path of a profile, "" when not profiling.
@@ -65,6 +78,15 @@ var quickBench = map[string]string{
 }
 
 func runBench(ctx context.Context, args []string) error {
+	c, err := parseBench(args)
+	if err != nil {
+		return err
+	}
+	return bench(ctx, c, os.Stdout, os.Stderr)
+}
+
+// parseBench reads the bench's flags (and J1DS_* variables).
+func parseBench(args []string) (benchConfig, error) {
 	c := benchConfig{
 		Entities: 50000, Batch: 500, Writers: 4,
 		Changes: 300000, Accounts: 100,
@@ -87,9 +109,19 @@ func runBench(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.IdleFor, "idle-for", c.IdleFor, "idle: how long CPU is measured")
 	fs.IntVar(&c.LatencyAccounts, "latency-accounts", c.LatencyAccounts, "latency: accounts writing a steady load")
 	fs.DurationVar(&c.LatencyFor, "latency-for", c.LatencyFor, "latency: how long the steady load runs")
-	fs.StringVar(&c.Profile, "profile", "", "directory for CPU profiles (pprof) of the export and burst phases")
+	fs.StringVar(&c.Profile, "profile", "", "directory for CPU profiles (pprof) of the export, burst and ingest phases")
+	fs.Func("only", "run only these phases, comma-separated: "+strings.Join(benchPhases, ", ")+" (default: all); the goals of the others are not judged", func(v string) error {
+		c.Only = nil
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); !slices.Contains(benchPhases, p) {
+				return fmt.Errorf("unknown phase %q: the phases are %s", p, strings.Join(benchPhases, ", "))
+			}
+			c.Only = append(c.Only, p)
+		}
+		return nil
+	})
 	if err := envFlags(fs, args); err != nil {
-		return err
+		return c, err
 	}
 	if c.Quick {
 		given := map[string]bool{}
@@ -97,15 +129,15 @@ func runBench(ctx context.Context, args []string) error {
 		for name, v := range quickBench {
 			if _, env := os.LookupEnv(envName(name)); !given[name] && !env {
 				if err := fs.Set(name, v); err != nil {
-					return err
+					return c, err
 				}
 			}
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return err
+		return c, err
 	}
-	return bench(ctx, c, os.Stdout, os.Stderr)
+	return c, nil
 }
 
 // Validate checks the sizes; errors name the flag.
@@ -262,30 +294,60 @@ func bench(ctx context.Context, c benchConfig, stdout, stderr io.Writer) error {
 	defer b.Close()
 
 	// Memory first, in a process that has held nothing else yet; the
-	// exporter as serve runs it today (compress/gzip level 6).
-	shipped := gzipSetting{"stdlib-6", "stdlib", 6}
-	progress("idle: %d enabled accounts for %s", c.IdleAccounts, c.IdleFor)
-	idle, err := benchIdle(ctx, dir, b, c.IdleAccounts, c.IdleFor, shipped)
-	if err != nil {
-		return fmt.Errorf("idle: %w", err)
+	// exporter as serve runs it (its own pooled gzip at the default level).
+	shipped := gzipSetting{fmt.Sprintf("klauspost-%d", exporter.DefaultGzipLevel), "klauspost", exporter.DefaultGzipLevel}
+	if c.runs("idle") {
+		progress("idle: %d enabled accounts for %s", c.IdleAccounts, c.IdleFor)
+		idle, err := benchIdle(ctx, dir, b, c.IdleAccounts, c.IdleFor, shipped)
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		r.IdleAccounts, r.IdleCPU, r.IdleRSS, r.IdleHeap = idle.Accounts, idle.CPUFraction, idle.RSS, idle.Heap
 	}
-	r.IdleAccounts, r.IdleCPU, r.IdleRSS, r.IdleHeap = idle.Accounts, idle.CPUFraction, idle.RSS, idle.Heap
 
-	progress("burst: %d changes over %d accounts", c.BurstChanges, c.BurstAccounts)
-	burst, err := benchBurst(ctx, dir, b, c.BurstChanges, c.BurstAccounts, shipped, c.profile("burst.pprof"), progress)
-	if err != nil {
-		return fmt.Errorf("burst: %w", err)
+	if c.runs("burst") {
+		progress("burst: %d changes over %d accounts", c.BurstChanges, c.BurstAccounts)
+		burst, err := benchBurst(ctx, dir, b, c.BurstChanges, c.BurstAccounts, shipped, c.profile("burst.pprof"), progress)
+		if err != nil {
+			return fmt.Errorf("burst: %w", err)
+		}
+		r.BurstChanges, r.BurstAccounts = burst.Changes/burst.Accounts*burst.Accounts, burst.Accounts
+		r.BurstStartRSS, r.BurstPeakRSS, r.BurstPeakHeap, r.BurstPeakGo = burst.StartRSS, burst.PeakRSS, burst.PeakHeap, burst.PeakGo
+		r.BurstIngestEPS = float64(r.BurstChanges) / burst.Ingest.Seconds()
+		r.BurstDrainS, r.BurstObjects, r.BurstHWMMeasured = burst.Drain.Seconds(), burst.Objects, burst.HWMReset
 	}
-	r.BurstChanges, r.BurstAccounts = burst.Changes/burst.Accounts*burst.Accounts, burst.Accounts
-	r.BurstStartRSS, r.BurstPeakRSS, r.BurstPeakHeap, r.BurstPeakGo = burst.StartRSS, burst.PeakRSS, burst.PeakHeap, burst.PeakGo
-	r.BurstIngestEPS = float64(r.BurstChanges) / burst.Ingest.Seconds()
-	r.BurstDrainS, r.BurstObjects, r.BurstHWMMeasured = burst.Drain.Seconds(), burst.Objects, burst.HWMReset
 
-	rec, err := benchCorpusPhases(ctx, c, dir, b, &r, progress)
-	if err != nil {
+	rec := shipped
+	if c.runs("export") {
+		if rec, err = benchCorpusPhases(ctx, c, dir, b, &r, progress); err != nil {
+			return err
+		}
+	}
+	if c.runs("latency") {
+		if err := benchLatencyPhase(ctx, c, dir, b, &r, rec, progress); err != nil {
+			return err
+		}
+	}
+	if c.runs("ingest") {
+		if err := benchIngest(ctx, c, dir, &r, progress); err != nil {
+			return err
+		}
+	}
+	r.TotalSeconds = time.Since(begin).Seconds()
+	progress("done")
+	if err := r.check(c); err != nil {
 		return err
 	}
+	if c.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.table(stdout, c)
+}
 
+// benchLatencyPhase measures latency and cost under a steady load.
+func benchLatencyPhase(ctx context.Context, c benchConfig, dir string, b *benchS3, r *benchReport, rec gzipSetting, progress func(string, ...any)) error {
 	progress("latency: %d accounts writing for %s, flush interval %s", c.LatencyAccounts, c.LatencyFor, benchFlushInterval)
 	lat, err := benchLatency(ctx, dir, b, c.LatencyAccounts, c.LatencyFor, rec)
 	if err != nil {
@@ -304,21 +366,7 @@ func bench(ctx context.Context, c benchConfig, stdout, stderr io.Writer) error {
 	r.ObjectsPerAcctHour5m = r.ObjectsVsMinimum * time.Hour.Seconds() / exporterDefaultInterval.Seconds()
 	r.LatencyCompression = float64(lat.RecordBytes) / float64(lat.Bytes)
 	r.FlushMeanS = lat.FlushMean
-
-	if err := benchIngest(ctx, c, dir, &r, progress); err != nil {
-		return err
-	}
-	r.TotalSeconds = time.Since(begin).Seconds()
-	progress("done")
-	if err := r.check(); err != nil {
-		return err
-	}
-	if c.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	return r.table(stdout)
+	return nil
 }
 
 // exporterDefaultInterval is serve's default flush interval, for the cost
@@ -403,7 +451,7 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	r.ExportCPUVsLimit, r.ExportCPUVsBaseline = r.ExportPerCPU/r.EncodeLimitPerCPU, r.ExportPerCPU/r.BaselinePerCPU
 	r.ExportRatio, r.ExportObjects = float64(st.Bytes+st.Records)/float64(x.Bytes), x.Objects
 	std := gzipSetting{"stdlib-6", "stdlib", 6}
-	progress("export: the exporter at %s (its default), one core", std.Name)
+	progress("export: the exporter with compress/gzip at its default level (%s), one core", std.Name)
 	x, err = benchExport(ctx, s, b, accounts, "bench-export-stdlib6", std, st.Records, c.profile("export-stdlib6.pprof"))
 	if err != nil {
 		return rec, fmt.Errorf("export: %w", err)
@@ -415,20 +463,24 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 
 // check refuses a report with a figure that is not a positive finite
 // number: a phase measured nothing.
-func (r *benchReport) check() error {
-	for name, v := range map[string]float64{
-		"encode_limit_events_per_s": r.EncodeLimit, "baseline_events_per_s": r.Baseline,
-		"export_events_per_s": r.Export, "ingest_events_per_s": r.Ingest, "compression_ratio": r.CompressionRatio,
-		"requests_per_object": r.RequestsPerObject, "burst_peak_rss_bytes": float64(r.BurstPeakRSS),
+func (r *benchReport) check(c benchConfig) error {
+	for name, m := range map[string]struct {
+		phase string
+		v     float64
+	}{
+		"encode_limit_events_per_s": {"export", r.EncodeLimit}, "baseline_events_per_s": {"export", r.Baseline},
+		"export_events_per_s": {"export", r.Export}, "compression_ratio": {"export", r.CompressionRatio},
+		"ingest_events_per_s": {"ingest", r.Ingest}, "requests_per_object": {"latency", r.RequestsPerObject},
+		"burst_peak_rss_bytes": {"burst", float64(r.BurstPeakRSS)}, "idle_rss_bytes": {"idle", float64(r.IdleRSS)},
 	} {
-		if v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-			return fmt.Errorf("bench: %s is %v: a phase measured nothing", name, v)
+		if c.runs(m.phase) && (m.v <= 0 || math.IsInf(m.v, 0) || math.IsNaN(m.v)) {
+			return fmt.Errorf("bench: %s is %v: the %s phase measured nothing", name, m.v, m.phase)
 		}
 	}
 	return nil
 }
 
-func (r *benchReport) table(w io.Writer) error {
+func (r *benchReport) table(w io.Writer, c benchConfig) error {
 	mib := func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 	goal := func(ok bool) string {
 		if ok {
@@ -436,7 +488,55 @@ func (r *benchReport) table(w io.Writer) error {
 		}
 		return "MISSED"
 	}
-	fmt.Fprintf(w, "j1ds bench: %s, %d CPUs, GOMAXPROCS=%d%s\n\n", r.GoVersion, r.CPUs, r.GOMAXPROCS, map[bool]string{true: ", --quick"}[r.Quick])
+	fmt.Fprintf(w, "j1ds bench: %s, %d CPUs, GOMAXPROCS=%d%s", r.GoVersion, r.CPUs, r.GOMAXPROCS, map[bool]string{true: ", --quick"}[r.Quick])
+	if len(c.Only) > 0 {
+		fmt.Fprintf(w, ", only %s", strings.Join(c.Only, ","))
+	}
+	fmt.Fprint(w, "\n\n")
+	if c.runs("export") {
+		r.exportTables(w)
+	}
+	if c.runs("ingest") {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "ingest\tentities/s\tvs raw Pebble\t")
+		for _, m := range r.ingestMeasurement {
+			fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t\n", m.name, m.rate, m.rate/m.base)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "goal (issue 5)\tmeasured\t\t")
+	if c.runs("export") {
+		fmt.Fprintf(tw, "compression ratio ≥ %.1f\t%.2f (%s)\t%s\t\n", minCompressionRatio, r.CompressionRatio, r.RecommendedSetting, goal(r.CompressionRatio >= minCompressionRatio))
+		fmt.Fprintf(tw, "export ≥ 0.7x encode limit\t%.2fx\t%s\t\n", r.ExportVsLimit, goal(r.ExportVsLimit >= 0.7))
+		fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx\t%s\t\n", r.ExportVsBaseline, goal(r.ExportVsBaseline >= 5))
+	}
+	if c.runs("ingest") {
+		fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx\t%s\t\n", r.IngestVsRaw, goal(r.IngestVsRaw >= 0.5))
+	}
+	if c.runs("burst") {
+		fmt.Fprintf(tw, "burst peak RSS ≤ 256 MiB\t%s (Go runtime %s, live heap %s; %d changes over %d accounts, %.0f/s, drained %.1fs after)\t%s\t\n",
+			mib(r.BurstPeakRSS), mib(r.BurstPeakGo), mib(r.BurstPeakHeap), r.BurstChanges, r.BurstAccounts, r.BurstIngestEPS, r.BurstDrainS, goal(r.BurstPeakRSS <= 256<<20))
+	}
+	if c.runs("idle") {
+		fmt.Fprintf(tw, "idle ≤ 1%% of a core\t%.2f%% (%d accounts, RSS %s, heap %s)\t%s\t\n", 100*r.IdleCPU, r.IdleAccounts, mib(r.IdleRSS), mib(r.IdleHeap), goal(r.IdleCPU <= 0.01))
+	}
+	if c.runs("latency") {
+		fmt.Fprintf(tw, "p99 latency ≤ interval + 2s\tp50 %+.2fs, p99 %+.2fs, max %+.2fs (interval %.0fs, %d accounts, %d commits, %.0f events/s, %.0f ms a flush)\t%s\t\n",
+			r.LatencyP50, r.LatencyP99, r.LatencyMax, r.FlushIntervalS, r.LatencyAccounts, r.LatencyCommits, r.LatencyEventsPerS, 1000*r.FlushMeanS, goal(r.LatencyP99 <= 2))
+		fmt.Fprintf(tw, "requests per object = 1\t%.2f\t%s\t\n", r.RequestsPerObject, goal(r.RequestsPerObject == 1))
+		fmt.Fprintf(tw, "objects per account-hour\t%.0f, minimum %.0f (%.2fx; at a 5 min interval: %.1f)\t\t\n",
+			r.ObjectsPerAcctHour, r.MinObjectsPerAcctHr, r.ObjectsVsMinimum, r.ObjectsPerAcctHour5m)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ntotal %.0fs\n", r.TotalSeconds)
+	return nil
+}
+
+// exportTables prints the corpus, the encode limit and the throughput.
+func (r *benchReport) exportTables(w io.Writer) {
 	fmt.Fprintf(w, "corpus: %d changes over %d accounts (%v); %d entity and %d relationship types; %d-%d properties (median %d);\n",
 		r.CorpusRecords, r.CorpusAccounts, r.CorpusOps, r.CorpusEntityTypes, r.CorpusRelTypes, r.CorpusPropsMin, r.CorpusPropsMax, r.CorpusPropsMedian)
 	fmt.Fprintf(w, "        records %.0f bytes on average (p5 %d, median %d, p95 %d), built in %.1fs\n\n",
@@ -470,31 +570,6 @@ func (r *benchReport) table(w io.Writer) error {
 	tw.Flush()
 	fmt.Fprintln(w)
 
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "ingest\tentities/s\tvs raw Pebble\t")
-	for _, m := range r.ingestMeasurement {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t\n", m.name, m.rate, m.rate/m.base)
-	}
-	tw.Flush()
-	fmt.Fprintln(w)
-
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "goal (issue 5)\tmeasured\t\t")
-	fmt.Fprintf(tw, "compression ratio ≥ %.1f\t%.2f (%s)\t%s\t\n", minCompressionRatio, r.CompressionRatio, r.RecommendedSetting, goal(r.CompressionRatio >= minCompressionRatio))
-	fmt.Fprintf(tw, "export ≥ 0.7x encode limit\t%.2fx\t%s\t\n", r.ExportVsLimit, goal(r.ExportVsLimit >= 0.7))
-	fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx\t%s\t\n", r.ExportVsBaseline, goal(r.ExportVsBaseline >= 5))
-	fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx\t%s\t\n", r.IngestVsRaw, goal(r.IngestVsRaw >= 0.5))
-	fmt.Fprintf(tw, "burst peak RSS ≤ 256 MiB\t%s (Go runtime %s, live heap %s; %d changes over %d accounts, %.0f/s, drained %.1fs after)\t%s\t\n",
-		mib(r.BurstPeakRSS), mib(r.BurstPeakGo), mib(r.BurstPeakHeap), r.BurstChanges, r.BurstAccounts, r.BurstIngestEPS, r.BurstDrainS, goal(r.BurstPeakRSS <= 256<<20))
-	fmt.Fprintf(tw, "idle ≤ 1%% of a core\t%.2f%% (%d accounts, RSS %s, heap %s)\t%s\t\n", 100*r.IdleCPU, r.IdleAccounts, mib(r.IdleRSS), mib(r.IdleHeap), goal(r.IdleCPU <= 0.01))
-	fmt.Fprintf(tw, "p99 latency ≤ interval + 2s\tp50 %+.2fs, p99 %+.2fs, max %+.2fs (interval %.0fs, %d accounts, %d commits, %.0f events/s, %.0f ms a flush)\t%s\t\n",
-		r.LatencyP50, r.LatencyP99, r.LatencyMax, r.FlushIntervalS, r.LatencyAccounts, r.LatencyCommits, r.LatencyEventsPerS, 1000*r.FlushMeanS, goal(r.LatencyP99 <= 2))
-	fmt.Fprintf(tw, "requests per object = 1\t%.2f\t%s\t\n", r.RequestsPerObject, goal(r.RequestsPerObject == 1))
-	fmt.Fprintf(tw, "objects per account-hour\t%.0f, minimum %.0f (%.2fx; at a 5 min interval: %.1f)\t\t\n",
-		r.ObjectsPerAcctHour, r.MinObjectsPerAcctHr, r.ObjectsVsMinimum, r.ObjectsPerAcctHour5m)
-	tw.Flush()
-	fmt.Fprintf(w, "\ntotal %.0fs\n", r.TotalSeconds)
-	return nil
 }
 
 // benchIngest runs the ingest measurements of the first bench.
@@ -522,7 +597,14 @@ func benchIngest(ctx context.Context, c benchConfig, dir string, r *benchReport,
 	if r.RawPebble, err = measure("raw Pebble, same bytes, synced batches", func(d string) (int, error) { return benchRawPebble(d, corpus, c.Batch, 1) }); err != nil {
 		return err
 	}
-	if r.Ingest, err = measure("graph store, synced transactions", func(d string) (int, error) { return benchStore(d, corpus, c.Batch, 1) }); err != nil {
+	if r.Ingest, err = measure("graph store, synced transactions", func(d string) (int, error) {
+		stop, err := startCPUProfile(c.profile("ingest.pprof"))
+		if err != nil {
+			return 0, err
+		}
+		defer stop()
+		return benchStore(d, corpus, c.Batch, 1)
+	}); err != nil {
 		return err
 	}
 	if r.RawPebbleConc, err = measure(fmt.Sprintf("raw Pebble, %d writers", c.Writers), func(d string) (int, error) { return benchRawPebble(d, corpus, c.Batch, c.Writers) }); err != nil {

@@ -49,13 +49,14 @@ func (g gzipSetting) newWriter(w io.Writer) (gzipWriter, error) {
 	return stdgzip.NewWriterLevel(w, g.Level)
 }
 
-// exporterGzip returns the exporter's NewGzipWriter for the setting (nil:
-// the exporter's own compress/gzip).
+// exporterGzip returns the exporter's NewGzipWriter for the setting: nil
+// for klauspost, which the exporter runs itself (pooled, as serve does),
+// compress/gzip otherwise.
 func (g gzipSetting) exporterGzip() func(io.Writer, int) (io.WriteCloser, error) {
-	if g.Lib != "klauspost" {
+	if g.Lib == "klauspost" {
 		return nil
 	}
-	return func(w io.Writer, level int) (io.WriteCloser, error) { return kgzip.NewWriterLevel(w, level) }
+	return func(w io.Writer, level int) (io.WriteCloser, error) { return stdgzip.NewWriterLevel(w, level) }
 }
 
 // encodeResult is the encode limit at one setting.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,5 +67,26 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if ratio, _ := r["compression_ratio"].(float64); ratio < minCompressionRatio {
 		t.Errorf("the recommended setting compresses %.2fx, below %.1f", ratio, minCompressionRatio)
+	}
+}
+
+// TestBenchOnly: --only picks phases by name, and a wrong name is refused
+// with the list of phases.
+func TestBenchOnly(t *testing.T) {
+	c, err := parseBench([]string{"--only", "ingest, export"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range benchPhases {
+		if want := p == "ingest" || p == "export"; c.runs(p) != want {
+			t.Errorf("--only ingest,export: runs(%s) = %v", p, !want)
+		}
+	}
+	if c, _ := parseBench(nil); !c.runs("burst") || !c.runs("idle") {
+		t.Error("without --only every phase runs")
+	}
+	_, err = parseBench([]string{"--only", "export,brust"})
+	if err == nil || !strings.Contains(err.Error(), `unknown phase "brust"`) || !strings.Contains(err.Error(), "idle, burst, export, latency, ingest") {
+		t.Errorf("--only export,brust: %v, want the unknown phase named and the phases listed", err)
 	}
 }

@@ -23,9 +23,10 @@ import (
 type Log interface {
 	// End returns the LSN of the account's last durable entry.
 	End(account string) (uint64, error)
-	// ReadLog returns entries after an LSN, at most maxEntries and about
-	// maxBytes; a position removed by retention gives *graph.TruncatedError.
-	ReadLog(account string, after uint64, maxEntries, maxBytes int) ([]graph.Entry, error)
+	// NextCommit returns the commit time (µs) of the first entry after an
+	// LSN, ok false when there is none; a position removed by retention
+	// gives *graph.TruncatedError.
+	NextCommit(account string, after uint64) (micros int64, ok bool, err error)
 	// ScanLog calls fn for each entry after an LSN until fn returns false;
 	// the entry is valid only during the call. A position removed by
 	// retention gives *graph.TruncatedError before any call.
@@ -336,15 +337,15 @@ func (e *Exporter) install(r settings.Record) error {
 	a.end = end
 	if end > a.cursor {
 		// Changes are waiting: their age is the first one's commit time.
-		es, err := e.log.ReadLog(r.Account, a.cursor, 1, 1)
+		first, ok, err := e.log.NextCommit(r.Account, a.cursor)
 		var te *graph.TruncatedError
 		switch {
 		case errors.As(err, &te):
 			a.pendingSince = e.cfg.Now().UnixMicro() // the flush records the gap
 		case err != nil:
 			return err
-		case len(es) > 0:
-			a.pendingSince = es[0].CommitTime
+		case ok:
+			a.pendingSince = first
 		}
 		a.pendingBytes = 1 // unknown; the flush reads what is there
 	}

@@ -127,8 +127,8 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	}
 	res.cursor, res.bytes = last, size
 	if res.more {
-		if next, err := e.log.ReadLog(j.account, last, 1, 1); err == nil && len(next) > 0 {
-			res.nextCommit = next[0].CommitTime
+		if next, ok, err := e.log.NextCommit(j.account, last); err == nil && ok {
+			res.nextCommit = next
 		}
 	}
 	e.metrics.objects.Inc()

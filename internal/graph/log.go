@@ -186,6 +186,18 @@ func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) 
 // consistent snapshot. A position removed by retention gives a
 // *TruncatedError before fn is called.
 func (s *Store) ScanLog(account string, after uint64, fn func(e *Entry) (bool, error)) error {
+	var e Entry
+	return s.scanLog(account, after, func(lsn uint64, v []byte) (bool, error) {
+		if err := decodeEntryInto(&e, lsn, v, false); err != nil {
+			return false, err
+		}
+		return fn(&e)
+	})
+}
+
+// scanLog calls fn with each durable entry's LSN and encoded value after
+// the given LSN (see ScanLog).
+func (s *Store) scanLog(account string, after uint64, fn func(lsn uint64, v []byte) (bool, error)) error {
 	st, err := s.account(account)
 	if err != nil {
 		return err
@@ -204,19 +216,34 @@ func (s *Store) ScanLog(account string, after uint64, fn func(e *Entry) (bool, e
 		return fmt.Errorf("read log of %s: %w", account, err)
 	}
 	defer it.Close()
-	var e Entry
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
 		lsn := binary.BigEndian.Uint64(k[len(k)-8:])
-		if err := decodeEntryInto(&e, lsn, it.Value(), false); err != nil {
+		more, err := fn(lsn, it.Value())
+		if errors.Is(err, errCorrupt) {
 			return fmt.Errorf("read log of %s at lsn %d: %w", account, lsn, err)
 		}
-		more, err := fn(&e)
 		if err != nil || !more {
 			return err
 		}
 	}
 	return it.Error()
+}
+
+// NextCommit returns the commit time (µs) of the account's first durable
+// entry after the given LSN, reading only its header; ok is false when
+// there is none. A position removed by retention gives a *TruncatedError.
+func (s *Store) NextCommit(account string, after uint64) (micros int64, ok bool, err error) {
+	var found bool
+	err = s.scanLog(account, after, func(_ uint64, v []byte) (bool, error) {
+		t, n := binary.Uvarint(v)
+		if n <= 0 {
+			return false, errCorrupt
+		}
+		micros, found = int64(t), true
+		return false, nil
+	})
+	return micros, found, err
 }
 
 // Wait blocks until the account has a durable entry after the given LSN or

@@ -340,9 +340,23 @@ func TestRetentionReportsLostRange(t *testing.T) {
 	if !errors.As(err, &te) || te.From != 1 || te.To != lsns[1] || te.Account != "acct1" {
 		t.Fatalf("want truncated 1..%d, got %v", lsns[1], err)
 	}
+	if _, _, err := s.NextCommit("acct1", 0); !errors.As(err, &te) || te.To != lsns[1] {
+		t.Fatalf("NextCommit from a truncated position: %v, want truncated 1..%d", err, lsns[1])
+	}
 	es, err := s.ReadLog("acct1", lsns[1], 10, 1<<20)
 	if err != nil || len(es) != 2 || es[0].LSN != lsns[2] {
 		t.Fatalf("read from retained position: %+v %v", es, err)
+	}
+	// NextCommit gives the commit time of the next entry, without reading
+	// the rest; nothing after the last one.
+	for i, after := range []uint64{lsns[1], lsns[2]} {
+		at, ok, err := s.NextCommit("acct1", after)
+		if err != nil || !ok || at != es[i].CommitTime {
+			t.Errorf("NextCommit after %d = %d %v %v, want %d", after, at, ok, err, es[i].CommitTime)
+		}
+	}
+	if at, ok, err := s.NextCommit("acct1", lsns[3]); ok || err != nil {
+		t.Errorf("NextCommit after the last entry = %d %v %v, want none", at, ok, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
