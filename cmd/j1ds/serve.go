@@ -23,6 +23,7 @@ import (
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/malloc"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/syncjobs"
@@ -273,7 +274,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready func(ad
 	srv := newHTTPServer(handler, log, defaultReadHeaderTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.Data))
+	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.Data), slog.Int("malloc_arena_max", malloc.ArenaMax()))
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/j1ds/j1ds/internal/accounts"
+	_ "github.com/j1ds/j1ds/internal/malloc" // Pebble allocates with C malloc: limit its arenas
 )
 
 // Named errors callers branch on.
@@ -332,6 +334,9 @@ type Txn struct {
 	// pending holds the objects written by the transaction (stored value),
 	// so reads of them need not search the batch.
 	pending map[string][]byte
+	// adjacent holds the transaction's changes to the relationships
+	// attached to entities.
+	adjacent adjacency
 	// iter reads stored objects for the whole transaction (opened on the
 	// first read). Unlike DB.Get it consults the bloom filters of the
 	// bottom level too, where most of a settled store lives: the existence
@@ -367,7 +372,7 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 	if micros <= st.lastCommit {
 		micros = st.lastCommit + 1
 	}
-	tx := &Txn{s: s, account: account, batch: s.db.NewIndexedBatch(), micros: micros, ms: micros / 1000}
+	tx := &Txn{s: s, account: account, batch: s.db.NewBatch(), micros: micros, ms: micros / 1000}
 	err = fn(tx)
 	defer tx.releaseBody()
 	if tx.iter != nil {
@@ -653,18 +658,25 @@ func (tx *Txn) Delete(id string) (bool, error) {
 	}
 	o := st.obj
 	if o.Kind == KindEntity {
+		// The relationships attached: those stored, as this transaction
+		// changed them (the batch is not indexed: it cannot be read).
 		var rels []string
 		p := adjacentKey(tx.account, o.ID, "")
-		it, err := tx.batch.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: PrefixEnd(p)})
+		it, err := tx.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: PrefixEnd(p)})
 		if err != nil {
 			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
 		}
 		for it.First(); it.Valid(); it.Next() {
-			rels = append(rels, string(it.Key()[len(p):]))
+			if r := string(it.Key()[len(p):]); !tx.adjacent.removed(o.ID, r) {
+				rels = append(rels, r)
+			}
 		}
 		if err := it.Close(); err != nil {
 			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
 		}
+		rels = append(rels, tx.adjacent.added(o.ID)...)
+		slices.Sort(rels)
+		rels = slices.Compact(rels)
 		for _, r := range rels {
 			if _, err := tx.Delete(r); err != nil {
 				return false, err
@@ -700,6 +712,37 @@ func (tx *Txn) put(op Op, o *Object, hash [16]byte) error {
 	tx.changes++
 	tx.counts.count(o.Kind, op)
 	return nil
+}
+
+// adjacency records, per entity id, the relationship ids a transaction
+// attached (true) or detached (false).
+type adjacency map[string]map[string]bool
+
+func (a *adjacency) set(entity, rel string, attached bool) {
+	if *a == nil {
+		*a = make(adjacency)
+	}
+	m := (*a)[entity]
+	if m == nil {
+		m = make(map[string]bool)
+		(*a)[entity] = m
+	}
+	m[rel] = attached
+}
+
+func (a adjacency) removed(entity, rel string) bool {
+	attached, ok := a[entity][rel]
+	return ok && !attached
+}
+
+func (a adjacency) added(entity string) []string {
+	var out []string
+	for rel, attached := range a[entity] {
+		if attached {
+			out = append(out, rel)
+		}
+	}
+	return out
 }
 
 // bodies recycles the buffers transactions encode their log entries in;
@@ -738,6 +781,8 @@ func (tx *Txn) index(o *Object) error {
 		if err := b.Set(adjacentKey(tx.account, o.ToID, o.ID), nil, nil); err != nil {
 			return err
 		}
+		tx.adjacent.set(o.FromID, o.ID, true)
+		tx.adjacent.set(o.ToID, o.ID, true)
 	}
 	return nil
 }
@@ -757,6 +802,8 @@ func (tx *Txn) unindex(o *Object) error {
 		if err := b.Delete(adjacentKey(tx.account, o.ToID, o.ID), nil); err != nil {
 			return err
 		}
+		tx.adjacent.set(o.FromID, o.ID, false)
+		tx.adjacent.set(o.ToID, o.ID, false)
 	}
 	return nil
 }

@@ -524,3 +524,57 @@ func TestWritesStopWhenTheDiskIsAlmostFull(t *testing.T) {
 	clk.Add(2 * time.Second)
 	upsert(t, s, "acct1", parse(t, graph.KindEntity, user1)) // writes resume
 }
+
+// TestDeleteCascadeSeesTransaction: deleting an entity deletes the
+// relationships attached to it as the transaction left them: one created
+// earlier in the same transaction too, and not one the transaction already
+// deleted.
+func TestDeleteCascadeSeesTransaction(t *testing.T) {
+	s := openStore(t, t.TempDir(), graph.Options{})
+	rel := func(key string) *graph.Input {
+		return parse(t, graph.KindRelationship, `{"_key":"`+key+`","_type":"slack_team_has_user","_class":"HAS","_fromEntityKey":"slack-team:team_T1","_toEntityKey":"slack-user:team_T1:user_U1"}`)
+	}
+	upsert(t, s, "j1dev", parse(t, graph.KindEntity, user1), parse(t, graph.KindEntity, team), rel("team_T1|has|user_U1|stored"))
+	c0, _ := s.End("j1dev")
+	id := func(key string) string { return graph.ObjectID("j1dev", "scope-a", key) }
+	c, err := s.Update("j1dev", func(tx *graph.Txn) error {
+		if _, _, err := tx.Upsert(rel("team_T1|has|user_U1|new")); err != nil {
+			return err
+		}
+		if ok, err := tx.Delete(id("team_T1|has|user_U1|stored")); !ok || err != nil {
+			return fmt.Errorf("delete stored relationship: %v %v", ok, err)
+		}
+		if ok, err := tx.Delete(id("slack-team:team_T1")); !ok || err != nil {
+			return fmt.Errorf("delete team: %v %v", ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Counts.RelationshipsCreated != 1 || c.Counts.RelationshipsDeleted != 2 || c.Counts.EntitiesDeleted != 1 {
+		t.Fatalf("counts %+v, want 1 relationship created, 2 deleted (each once), 1 entity deleted", c.Counts)
+	}
+	var got []string
+	for _, r := range records(t, s, "j1dev", c0) {
+		got = append(got, fmt.Sprintf("%s %s %v v%v", r.Operation, r.EventType, r.Properties["_key"], r.Properties["_version"]))
+	}
+	want := []string{
+		"c relationship team_T1|has|user_U1|new v1",
+		"d relationship team_T1|has|user_U1|stored v2",
+		"d relationship team_T1|has|user_U1|new v2",
+		"d entity slack-team:team_T1 v2",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("records\n got %q\nwant %q", got, want)
+	}
+	// The user's relationships are gone from the index too: deleting it
+	// now cascades to nothing.
+	c, err = s.Update("j1dev", func(tx *graph.Txn) error {
+		_, err := tx.Delete(id("slack-user:team_T1:user_U1"))
+		return err
+	})
+	if err != nil || c.Counts.RelationshipsDeleted != 0 || c.Counts.EntitiesDeleted != 1 {
+		t.Fatalf("delete user after: %+v %v, want only the user deleted", c.Counts, err)
+	}
+}
