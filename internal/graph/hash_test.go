@@ -3,7 +3,10 @@ package graph
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // TestContentHashStable: the content hash is stored with every object and
@@ -41,6 +44,37 @@ func TestContentHashStable(t *testing.T) {
 		got, _ := contentHash(nil, &o)
 		if want := reference(&o); got != want {
 			t.Errorf("contentHash(%s %s) = %x, want %x as stored by earlier versions", o.Kind, o.Type, got, want)
+		}
+	}
+}
+
+// TestObjectIDStable: ids are UUIDv5 of account, scope and key in a fixed
+// namespace, as uuid.NewSHA1 computes them; stored ids depend on it.
+func TestObjectIDStable(t *testing.T) {
+	for _, c := range [][3]string{
+		{"j1dev", "scope-a", "slack-user:team_T1:user_U1"},
+		{"a", "", ""},
+		{"acct-0001", "integration-instance-7f0d", strings.Repeat("k", 500)},
+	} {
+		want := uuid.NewSHA1(idNamespace, []byte(c[0]+"\x00"+c[1]+"\x00"+c[2])).String()
+		if got := ObjectID(c[0], c[1], c[2]); got != want {
+			t.Errorf("ObjectID(%q, %q, %.20q) = %s, want %s", c[0], c[1], c[2], got, want)
+		}
+	}
+}
+
+// TestKeyLayout: the key builders write the documented layout (keys.go),
+// which stored data depends on.
+func TestKeyLayout(t *testing.T) {
+	for _, c := range []struct{ got, want []byte }{
+		{objectKey("acct", "id1"), keyOf(famObject, "acct", "id1")},
+		{typeKey("acct", KindEntity, "aws_iam_user", "id1"), keyOf(famType, "acct", "eaws_iam_user", "id1")},
+		{scopeKey("acct", "scope-a", KindRelationship, "id1"), keyOf(famScope, "acct", "scope-a", "rid1")},
+		{adjacentKey("acct", "e1", "r1"), keyOf(famAdjacent, "acct", "e1", "r1")},
+		{appendTypeKey([]byte("junk"), "acct", KindEntity, "t", "id")[4:], []byte("tacct\x00et\x00id")},
+	} {
+		if string(c.got) != string(c.want) {
+			t.Errorf("key %q, want %q", c.got, c.want)
 		}
 	}
 }

@@ -50,18 +50,44 @@ func keyOf(fam byte, parts ...string) []byte {
 	return k
 }
 
-func objectKey(account, id string) []byte { return keyOf(famObject, account, id) }
+func objectKey(account, id string) []byte { return appendObjectKey(nil, account, id) }
 
 func typeKey(account string, kind Kind, typ, id string) []byte {
-	return keyOf(famType, account, string(kind)+typ, id)
+	return appendTypeKey(nil, account, kind, typ, id)
 }
 
 func scopeKey(account, scope string, kind Kind, id string) []byte {
-	return keyOf(famScope, account, scope, string(kind)+id)
+	return appendScopeKey(nil, account, scope, kind, id)
 }
 
 func adjacentKey(account, entityID, relID string) []byte {
-	return keyOf(famAdjacent, account, entityID, relID)
+	return appendAdjacentKey(nil, account, entityID, relID)
+}
+
+// The append forms build a key into a caller's buffer: the write path
+// makes several per object, and Pebble copies keys it is given.
+
+func appendObjectKey(b []byte, account, id string) []byte {
+	b = append(append(b, famObject), account...)
+	return append(append(b, 0), id...)
+}
+
+func appendTypeKey(b []byte, account string, kind Kind, typ, id string) []byte {
+	b = append(append(b, famType), account...)
+	b = append(append(append(b, 0), byte(kind)), typ...)
+	return append(append(b, 0), id...)
+}
+
+func appendScopeKey(b []byte, account, scope string, kind Kind, id string) []byte {
+	b = append(append(b, famScope), account...)
+	b = append(append(b, 0), scope...)
+	return append(append(append(b, 0), byte(kind)), id...)
+}
+
+func appendAdjacentKey(b []byte, account, entityID, relID string) []byte {
+	b = append(append(b, famAdjacent), account...)
+	b = append(append(b, 0), entityID...)
+	return append(append(b, 0), relID...)
 }
 
 func logKey(account string, lsn uint64) []byte {

@@ -331,6 +331,7 @@ type Txn struct {
 	extra   bool
 	buf     []byte // scratch: an object's stored value, its content hash input
 	rec     []byte // scratch: a change's record
+	kbuf    []byte // scratch: a key (see key)
 	// pending holds the objects written by the transaction (stored value),
 	// so reads of them need not search the batch.
 	pending map[string][]byte
@@ -696,7 +697,7 @@ func (tx *Txn) put(op Op, o *Object, hash [16]byte) error {
 	if len(b)-16 > MaxObjectBytes {
 		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(b)-16, MaxObjectBytes)
 	}
-	if err := tx.batch.Set(objectKey(tx.account, o.ID), b, nil); err != nil {
+	if err := tx.batch.Set(tx.key(appendObjectKey(tx.kbuf[:0], tx.account, o.ID)), b, nil); err != nil {
 		return fmt.Errorf("write object %s: %w", o.ID, err)
 	}
 	if tx.pending == nil {
@@ -766,19 +767,26 @@ func (tx *Txn) releaseBody() {
 	tx.body = nil
 }
 
+// key keeps the grown scratch buffer of a key built in it and returns
+// the key.
+func (tx *Txn) key(k []byte) []byte {
+	tx.kbuf = k
+	return k
+}
+
 func (tx *Txn) index(o *Object) error {
 	b := tx.batch
-	if err := b.Set(typeKey(tx.account, o.Kind, o.Type, o.ID), nil, nil); err != nil {
+	if err := b.Set(tx.key(appendTypeKey(tx.kbuf[:0], tx.account, o.Kind, o.Type, o.ID)), nil, nil); err != nil {
 		return err
 	}
-	if err := b.Set(scopeKey(tx.account, o.Scope, o.Kind, o.ID), []byte(o.Type), nil); err != nil {
+	if err := b.Set(tx.key(appendScopeKey(tx.kbuf[:0], tx.account, o.Scope, o.Kind, o.ID)), []byte(o.Type), nil); err != nil {
 		return err
 	}
 	if o.Kind == KindRelationship {
-		if err := b.Set(adjacentKey(tx.account, o.FromID, o.ID), nil, nil); err != nil {
+		if err := b.Set(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.FromID, o.ID)), nil, nil); err != nil {
 			return err
 		}
-		if err := b.Set(adjacentKey(tx.account, o.ToID, o.ID), nil, nil); err != nil {
+		if err := b.Set(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.ToID, o.ID)), nil, nil); err != nil {
 			return err
 		}
 		tx.adjacent.set(o.FromID, o.ID, true)
@@ -789,17 +797,17 @@ func (tx *Txn) index(o *Object) error {
 
 func (tx *Txn) unindex(o *Object) error {
 	b := tx.batch
-	if err := b.Delete(typeKey(tx.account, o.Kind, o.Type, o.ID), nil); err != nil {
+	if err := b.Delete(tx.key(appendTypeKey(tx.kbuf[:0], tx.account, o.Kind, o.Type, o.ID)), nil); err != nil {
 		return err
 	}
-	if err := b.Delete(scopeKey(tx.account, o.Scope, o.Kind, o.ID), nil); err != nil {
+	if err := b.Delete(tx.key(appendScopeKey(tx.kbuf[:0], tx.account, o.Scope, o.Kind, o.ID)), nil); err != nil {
 		return err
 	}
 	if o.Kind == KindRelationship {
-		if err := b.Delete(adjacentKey(tx.account, o.FromID, o.ID), nil); err != nil {
+		if err := b.Delete(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.FromID, o.ID)), nil); err != nil {
 			return err
 		}
-		if err := b.Delete(adjacentKey(tx.account, o.ToID, o.ID), nil); err != nil {
+		if err := b.Delete(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.ToID, o.ID)), nil); err != nil {
 			return err
 		}
 		tx.adjacent.set(o.FromID, o.ID, false)
