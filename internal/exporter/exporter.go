@@ -330,6 +330,9 @@ func (e *Exporter) removeLocked(a *account) {
 func (e *Exporter) install(r settings.Record) error {
 	a := &account{id: r.Account, gen: r.Stream.Generation, bucket: r.Settings.BucketName,
 		owner: r.Settings.AWSAccountID, cursor: r.Stream.Cursor, index: -1}
+	if at := r.Stream.Attempt; at != nil && at.Generation == a.gen && at.AfterLSN == a.cursor {
+		a.retry = batchPin{after: at.AfterLSN, through: at.ThroughLSN} // an upload before a restart
+	}
 	end, err := e.log.End(r.Account)
 	if err != nil {
 		return err

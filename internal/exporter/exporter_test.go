@@ -452,6 +452,47 @@ func TestRestartResumesFromTheCursor(t *testing.T) {
 	}
 }
 
+// TestRestartRetriesTheSavedBatch: an upload whose answer was lost when
+// j1ds stopped is retried after the restart with exactly the batch it
+// held (saved before it started), not with the changes committed since:
+// a late arrival of the first request then writes the same object again,
+// never a shorter one over a longer.
+func TestRestartRetriesTheSavedBatch(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Hour})
+	e.enable("acct1", "bkt")
+	first := e.write("acct1", 3)
+	e.dest.storeThenFail = true // stored, but j1ds never hears so
+	e.dest.fail = func(string) error { return errors.New("connection reset by peer") }
+	e.stop() // the final flush fails: the cursor stays
+	r, _ := e.st.Get("acct1")
+	if r.Stream.ObjectsExported != 0 || r.Stream.Attempt == nil {
+		t.Fatalf("after the failed upload: %d objects, attempt %+v; want 0 and the batch saved", r.Stream.ObjectsExported, r.Stream.Attempt)
+	}
+	stored := e.dest.keys()
+	if len(stored) != 1 {
+		t.Fatalf("%d objects in the bucket, want the 1 whose answer was lost", len(stored))
+	}
+	before := bytes.Clone(e.dest.objects[stored[0]])
+
+	later := e.write("acct1", 2) // committed while j1ds was down
+	e.dest.storeThenFail, e.dest.fail = false, nil
+	e.start()
+	e.stop()
+	keys := e.dest.keys()
+	if len(keys) != 2 || keys[0] != stored[0] {
+		t.Fatalf("objects %q, want %q again and one more", keys, stored[0])
+	}
+	if !bytes.Equal(e.dest.objects[stored[0]], before) {
+		t.Error("the retry after the restart stored other bytes under the same key")
+	}
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, append(first, later...)) {
+		t.Fatalf("records %d, want the %d changes once each", len(got), len(first)+len(later))
+	}
+	if r, _ := e.st.Get("acct1"); r.Stream.Attempt != nil || r.Stream.ObjectsExported != 2 {
+		t.Fatalf("after the retry: attempt %+v, %d objects; want none pending and 2", r.Stream.Attempt, r.Stream.ObjectsExported)
+	}
+}
+
 func canceled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -113,6 +113,17 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		obj.Abort()
 		return res, err
 	}
+	// Saved before any byte of the batch can be stored (a multipart
+	// upload's parts make no object before it completes): after a crash
+	// the retry stores these changes and no more, whatever was committed
+	// since, so a late request of this attempt can only write the same
+	// object again.
+	if j.through != last {
+		if err := e.settings.SaveAttempt(j.account, j.gen, res.cursor, last); err != nil {
+			obj.Abort()
+			return res, err
+		}
+	}
 	res.attempted = batchPin{after: res.cursor, through: last}
 	if err := obj.Close(); err != nil {
 		return res, fmt.Errorf("store %s: %w", key, err)

@@ -94,6 +94,17 @@ type Stream struct {
 	Gaps            []Gap     `json:"gaps,omitempty"`
 	// Periods are the enabled periods, oldest first (at most 100).
 	Periods []Period `json:"periods,omitempty"`
+	// Attempt is the batch of an upload started and not confirmed, saved
+	// before the upload: after a crash the retry from the same cursor
+	// stores exactly these changes again (see exporter).
+	Attempt *Attempt `json:"attempt,omitempty"`
+}
+
+// Attempt names a batch: the changes after AfterLSN through ThroughLSN.
+type Attempt struct {
+	Generation uint64 `json:"generation"`
+	AfterLSN   uint64 `json:"afterLsn"`
+	ThroughLSN uint64 `json:"throughLsn"`
 }
 
 // Record is everything kept for one account.
@@ -269,11 +280,27 @@ func (s *Store) Advance(account string, gen, lsn uint64, events int, key string)
 		if lsn <= r.Stream.Cursor {
 			return fmt.Errorf("advance %s: cursor %d would not move forward from %d", account, lsn, r.Stream.Cursor)
 		}
-		r.Stream.Cursor = lsn
+		r.Stream.Cursor, r.Stream.Attempt = lsn, nil
 		r.Stream.ObjectsExported++
 		r.Stream.EventsExported += int64(events)
 		r.Stream.LastExportAt, r.Stream.LastExportKey = s.now().UTC(), key
 		r.Stream.LastError = nil
+		return nil
+	})
+	return err
+}
+
+// SaveAttempt records, before an upload starts, the batch it holds: the
+// changes after the cursor (after) through LSN through.
+func (s *Store) SaveAttempt(account string, gen, after, through uint64) error {
+	_, err := s.update(account, func(r *Record) error {
+		if !r.Settings.Enabled || r.Stream.Generation != gen {
+			return ErrStale
+		}
+		if after != r.Stream.Cursor || through <= after {
+			return fmt.Errorf("attempt %s: batch %d..%d does not start at the cursor %d", account, after+1, through, r.Stream.Cursor)
+		}
+		r.Stream.Attempt = &Attempt{Generation: gen, AfterLSN: after, ThroughLSN: through}
 		return nil
 	})
 	return err
@@ -302,7 +329,7 @@ func (s *Store) SkipGap(account string, gen uint64, g Gap) (Gap, bool, error) {
 			}
 		}
 		if g.ToLSN > r.Stream.Cursor {
-			r.Stream.Cursor = g.ToLSN
+			r.Stream.Cursor, r.Stream.Attempt = g.ToLSN, nil
 		}
 		return nil
 	})

@@ -83,8 +83,25 @@ func TestApplyNeedsARecentPassingTestOfTheSameValues(t *testing.T) {
 	if r.Stream.Generation != 1 || r.Stream.Cursor != 42 || r.Stream.EnabledAtLSN != 42 {
 		t.Fatalf("enabled stream %+v: starts at the log's end", r.Stream)
 	}
+	// An upload's batch is saved before it starts, only from the cursor
+	// and by the current generation, and the cursor's move clears it.
+	if err := st.SaveAttempt("a", 1, 41, 50); err == nil || !strings.Contains(err.Error(), "cursor 42") {
+		t.Fatalf("attempt not starting at the cursor: %v", err)
+	}
+	if err := st.SaveAttempt("a", 2, 42, 50); !errors.Is(err, settings.ErrStale) {
+		t.Fatalf("attempt of another generation: %v", err)
+	}
+	if err := st.SaveAttempt("a", 1, 42, 50); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := st.Get("a"); r.Stream.Attempt == nil || *r.Stream.Attempt != (settings.Attempt{Generation: 1, AfterLSN: 42, ThroughLSN: 50}) {
+		t.Fatalf("saved attempt %+v", r.Stream.Attempt)
+	}
 	if err := st.Advance("a", 1, 50, 3, "k"); err != nil {
 		t.Fatal(err)
+	}
+	if r, _ := st.Get("a"); r.Stream.Attempt != nil {
+		t.Fatalf("attempt %+v kept after the cursor moved", r.Stream.Attempt)
 	}
 	// Disabling needs nothing and stops the generation.
 	r, err = st.Apply("a", settings.Settings{}, end)
