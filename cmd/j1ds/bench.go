@@ -208,9 +208,14 @@ type benchReport struct {
 	ExportVsBaseline    float64 `json:"export_vs_baseline"`
 	ExportRatio         float64 `json:"export_compression_ratio"`
 	ExportObjects       int     `json:"export_objects"`
-	ExportStdlib6       float64 `json:"export_stdlib6_events_per_s"`
-	ExportStdlib6VsLim  float64 `json:"export_stdlib6_vs_limit"`
-	ExportStdlib6VsBase float64 `json:"export_stdlib6_vs_baseline"`
+	// The exporter with objects discarded: log read and gzip, no S3.
+	ExportNoUpload           float64 `json:"export_no_upload_events_per_s"`
+	ExportNoUploadVsLimit    float64 `json:"export_no_upload_vs_limit"`
+	ExportNoUploadPerCPU     float64 `json:"export_no_upload_events_per_cpu_s"`
+	ExportNoUploadCPUVsLimit float64 `json:"export_no_upload_cpu_vs_limit"`
+	ExportStdlib6            float64 `json:"export_stdlib6_events_per_s"`
+	ExportStdlib6VsLim       float64 `json:"export_stdlib6_vs_limit"`
+	ExportStdlib6VsBase      float64 `json:"export_stdlib6_vs_baseline"`
 
 	// Latency and cost under a steady load.
 	FlushIntervalS       float64 `json:"flush_interval_s"`
@@ -441,7 +446,7 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 		accounts[i] = corpusAccount(i)
 	}
 	progress("export: the exporter at %s, one core, %d objects to versitygw", rec.Name, c.Accounts)
-	x, err := benchExport(ctx, s, b, accounts, "bench-export", rec, st.Records, c.profile("export.pprof"))
+	x, err := benchExport(ctx, s, b, accounts, "bench-export", rec, st.Records, c.profile("export.pprof"), false)
 	if err != nil {
 		return rec, fmt.Errorf("export: %w", err)
 	}
@@ -450,9 +455,16 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	r.ExportPerCPU = x.epcs()
 	r.ExportCPUVsLimit, r.ExportCPUVsBaseline = r.ExportPerCPU/r.EncodeLimitPerCPU, r.ExportPerCPU/r.BaselinePerCPU
 	r.ExportRatio, r.ExportObjects = float64(st.Bytes+st.Records)/float64(x.Bytes), x.Objects
+	progress("export: the exporter at %s, one core, %d objects discarded instead of uploaded", rec.Name, c.Accounts)
+	x, err = benchExport(ctx, s, b, accounts, "bench-export-discard", rec, st.Records, c.profile("export-discard.pprof"), true)
+	if err != nil {
+		return rec, fmt.Errorf("export: %w", err)
+	}
+	r.ExportNoUpload, r.ExportNoUploadPerCPU = x.eps(), x.epcs()
+	r.ExportNoUploadVsLimit, r.ExportNoUploadCPUVsLimit = r.ExportNoUpload/r.EncodeLimit, r.ExportNoUploadPerCPU/r.EncodeLimitPerCPU
 	std := gzipSetting{"stdlib-6", "stdlib", 6}
 	progress("export: the exporter with compress/gzip at its default level (%s), one core", std.Name)
-	x, err = benchExport(ctx, s, b, accounts, "bench-export-stdlib6", std, st.Records, c.profile("export-stdlib6.pprof"))
+	x, err = benchExport(ctx, s, b, accounts, "bench-export-stdlib6", std, st.Records, c.profile("export-stdlib6.pprof"), false)
 	if err != nil {
 		return rec, fmt.Errorf("export: %w", err)
 	}
@@ -566,6 +578,8 @@ func (r *benchReport) exportTables(w io.Writer) {
 		r.Baseline, r.Baseline/r.EncodeLimit, r.BaselinePerCPU, r.BaselinePerCPU/r.EncodeLimitPerCPU, r.BaselineRatio)
 	fmt.Fprintf(tw, "export (%s): log → S3 ack\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t%.2f\t\n", r.RecommendedSetting,
 		r.Export, r.ExportVsLimit, r.ExportVsBaseline, r.ExportPerCPU, r.ExportCPUVsLimit, r.ExportCPUVsBaseline, r.ExportRatio)
+	fmt.Fprintf(tw, "  the same, objects discarded (log → gzip)\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\t\n",
+		r.ExportNoUpload, r.ExportNoUploadVsLimit, r.ExportNoUpload/r.Baseline, r.ExportNoUploadPerCPU, r.ExportNoUploadCPUVsLimit, r.ExportNoUploadPerCPU/r.BaselinePerCPU)
 	fmt.Fprintf(tw, "export (stdlib-6, compress/gzip default level)\t%.0f\t%.2fx\t%.2fx\t\t\t\t\t\n", r.ExportStdlib6, r.ExportStdlib6VsLim, r.ExportStdlib6VsBase)
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -107,7 +108,10 @@ func (r exportRun) epcs() float64 { return float64(r.Events) / r.CPU.Seconds() }
 // the settings and the log) until the last object is acknowledged and its
 // cursor saved.
 // With profile set, the measured phase is CPU-profiled into that file.
-func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []string, bucket string, g gzipSetting, wantEvents int, profile string) (exportRun, error) {
+//
+// With discard the objects go nowhere (no S3 request): the exporter's own
+// cost, log read and compression, without the upload's.
+func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []string, bucket string, g gzipSetting, wantEvents int, profile string, discard bool) (exportRun, error) {
 	if err := b.bucket(ctx, bucket); err != nil {
 		return exportRun{}, err
 	}
@@ -116,10 +120,14 @@ func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []str
 		return exportRun{}, err
 	}
 	dest := &recordingDest{c: b.dest}
+	var sink exporter.Destination = dest
+	if discard {
+		sink = &discardDest{}
+	}
 	reg := prometheus.NewRegistry()
 	cfg := benchExporterConfig(g)
 	cfg.Registerer = reg
-	x, err := exporter.New(s, st, dest, cfg)
+	x, err := exporter.New(s, st, sink, cfg)
 	if err != nil {
 		return exportRun{}, err
 	}
@@ -140,7 +148,7 @@ func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []str
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	err = x.Close(cctx)
 	cancel()
-	d, cpu := time.Since(start), cpuTime()-cpu0
+	d0, cpu := time.Since(start), cpuTime()-cpu0
 	runtime.GOMAXPROCS(prev)
 	if perr := stop(); err == nil {
 		err = perr
@@ -155,11 +163,14 @@ func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []str
 	if events != wantEvents {
 		return exportRun{}, fmt.Errorf("exported %d events, want %d", events, wantEvents)
 	}
+	if d, ok := sink.(*discardDest); ok {
+		return exportRun{Events: events, Duration: d0, CPU: cpu, Objects: int(d.objects.Load()), Bytes: d.bytes.Load()}, nil
+	}
 	objs, reqs, failed := dest.objects()
 	if failed > 0 {
 		return exportRun{}, fmt.Errorf("%d uploads failed", failed)
 	}
-	r := exportRun{Events: events, Duration: d, CPU: cpu, Objects: len(objs), Requests: reqs}
+	r := exportRun{Events: events, Duration: d0, CPU: cpu, Objects: len(objs), Requests: reqs}
 	for _, o := range objs {
 		r.Bytes += o.Bytes
 	}
@@ -488,3 +499,24 @@ func upsertRaw(s *graph.Store, account string, objs [][]byte) (graph.Commit, err
 		return nil
 	})
 }
+
+// discardDest counts the objects and bytes it is given and stores nothing.
+type discardDest struct{ objects, bytes atomic.Int64 }
+
+func (d *discardDest) Object(context.Context, string, string, string) exporter.Object {
+	return &discardObject{d: d}
+}
+
+type discardObject struct{ d *discardDest }
+
+func (o *discardObject) Write(p []byte) (int, error) {
+	o.d.bytes.Add(int64(len(p)))
+	return len(p), nil
+}
+
+func (o *discardObject) Close() error {
+	o.d.objects.Add(1)
+	return nil
+}
+
+func (o *discardObject) Abort() {}
