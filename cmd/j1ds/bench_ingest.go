@@ -66,8 +66,14 @@ func shard(corpus [][]byte, writers int) [][][]byte {
 	return parts
 }
 
-func benchRawPebble(dir string, corpus [][]byte, batch, writers int) (int, error) {
+// benchRawPebble writes the corpus into Pebble opened with the store's
+// options (graph.PebbleOptions: the comparison is of the store, not of a
+// tuning), or with Pebble's defaults when defaults is set.
+func benchRawPebble(dir string, corpus [][]byte, batch, writers int, defaults bool) (int, error) {
 	opts := graph.PebbleOptions()
+	if defaults {
+		opts = &pebble.Options{}
+	}
 	opts.Logger = quietPebble{}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
