@@ -187,7 +187,8 @@ type benchReport struct {
 	CorpusPropsMax     int            `json:"corpus_properties_max"`
 	CorpusOps          map[string]int `json:"corpus_operations"`
 	CorpusBuildSeconds float64        `json:"corpus_build_s"`
-	RecommendedSetting string         `json:"recommended_compression"`
+	RecommendedSetting string         `json:"recommended_compression"` // fastest of this run with ratio ≥ 4
+	ShippedSetting     string         `json:"shipped_compression"`     // serve's default: what the export is measured at
 	Encode             []encodeResult `json:"encode"`
 	EncodeLimit        float64        `json:"encode_limit_events_per_s"`
 	EncodeLimitMBPerS  float64        `json:"encode_limit_mb_per_s"`
@@ -304,7 +305,7 @@ func bench(ctx context.Context, c benchConfig, stdout, stderr io.Writer) error {
 
 	// Memory first, in a process that has held nothing else yet; the
 	// exporter as serve runs it (its own pooled gzip at the default level).
-	shipped := gzipSetting{fmt.Sprintf("klauspost-%d", exporter.DefaultGzipLevel), "klauspost", exporter.DefaultGzipLevel}
+	shipped := shippedGzip()
 	if c.runs("idle") {
 		progress("idle: %d enabled accounts for %s", c.IdleAccounts, c.IdleFor)
 		idle, err := benchIdle(ctx, dir, b, c.IdleAccounts, c.IdleFor, shipped)
@@ -353,6 +354,11 @@ func bench(ctx context.Context, c benchConfig, stdout, stderr io.Writer) error {
 		return enc.Encode(r)
 	}
 	return r.table(stdout, c)
+}
+
+// shippedGzip is the gzip setting serve runs by default.
+func shippedGzip() gzipSetting {
+	return gzipSetting{fmt.Sprintf("klauspost-%d", exporter.DefaultGzipLevel), "klauspost", exporter.DefaultGzipLevel}
 }
 
 // benchLatencyPhase measures latency and cost under a steady load.
@@ -423,7 +429,12 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	if err != nil {
 		return rec, err
 	}
+	// The export, its limit and the latency are measured at the setting
+	// serve ships (the fastest with ratio ≥ 4 when it was chosen); the
+	// fastest of this run is reported beside it.
 	r.Encode, r.RecommendedSetting = enc, rec.Name
+	rec = shippedGzip()
+	r.ShippedSetting = rec.Name
 	limit := func(name string) encodeResult {
 		for _, e := range enc {
 			if e.Setting == name {
@@ -525,9 +536,10 @@ func (r *benchReport) table(w io.Writer, c benchConfig) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "goal (issue 5)\tmeasured\t\t")
 	if c.runs("export") {
-		fmt.Fprintf(tw, "compression ratio ≥ %.1f\t%.2f (%s)\t%s\t\n", minCompressionRatio, r.CompressionRatio, r.RecommendedSetting, goal(r.CompressionRatio >= minCompressionRatio))
-		fmt.Fprintf(tw, "export ≥ 0.7x encode limit\t%.2fx\t%s\t\n", r.ExportVsLimit, goal(r.ExportVsLimit >= 0.7))
-		fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx\t%s\t\n", r.ExportVsBaseline, goal(r.ExportVsBaseline >= 5))
+		fmt.Fprintf(tw, "compression ratio ≥ %.1f\t%.2f (%s)\t%s\t\n", minCompressionRatio, r.CompressionRatio, r.ShippedSetting, goal(r.CompressionRatio >= minCompressionRatio))
+		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, per CPU-second\t%.2fx (objects discarded: %.2fx)\t%s\t\n", r.ExportCPUVsLimit, r.ExportNoUploadCPUVsLimit, goal(r.ExportCPUVsLimit >= 0.7))
+		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, wall clock\t%.2fx (objects discarded: %.2fx; versitygw shares the cores)\t%s\t\n", r.ExportVsLimit, r.ExportNoUploadVsLimit, goal(r.ExportVsLimit >= 0.7))
+		fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx (per CPU-second %.2fx)\t%s\t\n", r.ExportVsBaseline, r.ExportCPUVsBaseline, goal(r.ExportVsBaseline >= 5))
 	}
 	if c.runs("ingest") {
 		fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx\t%s\t\n", r.IngestVsRaw, goal(r.IngestVsRaw >= 0.5))
@@ -562,8 +574,11 @@ func (r *benchReport) exportTables(w io.Writer) {
 	fmt.Fprintln(tw, "encode limit, one core\tevents/s\tMB/s\tratio\texporter's writes, events/s\t")
 	for _, e := range r.Encode {
 		name := e.Setting
-		if name == r.RecommendedSetting {
-			name += " (recommended)"
+		if name == r.ShippedSetting {
+			name += " (serve's default)"
+		}
+		if e.Setting == r.RecommendedSetting {
+			name += " (fastest ≥ 4.0 here)"
 		}
 		per := ""
 		if e.PerRecordEPS > 0 {
@@ -576,11 +591,11 @@ func (r *benchReport) exportTables(w io.Writer) {
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "throughput, one core\tevents/s\tvs limit\tvs baseline\tevents/CPU-s\tvs limit\tvs baseline\tratio\t")
-	fmt.Fprintf(tw, "encode limit (%s)\t%.0f\t1.00x\t%.2fx\t%.0f\t1.00x\t%.2fx\t%.2f\t\n", r.RecommendedSetting,
+	fmt.Fprintf(tw, "encode limit (%s)\t%.0f\t1.00x\t%.2fx\t%.0f\t1.00x\t%.2fx\t%.2f\t\n", r.ShippedSetting,
 		r.EncodeLimit, r.EncodeLimit/r.Baseline, r.EncodeLimitPerCPU, r.EncodeLimitPerCPU/r.BaselinePerCPU, r.CompressionRatio)
 	fmt.Fprintf(tw, "baseline (encoding/json maps, gzip 6, PutObject)\t%.0f\t%.2fx\t1.00x\t%.0f\t%.2fx\t1.00x\t%.2f\t\n",
 		r.Baseline, r.Baseline/r.EncodeLimit, r.BaselinePerCPU, r.BaselinePerCPU/r.EncodeLimitPerCPU, r.BaselineRatio)
-	fmt.Fprintf(tw, "export (%s): log → S3 ack\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t%.2f\t\n", r.RecommendedSetting,
+	fmt.Fprintf(tw, "export (%s): log → S3 ack\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t%.2f\t\n", r.ShippedSetting,
 		r.Export, r.ExportVsLimit, r.ExportVsBaseline, r.ExportPerCPU, r.ExportCPUVsLimit, r.ExportCPUVsBaseline, r.ExportRatio)
 	fmt.Fprintf(tw, "  the same, objects discarded (log → gzip)\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\t\n",
 		r.ExportNoUpload, r.ExportNoUploadVsLimit, r.ExportNoUpload/r.Baseline, r.ExportNoUploadPerCPU, r.ExportNoUploadCPUVsLimit, r.ExportNoUploadPerCPU/r.BaselinePerCPU)

@@ -66,7 +66,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Errorf("requests_per_object %v: objects below the multipart threshold take one PutObject", r["requests_per_object"])
 	}
 	if ratio, _ := r["compression_ratio"].(float64); ratio < minCompressionRatio {
-		t.Errorf("the recommended setting compresses %.2fx, below %.1f", ratio, minCompressionRatio)
+		t.Errorf("serve's default setting compresses %.2fx, below %.1f", ratio, minCompressionRatio)
 	}
 }
 
