@@ -158,6 +158,7 @@ func (c *Client) TestConnection(ctx context.Context, t Target, body []byte) erro
 		ContentType:         aws.String("application/json"),
 		ExpectedBucketOwner: aws.String(t.Owner),
 		ChecksumAlgorithm:   types.ChecksumAlgorithmCrc32,
+		ChecksumCRC32:       crc32Of(body),
 	}
 	c.setSSE(&in.ServerSideEncryption, &in.SSEKMSKeyId)
 	if _, err := c.s3.PutObject(ctx, in); err != nil {

@@ -25,8 +25,9 @@
 // sent by default, so the bucket's default encryption (SSE-S3 or SSE-KMS)
 // applies. With --kms-key-id the SSE-KMS headers go on PutObject and
 // CreateMultipartUpload only: S3 rejects them on UploadPart and
-// CompleteMultipartUpload. Bodies carry a CRC32 checksum (trailing, over
-// TLS), and parts are completed with their checksums.
+// CompleteMultipartUpload. Bodies carry their CRC32 checksum in a header,
+// computed before the request (S3 refuses a body that does not match it),
+// and parts are completed with their checksums.
 //
 // # Objects and memory
 //

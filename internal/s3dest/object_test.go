@@ -3,7 +3,10 @@ package s3dest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -52,6 +55,13 @@ func checkEveryRequest(t *testing.T, reqs []fakeRequest, kmsKey string) {
 	for _, r := range reqs {
 		if got := r.Header.Get("X-Amz-Expected-Bucket-Owner"); got != testOwner {
 			t.Errorf("%s #%d: x-amz-expected-bucket-owner = %q, want %s", r.Op, r.N, got, testOwner)
+		}
+		// Every body carries its CRC32 for S3 to check, in a header.
+		if r.Op == "PutObject" || r.Op == "UploadPart" {
+			want := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(r.Body)))
+			if got := r.Header.Get("X-Amz-Checksum-Crc32"); got != want {
+				t.Errorf("%s #%d: x-amz-checksum-crc32 = %q, want %q (the body's)", r.Op, r.N, got, want)
+			}
 		}
 		sse := r.Header.Get("X-Amz-Server-Side-Encryption")
 		key := r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
