@@ -19,6 +19,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -66,16 +67,15 @@ func init() {
 
 // matrixChildConfig is the serve configuration of a matrix child.
 type matrixChildConfig struct {
-	Data, OperatorKey, Endpoint, CAFile, AddrFile string
-	FlushInterval                                 time.Duration
-	LogRetention, LogRetentionInterval            time.Duration
-	LogRetentionBytes, PartSize                   int64
-	ExportWorkers                                 int
+	Data, OperatorKey, Endpoint, CAFile string
+	FlushInterval                       time.Duration
+	LogRetention, LogRetentionInterval  time.Duration
+	LogRetentionBytes, PartSize         int64
+	ExportWorkers                       int
 }
 
 // serveMatrixChild runs serve as configured by the JSON in path until
-// SIGTERM, writing its address to AddrFile once it listens, and returns
-// the exit code.
+// SIGTERM, its log on stderr, and returns the exit code.
 func serveMatrixChild(path string) int {
 	fail := func(err error) int {
 		fmt.Fprintln(os.Stderr, "matrix child:", err)
@@ -121,12 +121,7 @@ func serveMatrixChild(path string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err = serve(ctx, cfg, log, func(addr string) {
-		if err := writeFileAtomic(c.AddrFile, []byte(addr), 0o600); err != nil {
-			log.Error("write address file", slog.Any("err", err))
-		}
-	})
-	if err != nil {
+	if err := serve(ctx, cfg, log, nil); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -139,10 +134,23 @@ func serveMatrixChild(path string) int {
 // before). The child is killed when the test ends.
 func startMatrixChild(t *testing.T, e *s3Env, cfg serveConfig, mc matrixChildConfig, extraEnv ...string) *child {
 	t.Helper()
-	dir := t.TempDir()
 	mc.Data, mc.OperatorKey, mc.Endpoint, mc.FlushInterval = cfg.Data, cfg.OperatorKey, cfg.S3.Endpoint, cfg.FlushInterval
-	mc.CAFile, mc.AddrFile = e.srv.CAFile, filepath.Join(dir, "addr")
-	return spawnChild(t, cfg, matrixChildEnv, mc, mc.AddrFile, extraEnv)
+	mc.CAFile = e.srv.CAFile
+	b, err := json.Marshal(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), matrixChildEnv+"="+path), extraEnv...)
+	return spawnChild(t, cfg, cmd)
 }
 
 // tail returns the last n lines of s.

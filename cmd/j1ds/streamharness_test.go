@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -705,7 +704,8 @@ func (j *j1) syncEntities(t *testing.T, key string, entities []map[string]any) {
 }
 
 // child is j1ds serve running in a child process (the test binary, see
-// TestMain), so that it can be killed.
+// matrix_test.go's init, or a built j1ds binary, see soak_test.go), so that
+// it can be killed and its memory is its own.
 type child struct {
 	*j1
 	cmd    *exec.Cmd
@@ -722,27 +722,20 @@ func startChild(t *testing.T, e *s3Env, cfg serveConfig, extraEnv ...string) *ch
 	return startMatrixChild(t, e, cfg, matrixChildConfig{}, extraEnv...)
 }
 
-// spawnChild runs this test binary as a child j1ds: it writes config as
-// JSON, passes its path in envVar, and waits until the child writes its
-// address to addrFile. A child whose failpoint (in extraEnv) fires while it
-// starts is returned without a url. The child is killed when the test ends.
-func spawnChild(t *testing.T, cfg serveConfig, envVar string, config any, addrFile string, extraEnv []string) *child {
+// spawnChild starts cmd, a j1ds serve with --listen on port 0 and its log
+// (JSON, info level or below) on stderr, and waits until it listens: until
+// its log says "j1ds serving" and at which address. A child whose
+// failpoint (J1DS_FAILPOINT in cmd.Env) fires while it starts is returned
+// without a url. The child is killed when the test ends.
+func spawnChild(t *testing.T, cfg serveConfig, cmd *exec.Cmd) *child {
 	t.Helper()
-	b, err := json.Marshal(config)
-	if err != nil {
-		t.Fatal(err)
+	var failpoints []string
+	for _, v := range cmd.Env {
+		if strings.HasPrefix(v, "J1DS_FAILPOINT=") {
+			failpoints = append(failpoints, v)
+		}
 	}
-	path := filepath.Join(filepath.Dir(addrFile), "config.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{stderr: &testLog{}, done: make(chan struct{})}
-	c.cmd = exec.Command(exe, "-test.run=^$")
-	c.cmd.Env = append(append(os.Environ(), envVar+"="+path), extraEnv...)
+	c := &child{cmd: cmd, stderr: &testLog{}, done: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -755,25 +748,25 @@ func spawnChild(t *testing.T, cfg serveConfig, envVar string, config any, addrFi
 		_ = c.cmd.Process.Kill()
 		<-c.done
 		if t.Failed() {
-			t.Logf("child j1ds log (%s):\n%s", strings.Join(extraEnv, " "), tail(c.stderr.String(), 200))
+			t.Logf("child j1ds log (%s):\n%s", strings.Join(append(slices.Clone(c.cmd.Args), failpoints...), " "), tail(c.stderr.String(), 200))
 		}
 	})
-	var addr []byte
+	var addr string
 	c.j1 = &j1{opKey: cfg.OperatorKey, cfg: cfg, http: &http.Client{Timeout: time.Minute}}
 	waitFor(t, time.Minute, "the child j1ds to listen", func() bool {
 		select {
 		case <-c.done:
-			if len(extraEnv) > 0 && c.err != nil && strings.Contains(c.stderr.String(), "failpoint ") {
+			if len(failpoints) > 0 && c.err != nil && strings.Contains(c.stderr.String(), "failpoint ") {
 				return true // its failpoint fired during the start
 			}
 			t.Fatalf("the child j1ds exited before it listened: %v\n%s", c.err, c.stderr.String())
 		default:
 		}
-		addr, err = os.ReadFile(addrFile)
-		return err == nil
+		addr = servingAddr(c.stderr.String())
+		return addr != ""
 	})
-	if addr != nil {
-		c.url = "http://" + string(addr)
+	if addr != "" {
+		c.url = "http://" + addr
 	}
 	c.stop = func() {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
@@ -788,6 +781,18 @@ func spawnChild(t *testing.T, cfg serveConfig, envVar string, config any, addrFi
 		}
 	}
 	return c
+}
+
+// servingAddr returns the address of the "j1ds serving" line of a j1ds's
+// JSON log, or "" before it listens.
+func servingAddr(log string) string {
+	for l := range strings.Lines(log) {
+		var line struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "j1ds serving" {
+			return line.Addr
+		}
+	}
+	return ""
 }
 
 // killed waits for the child to die of SIGKILL.
