@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"time"
 
 	kgzip "github.com/klauspost/compress/gzip"
@@ -168,6 +169,10 @@ func checkEncoding(logs [][]graph.Entry, g gzipSetting) error {
 // the whole corpus.
 const encodeSample = 100000
 
+// limitRounds is how many times the encode limit of the settings the
+// export is compared with is measured; the best run counts.
+const limitRounds = 3
+
 // benchEncode measures every setting on a sample of logs (whole
 // accounts, about encodeSample records) and returns the results and the
 // recommended setting: the fastest whose ratio is at least
@@ -222,14 +227,21 @@ func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeR
 	if best < 0 {
 		best = densest
 	}
-	for _, i := range []int{best, std} {
-		if len(sample) < len(logs) {
-			progress("encode limit: %s, whole corpus", settings[i].Name)
+	shipped := slices.IndexFunc(settings, func(g gzipSetting) bool { return g == shippedGzip() })
+	for _, i := range slices.Compact([]int{shipped, best, std}) {
+		// The limit is a ceiling: the best of limitRounds runs over the
+		// whole corpus (one run of a second or so caught whatever else the
+		// machine did, and the ratios to it moved by a third).
+		results[i] = encodeResult{}
+		for round := range limitRounds {
+			progress("encode limit: %s, whole corpus (run %d of %d)", settings[i].Name, round+1, limitRounds)
 			r, err := measure(logs, settings[i], false)
 			if err != nil {
 				return nil, settings[i], err
 			}
-			results[i] = r
+			if r.EventsPerS > results[i].EventsPerS {
+				results[i] = r
+			}
 		}
 		// The exporter's write pattern: two writes a record.
 		progress("encode limit: %s, one write per record and newline", settings[i].Name)
