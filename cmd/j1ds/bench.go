@@ -261,6 +261,7 @@ type benchReport struct {
 	// for reference.
 	RawPebbleDefaults   float64 `json:"raw_pebble_default_options_events_per_s"`
 	IngestVsRawDefaults float64 `json:"ingest_vs_raw_pebble_default_options"`
+	IngestVsRawSame     float64 `json:"ingest_vs_raw_pebble_same_options"`
 	Ingest              float64 `json:"ingest_events_per_s"`
 	IngestVsRaw         float64 `json:"ingest_vs_raw_pebble"`
 	RawPebbleConc       float64 `json:"raw_pebble_concurrent_eps"`
@@ -542,7 +543,7 @@ func (r *benchReport) table(w io.Writer, c benchConfig) error {
 		fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx (per CPU-second %.2fx)\t%s\t\n", r.ExportVsBaseline, r.ExportCPUVsBaseline, goal(r.ExportVsBaseline >= 5))
 	}
 	if c.runs("ingest") {
-		fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx\t%s\t\n", r.IngestVsRaw, goal(r.IngestVsRaw >= 0.5))
+		fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx the faster raw Pebble (same options %.2fx, Pebble's defaults %.2fx)\t%s\t\n", r.IngestVsRaw, r.IngestVsRawSame, r.IngestVsRawDefaults, goal(r.IngestVsRaw >= 0.5))
 	}
 	if c.runs("burst") {
 		fmt.Fprintf(tw, "burst peak RSS ≤ 256 MiB\t%s (Go runtime %s, live heap %s; %d changes over %d accounts, %.0f/s, drained %.1fs after)\t%s\t\n",
@@ -669,8 +670,12 @@ func benchIngest(ctx context.Context, c benchConfig, dir string, r *benchReport,
 		return err
 	}
 	r.Entities, r.Batch, r.Writers, r.AvgEntityBytes = c.Entities, c.Batch, c.Writers, bytesTotal/len(corpus)
-	r.IngestVsRaw, r.IngestConcVsRaw, r.SyncAPIVsRaw = r.Ingest/r.RawPebble, r.IngestConc/r.RawPebbleConc, r.SyncAPI/r.RawPebble
-	r.IngestVsRawDefaults = r.Ingest / r.RawPebbleDefaults
+	// The goal is judged against the faster raw Pebble: the store's
+	// options (the newer table format) made raw writes up to a quarter
+	// slower in some runs, which would flatter the store.
+	rawBest := max(r.RawPebble, r.RawPebbleDefaults)
+	r.IngestVsRaw, r.IngestConcVsRaw, r.SyncAPIVsRaw = r.Ingest/rawBest, r.IngestConc/r.RawPebbleConc, r.SyncAPI/rawBest
+	r.IngestVsRawDefaults, r.IngestVsRawSame = r.Ingest/r.RawPebbleDefaults, r.Ingest/r.RawPebble
 	r.ingestMeasurement = []ingestResult{
 		{"raw Pebble, Pebble's default options", r.RawPebbleDefaults, r.RawPebbleDefaults},
 		{"raw Pebble, same bytes, synced batches", r.RawPebble, r.RawPebble},
