@@ -320,7 +320,7 @@ func TestSoak(t *testing.T) {
 	}
 	defer store.Close()
 	for _, i := range order {
-		checkAgainstLog(t, e.objects(t, streamBucket, id(i)), logStateOf(t, store, id(i)), id(i))
+		checkAgainstLog(t, e.objects(t, streamBucket, id(i)), logStateOf(t, store, id(i), false), id(i))
 	}
 	t.Logf("verify --compare clean and bucket = log for %d accounts", len(order))
 }
@@ -446,29 +446,4 @@ func pidRSS(pid int) uint64 {
 		}
 	}
 	return 0
-}
-
-// logStateOf is readLogState on an open store.
-func logStateOf(t *testing.T, store *graph.Store, account string) logState {
-	t.Helper()
-	rec, err := settings.New(store.DB(), nil).Get(account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := store.End(account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := logState{rec: rec, end: end}
-	for after := rec.Stream.EnabledAtLSN; ; {
-		es, err := store.ReadLog(account, after, 1000, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(es) == 0 {
-			return st
-		}
-		st.entries = append(st.entries, es...)
-		after = es[len(es)-1].LSN
-	}
 }

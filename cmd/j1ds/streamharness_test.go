@@ -565,6 +565,12 @@ func readLogStateSince(t *testing.T, data, account string, fromFirstPeriod bool)
 		t.Fatal(err)
 	}
 	defer store.Close()
+	return logStateOf(t, store, account, fromFirstPeriod)
+}
+
+// logStateOf is readLogStateSince on an open store.
+func logStateOf(t *testing.T, store *graph.Store, account string, fromFirstPeriod bool) logState {
+	t.Helper()
 	rec, err := settings.New(store.DB(), nil).Get(account)
 	if err != nil {
 		t.Fatal(err)
@@ -584,12 +590,11 @@ func readLogStateSince(t *testing.T, data, account string, fromFirstPeriod bool)
 			t.Fatal(err)
 		}
 		if len(es) == 0 {
-			break
+			return st
 		}
 		st.entries = append(st.entries, es...)
 		after = es[len(es)-1].LSN
 	}
-	return st
 }
 
 // checkAgainstLog checks the objects of an account against its log: the
