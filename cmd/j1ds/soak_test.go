@@ -25,10 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/locals3"
-	"github.com/j1ds/j1ds/internal/settings"
 )
 
 // soakHeapCap and soakRSSCap bound the heap and the RSS of j1ds (a child
@@ -81,35 +79,7 @@ func TestSoak(t *testing.T) {
 	// The accounts are enabled in the data directory before j1ds starts,
 	// as if saved earlier (Test Connection through the API for each would
 	// only slow the start).
-	keys := make([]string, accountsN)
-	func() {
-		store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		as, st := accounts.New(store.DB()), settings.New(store.DB(), nil)
-		parallel(accountsN, func(i int) {
-			a := id(i)
-			var err error
-			if _, err = as.CreateAccount(a, []string{accounts.EntitlementDataStreaming}); err == nil {
-				keys[i], _, err = as.CreateKey(a, accounts.RoleAdmin)
-			}
-			if err == nil {
-				_, err = st.SaveTest(a, settings.ConnectionTest{OK: true, At: time.Now().UTC(), BucketName: streamBucket, AWSAccountID: s3Owner})
-			}
-			if err == nil {
-				_, err = st.Apply(a, settings.Settings{Enabled: true, BucketName: streamBucket, AWSAccountID: s3Owner, RegionConfirmed: true},
-					func() (uint64, error) { return store.End(a) })
-			}
-			if err != nil {
-				t.Errorf("enable %s: %v", a, err)
-			}
-		})
-	}()
-	if t.Failed() {
-		t.FailNow()
-	}
+	keys := enableOffline(t, cfg.Data, 0, accountsN, id, func(int) (string, string) { return streamBucket, s3Owner })
 	// j1ds runs as a child process, so the memory sampled is its own and
 	// not the test's (whose logs and request records grow with the run),
 	// and as a binary built without the race detector, whose shadow memory

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -19,10 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/accounts"
-	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/locals3"
-	"github.com/j1ds/j1ds/internal/settings"
 )
 
 func isTime(s string) bool {
@@ -647,36 +643,7 @@ func TestStreamManyAccounts(t *testing.T) {
 
 	cfg := streamConfig(t, e)
 	cfg.ExportWorkers = 16 // uploads are mostly waiting on S3
-	keys := make([]string, accountsN)
-	func() {
-		store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		as, st := accounts.New(store.DB()), settings.New(store.DB(), nil)
-		parallel(accountsN-viaAPI, func(n int) {
-			i := viaAPI + n
-			a, b := id(i), bucketOf(i)
-			var err error
-			if _, err = as.CreateAccount(a, []string{accounts.EntitlementDataStreaming}); err == nil {
-				keys[i], _, err = as.CreateKey(a, accounts.RoleAdmin)
-			}
-			if err == nil {
-				_, err = st.SaveTest(a, settings.ConnectionTest{OK: true, At: time.Now().UTC(), BucketName: b, AWSAccountID: owners[b]})
-			}
-			if err == nil {
-				_, err = st.Apply(a, settings.Settings{Enabled: true, BucketName: b, AWSAccountID: owners[b], RegionConfirmed: true},
-					func() (uint64, error) { return store.End(a) })
-			}
-			if err != nil {
-				t.Errorf("enable %s: %v", a, err)
-			}
-		})
-	}()
-	if t.Failed() {
-		t.FailNow()
-	}
+	keys := enableOffline(t, cfg.Data, viaAPI, accountsN, id, func(i int) (string, string) { return bucketOf(i), owners[bucketOf(i)] })
 
 	j := startServe(t, cfg)
 	for i := range viaAPI {

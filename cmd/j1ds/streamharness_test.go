@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/locals3"
 	"github.com/j1ds/j1ds/internal/settings"
@@ -830,4 +831,44 @@ func parallel(n int, fn func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// enableOffline creates the accounts id(first) to id(n-1), each with an
+// admin key, and enables their streams into target(i)'s bucket and owner
+// directly in the data directory of a j1ds not running, as if saved
+// earlier through the API (a connection test and a save per account would
+// only slow the start of tests with many accounts). It returns the keys by
+// index; those below first are left empty for the caller.
+func enableOffline(t *testing.T, data string, first, n int, id func(int) string, target func(int) (bucket, owner string)) []string {
+	t.Helper()
+	store, err := graph.Open(filepath.Join(data, "graph"), graph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	as, st := accounts.New(store.DB()), settings.New(store.DB(), nil)
+	keys := make([]string, n)
+	parallel(n-first, func(k int) {
+		i := first + k
+		a := id(i)
+		bucket, owner := target(i)
+		var err error
+		if _, err = as.CreateAccount(a, []string{accounts.EntitlementDataStreaming}); err == nil {
+			keys[i], _, err = as.CreateKey(a, accounts.RoleAdmin)
+		}
+		if err == nil {
+			_, err = st.SaveTest(a, settings.ConnectionTest{OK: true, At: time.Now().UTC(), BucketName: bucket, AWSAccountID: owner})
+		}
+		if err == nil {
+			_, err = st.Apply(a, settings.Settings{Enabled: true, BucketName: bucket, AWSAccountID: owner, RegionConfirmed: true},
+				func() (uint64, error) { return store.End(a) })
+		}
+		if err != nil {
+			t.Errorf("enable %s: %v", a, err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	return keys
 }
