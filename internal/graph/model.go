@@ -355,7 +355,7 @@ func stringField(fields ownedFields, name string, required bool) (string, error)
 		return "", nil
 	}
 	if len(v) >= 2 && v[0] == '"' { // a string token, checked by the scanner
-		if s, _, err := decodeString(v); err == nil {
+		if s, err := decodeString(v); err == nil {
 			return s, nil
 		}
 	}
@@ -372,7 +372,7 @@ func classField(fields ownedFields, kind Kind) ([]string, error) {
 		return nil, inputErr("_class", "is required: a class such as \"User\" (entities may give an array)")
 	}
 	if len(v) >= 2 && v[0] == '"' { // a string token, checked by the scanner
-		if one, _, err := decodeString(v); err == nil {
+		if one, err := decodeString(v); err == nil {
 			return []string{one}, nil
 		}
 	}

@@ -75,7 +75,7 @@ func scanFlat(out []field, b []byte) ([]field, error) {
 				src = string(b)
 			}
 			name = src[start+1 : s.i-1]
-		} else if name, _, err = decodeString(nameRaw); errors.Is(err, errNotUTF8) {
+		} else if name, err = decodeString(nameRaw); errors.Is(err, errNotUTF8) {
 			return nil, inputErr("", "a member name is not valid UTF-8")
 		} else if err != nil {
 			return nil, s.syntax("a valid member name")
@@ -177,23 +177,23 @@ func (s *scanner) str() ([]byte, error) {
 // errNotUTF8 is returned by decodeString for a string that is not UTF-8.
 var errNotUTF8 = errors.New("not valid UTF-8")
 
-// decodeString decodes a string token; plain reports that its canonical
-// encoding is the token itself.
-func decodeString(tok []byte) (string, bool, error) {
+// decodeString decodes a string token (see plainString for when its
+// canonical encoding is the token itself).
+func decodeString(tok []byte) (string, error) {
 	inner := tok[1 : len(tok)-1]
-	if !plainString(tok) {
-		// encoding/json would turn invalid bytes into U+FFFD, making
-		// two different keys one.
-		if !utf8.Valid(inner) {
-			return "", false, errNotUTF8
-		}
-		var v string
-		if err := json.Unmarshal(tok, &v); err != nil {
-			return "", false, err
-		}
-		return v, false, nil
+	if plainString(tok) {
+		return string(inner), nil
 	}
-	return string(inner), true, nil
+	// encoding/json would turn invalid bytes into U+FFFD, making two
+	// different keys one.
+	if !utf8.Valid(inner) {
+		return "", errNotUTF8
+	}
+	var v string
+	if err := json.Unmarshal(tok, &v); err != nil {
+		return "", err
+	}
+	return v, nil
 }
 
 // plainString reports whether a string token holds only ASCII without
@@ -219,7 +219,7 @@ func (s *scanner) value(name string, top bool) ([]byte, error) {
 		if plainString(tok) {
 			return tok, nil
 		}
-		v, _, err := decodeString(tok)
+		v, err := decodeString(tok)
 		if err != nil {
 			return nil, inputErr(fieldName(name), "invalid string: %v", err)
 		}
@@ -375,7 +375,7 @@ func (s *scanner) skip(depth int) error {
 		if err != nil {
 			return err
 		}
-		if _, _, err := decodeString(tok); err != nil {
+		if _, err := decodeString(tok); err != nil {
 			return inputErr("", "invalid string at byte %d: %v", start, err)
 		}
 		return nil
