@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -66,10 +68,79 @@ func shard(corpus [][]byte, writers int) [][][]byte {
 	return parts
 }
 
-// benchRawPebble writes the corpus into Pebble opened with the store's
-// options (graph.PebbleOptions: the comparison is of the store, not of a
-// tuning), or with Pebble's defaults when defaults is set.
-func benchRawPebble(dir string, corpus [][]byte, batch, writers int, defaults bool) (int, error) {
+// rawBatch is one transaction of the graph store as the raw Pebble
+// baseline writes it: its key/value pairs.
+type rawBatch [][2][]byte
+
+// storeBatches ingests the corpus into a graph store once (untimed) and
+// returns what the store wrote, for the raw baseline to write again: per
+// writer, each transaction's key/value pairs in commit order. Each key of
+// the resulting database is given to the transaction that wrote it: a log
+// entry ('L') and its global index ('G') by LSN, every other key (the
+// object, its type and scope index) by the object id it ends with, which
+// a change of one entry names. A key left over is an error: the baseline
+// writes the store's bytes, in its keys' order, or nothing.
+func storeBatches(dir string, corpus [][]byte, batch, writers int) ([][]rawBatch, error) {
+	if _, err := benchStore(dir, corpus, batch, writers); err != nil {
+		return nil, err
+	}
+	s, err := graph.Open(dir, graph.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	type slot struct{ writer, index int }
+	byLSN := make(map[uint64]slot)
+	byID := make(map[string]uint64)
+	out := make([][]rawBatch, writers)
+	for w := range writers {
+		es, err := s.ReadLog(fmt.Sprintf("bench%d", w), 0, math.MaxInt, math.MaxInt)
+		if err != nil {
+			return nil, err
+		}
+		out[w] = make([]rawBatch, len(es))
+		for i, e := range es {
+			byLSN[e.LSN] = slot{w, i}
+			for _, c := range e.Changes {
+				byID[c.ID] = e.LSN
+			}
+		}
+	}
+	it, err := s.DB().NewIter(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	const idLen = 36 // graph.ObjectID: a UUID
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		var lsn uint64
+		switch {
+		case k[0] == 'L' && len(k) > 9:
+			lsn = binary.BigEndian.Uint64(k[len(k)-8:])
+		case k[0] == 'G' && len(k) == 9:
+			lsn = binary.BigEndian.Uint64(k[1:])
+		case len(k) > idLen && byID[string(k[len(k)-idLen:])] != 0:
+			lsn = byID[string(k[len(k)-idLen:])]
+		default:
+			return nil, fmt.Errorf("key %q of the store belongs to no transaction", k)
+		}
+		sl, ok := byLSN[lsn]
+		if !ok {
+			return nil, fmt.Errorf("key %q of the store names LSN %d, which is in no log", k, lsn)
+		}
+		kv := [2][]byte{append([]byte(nil), k...), append([]byte(nil), it.Value()...)}
+		out[sl.writer][sl.index] = append(out[sl.writer][sl.index], kv)
+	}
+	return out, it.Error()
+}
+
+// benchRawPebble writes the store's transactions again (see storeBatches)
+// as raw synced Pebble batches, each writer its own account's in order,
+// into Pebble opened with the store's options (graph.PebbleOptions: the
+// comparison is of the store, not of a tuning), or with Pebble's defaults
+// when defaults is set. It returns the entities written.
+func benchRawPebble(dir string, batches [][]rawBatch, entities int, defaults bool) (int, error) {
 	opts := graph.PebbleOptions()
 	if defaults {
 		opts = &pebble.Options{}
@@ -80,28 +151,29 @@ func benchRawPebble(dir string, corpus [][]byte, batch, writers int, defaults bo
 		return 0, err
 	}
 	defer db.Close()
-	// The same bytes the store writes per entity: the object (a 16-byte
-	// hash and its JSON), two index keys, and per batch one log entry
-	// holding every record and its index key.
-	err = inBatches(corpus, batch, writers, func(w, i int, items [][]byte) error {
-		b := db.NewBatch()
-		defer b.Close()
-		var entry []byte
-		for j, e := range items {
-			id := fmt.Appendf(nil, "%08d-0000-5000-8000-%012d", w, i+j)
-			obj := append(make([]byte, 16, 16+len(e)), e...)
-			_ = b.Set(append([]byte("obench\x00"), id...), obj, nil)
-			_ = b.Set(fmt.Appendf(nil, "tbench\x00eaws_iam_user\x00%s", id), nil, nil)
-			_ = b.Set(fmt.Appendf(nil, "sbench\x00bench\x00e%s", id), []byte("aws_iam_user"), nil)
-			entry = append(entry, `{"operation":"c","eventType":"entity","properties":`...)
-			entry = append(entry, e...)
-			entry = append(entry, `,"labels":["Entity","User","aws_iam_user"]}`...)
-		}
-		_ = b.Set(fmt.Appendf(nil, "Lbench%d\x00%08d", w, i), entry, nil)
-		_ = b.Set(fmt.Appendf(nil, "G%d%08d", w, i), []byte("0000000000bench"), nil)
-		return b.Commit(pebble.Sync)
-	})
-	return len(corpus), err
+	var wg sync.WaitGroup
+	errs := make(chan error, len(batches))
+	for _, bs := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, rb := range bs {
+				b := db.NewBatch()
+				for _, kv := range rb {
+					_ = b.Set(kv[0], kv[1], nil)
+				}
+				err := b.Commit(pebble.Sync)
+				b.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return entities, <-errs
 }
 
 // inBatches splits the corpus over writers goroutines, each calling fn for
