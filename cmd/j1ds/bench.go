@@ -449,30 +449,49 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	r.CompressionRatio = limit(rec.Name).Ratio
 	r.EncodeStdlib6 = limit("stdlib-6").EventsPerS
 
-	progress("baseline: encoding/json of maps, compress/gzip default level, one PutObject per object, one core")
-	events, d, cpu, packed, err := benchBaseline(ctx, logs, b, "bench-baseline")
-	if err != nil {
-		return rec, fmt.Errorf("baseline: %w", err)
+	// The baseline, the export and the limit are each the best of
+	// limitRounds runs (one with --quick): measured the same way, a run the
+	// machine slowed down counts no more on one side than on another.
+	rounds := limitRounds
+	if c.Quick {
+		rounds = 1
 	}
-	r.Baseline, r.BaselinePerCPU = float64(events)/d.Seconds(), float64(events)/cpu.Seconds()
-	r.BaselineRatio = float64(st.Bytes+st.Records) / float64(packed)
+	for round := range rounds {
+		progress("baseline: encoding/json of maps, compress/gzip default level, one PutObject per object, one core (run %d of %d)", round+1, rounds)
+		events, d, cpu, packed, err := benchBaseline(ctx, logs, b, fmt.Sprintf("bench-baseline-%d", round+1))
+		if err != nil {
+			return rec, fmt.Errorf("baseline: %w", err)
+		}
+		r.Baseline = max(r.Baseline, float64(events)/d.Seconds())
+		r.BaselinePerCPU = max(r.BaselinePerCPU, float64(events)/cpu.Seconds())
+		r.BaselineRatio = float64(st.Bytes+st.Records) / float64(packed)
+	}
 
 	accounts := make([]string, c.Accounts)
 	for i := range accounts {
 		accounts[i] = corpusAccount(i)
 	}
-	progress("export: the exporter at %s, one core, %d objects to versitygw", rec.Name, c.Accounts)
-	x, err := benchExport(ctx, s, b, accounts, "bench-export", rec, st.Records, c.profile("export.pprof"), false)
-	if err != nil {
-		return rec, fmt.Errorf("export: %w", err)
+	for round := range rounds {
+		progress("export: the exporter at %s, one core, %d objects to versitygw (run %d of %d)", rec.Name, c.Accounts, round+1, rounds)
+		profile := ""
+		if round == 0 {
+			profile = c.profile("export.pprof")
+		}
+		x, err := benchExport(ctx, s, b, accounts, fmt.Sprintf("bench-export-%d", round+1), rec, st.Records, profile, false)
+		if err != nil {
+			return rec, fmt.Errorf("export: %w", err)
+		}
+		progress("export: run %d: %.0f events/s, %.0f per CPU-second", round+1, x.eps(), x.epcs())
+		if x.eps() > r.Export {
+			r.Export, r.ExportMBPerS = x.eps(), float64(st.Bytes+st.Records)/1e6/x.Duration.Seconds()
+		}
+		r.ExportPerCPU = max(r.ExportPerCPU, x.epcs())
+		r.ExportRatio, r.ExportObjects = float64(st.Bytes+st.Records)/float64(x.Bytes), x.Objects
 	}
-	r.Export, r.ExportMBPerS = x.eps(), float64(st.Bytes+st.Records)/1e6/x.Duration.Seconds()
 	r.ExportVsLimit, r.ExportVsBaseline = r.Export/r.EncodeLimit, r.Export/r.Baseline
-	r.ExportPerCPU = x.epcs()
 	r.ExportCPUVsLimit, r.ExportCPUVsBaseline = r.ExportPerCPU/r.EncodeLimitPerCPU, r.ExportPerCPU/r.BaselinePerCPU
-	r.ExportRatio, r.ExportObjects = float64(st.Bytes+st.Records)/float64(x.Bytes), x.Objects
 	progress("export: the exporter at %s, one core, %d objects discarded instead of uploaded", rec.Name, c.Accounts)
-	x, err = benchExport(ctx, s, b, accounts, "bench-export-discard", rec, st.Records, c.profile("export-discard.pprof"), true)
+	x, err := benchExport(ctx, s, b, accounts, "bench-export-discard", rec, st.Records, c.profile("export-discard.pprof"), true)
 	if err != nil {
 		return rec, fmt.Errorf("export: %w", err)
 	}
@@ -572,7 +591,7 @@ func (r *benchReport) exportTables(w io.Writer) {
 		r.CorpusRecordBytes, r.CorpusRecordP5, r.CorpusRecordP50, r.CorpusRecordP95, r.CorpusBuildSeconds)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "encode limit, one core\tevents/s\tMB/s\tratio\texporter's writes, events/s\t")
+	fmt.Fprintln(tw, "encode limit, one core\tevents/s\tMB/s\tratio\t")
 	for _, e := range r.Encode {
 		name := e.Setting
 		if name == r.ShippedSetting {
@@ -581,11 +600,7 @@ func (r *benchReport) exportTables(w io.Writer) {
 		if e.Setting == r.RecommendedSetting {
 			name += " (fastest ≥ 4.0 here)"
 		}
-		per := ""
-		if e.PerRecordEPS > 0 {
-			per = fmt.Sprintf("%.0f", e.PerRecordEPS)
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t%s\t\n", name, e.EventsPerS, e.MBPerS, e.Ratio, per)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t\n", name, e.EventsPerS, e.MBPerS, e.Ratio)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

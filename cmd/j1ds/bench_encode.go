@@ -11,6 +11,7 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 
+	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
 )
 
@@ -67,25 +68,20 @@ type encodeResult struct {
 	EventsPerCPU float64 `json:"events_per_cpu_s"`
 	MBPerS       float64 `json:"mb_per_s"`
 	Ratio        float64 `json:"ratio"`
-	PerRecordEPS float64 `json:"per_record_writes_events_per_s,omitempty"`
 }
-
-// lineChunk is how many bytes of record lines the encoder gathers before
-// handing them to the compressor: one call per chunk, not two per record.
-const lineChunk = 64 << 10
 
 // encodeObjects turns each account's records into one object (record
 // lines through gzip), as the exporter batches them, on one core, and
-// returns the events, record bytes (lines) and gzip bytes. perRecord
-// writes each record and its newline as two calls, as the exporter does.
-func encodeObjects(logs [][]graph.Entry, g gzipSetting, perRecord bool) (events, raw, packed int, d, cpu time.Duration, err error) {
+// returns the events, record bytes (lines) and gzip bytes. Lines reach the
+// compressor in chunks of exporter.LineChunk, as the exporter hands them over.
+func encodeObjects(logs [][]graph.Entry, g gzipSetting) (events, raw, packed int, d, cpu time.Duration, err error) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var out bytes.Buffer
 	zw, err := g.newWriter(&out)
 	if err != nil {
 		return 0, 0, 0, 0, 0, err
 	}
-	chunk := make([]byte, 0, lineChunk+4096)
+	chunk := make([]byte, 0, exporter.LineChunk+4096)
 	runtime.GC()
 	start, cpu0 := time.Now(), cpuTime()
 	for _, es := range logs {
@@ -95,18 +91,9 @@ func encodeObjects(logs [][]graph.Entry, g gzipSetting, perRecord bool) (events,
 			for _, c := range e.Changes {
 				events++
 				raw += len(c.Record) + 1
-				if perRecord {
-					if _, err := zw.Write(c.Record); err != nil {
-						return 0, 0, 0, 0, 0, err
-					}
-					if _, err := zw.Write(newlineBytes); err != nil {
-						return 0, 0, 0, 0, 0, err
-					}
-					continue
-				}
 				chunk = append(chunk, c.Record...)
 				chunk = append(chunk, '\n')
-				if len(chunk) >= lineChunk {
+				if len(chunk) >= exporter.LineChunk {
 					if _, err := zw.Write(chunk); err != nil {
 						return 0, 0, 0, 0, 0, err
 					}
@@ -189,8 +176,8 @@ func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeR
 			break
 		}
 	}
-	measure := func(logs [][]graph.Entry, g gzipSetting, perRecord bool) (encodeResult, error) {
-		events, raw, packed, d, cpu, err := encodeObjects(logs, g, perRecord)
+	measure := func(logs [][]graph.Entry, g gzipSetting) (encodeResult, error) {
+		events, raw, packed, d, cpu, err := encodeObjects(logs, g)
 		if err != nil {
 			return encodeResult{}, fmt.Errorf("encode %s: %w", g.Name, err)
 		}
@@ -209,7 +196,7 @@ func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeR
 			return nil, g, err
 		}
 		progress("encode limit: %s", g.Name)
-		r, err := measure(sample, g, false)
+		r, err := measure(sample, g)
 		if err != nil {
 			return nil, g, err
 		}
@@ -235,7 +222,7 @@ func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeR
 		results[i] = encodeResult{}
 		for round := range limitRounds {
 			progress("encode limit: %s, whole corpus (run %d of %d)", settings[i].Name, round+1, limitRounds)
-			r, err := measure(logs, settings[i], false)
+			r, err := measure(logs, settings[i])
 			if err != nil {
 				return nil, settings[i], err
 			}
@@ -243,13 +230,6 @@ func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeR
 				results[i] = r
 			}
 		}
-		// The exporter's write pattern: two writes a record.
-		progress("encode limit: %s, one write per record and newline", settings[i].Name)
-		r, err := measure(logs, settings[i], true)
-		if err != nil {
-			return nil, settings[i], err
-		}
-		results[i].PerRecordEPS = r.EventsPerS
 	}
 	// The fastest with ratio ≥ 4 by the figures as printed.
 	for i, r := range results {

@@ -510,3 +510,53 @@ func TestObjectKeyLayout(t *testing.T) {
 		t.Fatal("a key must not contain ':'")
 	}
 }
+
+// TestRecordsOfEverySizeArriveWhole: record lines reach the compressor in
+// chunks (exporter.LineChunk); records that straddle a chunk's end, or are
+// larger than two chunks, arrive whole and in order.
+func TestRecordsOfEverySizeArriveWhole(t *testing.T) {
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second})
+	e.enable("acct1", "bkt")
+	sizes := []int{10, exporter.LineChunk - 300, 5000, 3 * exporter.LineChunk, 1, exporter.LineChunk, 700, 2*exporter.LineChunk + 17}
+	var want []string
+	for tx := range 3 {
+		_, err := e.store.Update("acct1", func(txn *graph.Txn) error {
+			for i, n := range sizes {
+				raw := fmt.Appendf(nil, `{"_key":"big-record-%d-%d","_type":"test_blob","_class":"Record","pad":%q}`, tx, i, strings.Repeat(string(rune('a'+i)), n))
+				in, err := graph.ParseObject(graph.KindEntity, raw)
+				if err != nil {
+					return err
+				}
+				in.Scope, in.Source = "s", "api"
+				if _, _, err := txn.Upsert(&in); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := mustEnd(t, e.store, "acct1")
+		es, err := e.store.ReadLog("acct1", end-1, 1, 1<<30)
+		if err != nil || len(es) != 1 {
+			t.Fatalf("read back: %v", err)
+		}
+		for _, c := range es[0].Changes {
+			want = append(want, string(c.Record))
+		}
+	}
+	waitFor(t, "the records exported", func() bool {
+		r, _ := e.st.Get("acct1")
+		return r.Stream.Cursor == mustEnd(t, e.store, "acct1")
+	})
+	got := e.dest.lines(t, "bkt/")
+	if len(got) != len(want) {
+		t.Fatalf("%d lines exported, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d: %d bytes exported, want the record of %d bytes", i, len(got[i]), len(want[i]))
+		}
+	}
+}

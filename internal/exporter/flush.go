@@ -62,6 +62,10 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		size   int64
 		oldest int64
 	)
+	// Record lines reach the compressor in chunks, not two writes a
+	// record: each write costs the compressor a round of its own.
+	lines := getLines()
+	defer putLines(lines)
 	write := func(en *graph.Entry) (bool, error) {
 		if j.through != 0 && en.LSN > j.through {
 			return false, nil // the retried batch ends where it ended before
@@ -76,11 +80,12 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 			}
 		}
 		for _, c := range en.Changes {
-			if _, err := zw.Write(c.Record); err != nil {
-				return false, err
-			}
-			if _, err := zw.Write(newline); err != nil {
-				return false, err
+			lines.b = append(append(lines.b, c.Record...), '\n')
+			if len(lines.b) >= LineChunk {
+				if _, err := zw.Write(lines.b); err != nil {
+					return false, err
+				}
+				lines.b = lines.b[:0]
 			}
 			size += int64(len(c.Record)) + 1
 			events++
@@ -109,6 +114,12 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		return res, nil // nothing to export
 	}
 	res.more = size >= e.cfg.MaxBatchBytes
+	if len(lines.b) > 0 {
+		if _, err := zw.Write(lines.b); err != nil {
+			obj.Abort()
+			return res, err
+		}
+	}
 	if err := zw.Close(); err != nil {
 		obj.Abort()
 		return res, err
@@ -152,7 +163,25 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	return res, nil
 }
 
-var newline = []byte{'\n'}
+// LineChunk is how many bytes of record lines a flush gathers before it
+// hands them to the compressor.
+const LineChunk = 64 << 10
+
+// lineBuf is a flush's chunk of record lines; a pool keeps one per flush
+// running at once. A chunk grown past twice LineChunk by a large record is
+// left to the collector.
+type lineBuf struct{ b []byte }
+
+var lineBufs = sync.Pool{New: func() any { return &lineBuf{b: make([]byte, 0, 2*LineChunk)} }}
+
+func getLines() *lineBuf { return lineBufs.Get().(*lineBuf) }
+
+func putLines(l *lineBuf) {
+	if cap(l.b) <= 2*LineChunk {
+		l.b = l.b[:0]
+		lineBufs.Put(l)
+	}
+}
 
 // newGzipWriter returns the compressor of one object: Config.NewGzipWriter
 // when set, else a pooled klauspost gzip writer (its state is large; a
