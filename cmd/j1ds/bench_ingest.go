@@ -24,7 +24,8 @@ import (
 )
 
 // The ingest measurements: the graph store's synced transactions and the
-// sync API against raw Pebble synced batches of the same bytes.
+// sync API against raw Pebble writing the store's own transactions again
+// (same keys, values and batches) as synced batches.
 
 // ingestCorpus builds n deterministic JupiterOne-like entities of a dozen
 // types with 10 to 40 properties.
