@@ -194,6 +194,13 @@ type benchReport struct {
 	EncodeLimitMBPerS  float64        `json:"encode_limit_mb_per_s"`
 	CompressionRatio   float64        `json:"compression_ratio"`
 	EncodeStdlib6      float64        `json:"encode_stdlib6_events_per_s"`
+	// The shipped setting compressing the finished record lines only (no
+	// record built): a stricter ceiling than the issue's, and the export
+	// against it.
+	EncodeGzipOnly       float64 `json:"encode_gzip_only_events_per_s"`
+	EncodeGzipOnlyPerCPU float64 `json:"encode_gzip_only_events_per_cpu_s"`
+	ExportVsGzipOnly     float64 `json:"export_vs_gzip_only"`
+	ExportCPUVsGzipOnly  float64 `json:"export_cpu_vs_gzip_only"`
 	// Per CPU-second of this process: the same figures, unaffected by
 	// other load on the machine (versitygw's CPU is not counted).
 	EncodeLimitPerCPU   float64 `json:"encode_limit_events_per_cpu_s"`
@@ -426,7 +433,11 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	r.CorpusPropsMin, r.CorpusPropsMedian, r.CorpusPropsMax = st.MinProps, st.MedianProps, st.MaxProps
 	r.CorpusOps = st.Ops
 
-	enc, rec, err := benchEncode(logs, progress)
+	in, err := limitInput(logs)
+	if err != nil {
+		return gzipSetting{}, fmt.Errorf("corpus: %w", err)
+	}
+	enc, rec, err := benchEncode(logs, in, progress)
 	if err != nil {
 		return rec, err
 	}
@@ -448,6 +459,14 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	r.EncodeLimitPerCPU = limit(rec.Name).EventsPerCPU
 	r.CompressionRatio = limit(rec.Name).Ratio
 	r.EncodeStdlib6 = limit("stdlib-6").EventsPerS
+	for round := range limitRounds {
+		progress("encode limit: %s, finished record lines only, whole corpus (run %d of %d)", rec.Name, round+1, limitRounds)
+		g, err := encodeLimit(in, rec, false)
+		if err != nil {
+			return rec, err
+		}
+		r.EncodeGzipOnly, r.EncodeGzipOnlyPerCPU = max(r.EncodeGzipOnly, g.EventsPerS), max(r.EncodeGzipOnlyPerCPU, g.EventsPerCPU)
+	}
 
 	// The baseline, the export and the limit are each the best of
 	// limitRounds runs (one with --quick): measured the same way, a run the
@@ -490,6 +509,7 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	}
 	r.ExportVsLimit, r.ExportVsBaseline = r.Export/r.EncodeLimit, r.Export/r.Baseline
 	r.ExportCPUVsLimit, r.ExportCPUVsBaseline = r.ExportPerCPU/r.EncodeLimitPerCPU, r.ExportPerCPU/r.BaselinePerCPU
+	r.ExportVsGzipOnly, r.ExportCPUVsGzipOnly = r.Export/r.EncodeGzipOnly, r.ExportPerCPU/r.EncodeGzipOnlyPerCPU
 	progress("export: the exporter at %s, one core, %d objects discarded instead of uploaded", rec.Name, c.Accounts)
 	x, err := benchExport(ctx, s, b, accounts, "bench-export-discard", rec, st.Records, c.profile("export-discard.pprof"), true)
 	if err != nil {
@@ -557,8 +577,8 @@ func (r *benchReport) table(w io.Writer, c benchConfig) error {
 	fmt.Fprintln(tw, "goal (issue 5)\tmeasured\t\t")
 	if c.runs("export") {
 		fmt.Fprintf(tw, "compression ratio ≥ %.1f\t%.2f (%s)\t%s\t\n", minCompressionRatio, r.CompressionRatio, r.ShippedSetting, goal(r.CompressionRatio >= minCompressionRatio))
-		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, per CPU-second\t%.2fx (objects discarded: %.2fx)\t%s\t\n", r.ExportCPUVsLimit, r.ExportNoUploadCPUVsLimit, goal(r.ExportCPUVsLimit >= 0.7))
-		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, wall clock\t%.2fx (objects discarded: %.2fx; versitygw shares the cores)\t%s\t\n", r.ExportVsLimit, r.ExportNoUploadVsLimit, goal(r.ExportVsLimit >= 0.7))
+		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, per CPU-second\t%.2fx (objects discarded: %.2fx; vs gzip of finished lines only: %.2fx)\t%s\t\n", r.ExportCPUVsLimit, r.ExportNoUploadCPUVsLimit, r.ExportCPUVsGzipOnly, goal(r.ExportCPUVsLimit >= 0.7))
+		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, wall clock\t%.2fx (objects discarded: %.2fx; vs gzip only: %.2fx; versitygw shares the cores)\t%s\t\n", r.ExportVsLimit, r.ExportNoUploadVsLimit, r.ExportVsGzipOnly, goal(r.ExportVsLimit >= 0.7))
 		fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx (per CPU-second %.2fx)\t%s\t\n", r.ExportVsBaseline, r.ExportCPUVsBaseline, goal(r.ExportVsBaseline >= 5))
 	}
 	if c.runs("ingest") {
@@ -609,6 +629,8 @@ func (r *benchReport) exportTables(w io.Writer) {
 	fmt.Fprintln(tw, "throughput, one core\tevents/s\tvs limit\tvs baseline\tevents/CPU-s\tvs limit\tvs baseline\tratio\t")
 	fmt.Fprintf(tw, "encode limit (%s)\t%.0f\t1.00x\t%.2fx\t%.0f\t1.00x\t%.2fx\t%.2f\t\n", r.ShippedSetting,
 		r.EncodeLimit, r.EncodeLimit/r.Baseline, r.EncodeLimitPerCPU, r.EncodeLimitPerCPU/r.BaselinePerCPU, r.CompressionRatio)
+	fmt.Fprintf(tw, "  gzip of the finished lines only (no record built)\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\t\n",
+		r.EncodeGzipOnly, r.EncodeGzipOnly/r.EncodeLimit, r.EncodeGzipOnly/r.Baseline, r.EncodeGzipOnlyPerCPU, r.EncodeGzipOnlyPerCPU/r.EncodeLimitPerCPU, r.EncodeGzipOnlyPerCPU/r.BaselinePerCPU)
 	fmt.Fprintf(tw, "baseline (encoding/json maps, gzip 6, PutObject)\t%.0f\t%.2fx\t1.00x\t%.0f\t%.2fx\t1.00x\t%.2f\t\n",
 		r.Baseline, r.Baseline/r.EncodeLimit, r.BaselinePerCPU, r.BaselinePerCPU/r.EncodeLimitPerCPU, r.BaselineRatio)
 	fmt.Fprintf(tw, "export (%s): log → S3 ack\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t%.2f\t\n", r.ShippedSetting,

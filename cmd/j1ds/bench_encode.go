@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	stdgzip "compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -70,11 +71,65 @@ type encodeResult struct {
 	Ratio        float64 `json:"ratio"`
 }
 
-// encodeObjects turns each account's records into one object (record
-// lines through gzip), as the exporter batches them, on one core, and
-// returns the events, record bytes (lines) and gzip bytes. Lines reach the
-// compressor in chunks of exporter.LineChunk, as the exporter hands them over.
-func encodeObjects(logs [][]graph.Entry, g gzipSetting) (events, raw, packed int, d, cpu time.Duration, err error) {
+// limitChange is one change as the encode limit starts from it: its
+// operation, its labels (kind, classes, type) and its after-image's
+// properties already encoded, as the store keeps them. The limit turns it
+// into its record line.
+type limitChange struct {
+	op     graph.Op
+	obj    *graph.Object // Kind, Class and Type only: the labels
+	props  []byte
+	record []byte // the finished line, for the gzip-only measurement
+}
+
+// limitInput takes each account's records apart into what the limit
+// starts from, and checks that graph.AppendRecord puts every one back
+// together byte for byte.
+func limitInput(logs [][]graph.Entry) ([][]limitChange, error) {
+	labels := make(map[string]*graph.Object) // shared by the changes with the same labels
+	out := make([][]limitChange, len(logs))
+	var line []byte
+	for a, es := range logs {
+		for _, e := range es {
+			for _, c := range e.Changes {
+				r := c.Record
+				p := bytes.Index(r, []byte(`,"properties":`))
+				l := bytes.LastIndex(r, []byte(`,"labels":`))
+				if p < 0 || l < p {
+					return nil, fmt.Errorf("record of %s at lsn %d is not in the seed's format: %.80q", corpusAccount(a), e.LSN, r)
+				}
+				key := string(r[l:])
+				obj := labels[key]
+				if obj == nil {
+					var ls []string
+					if err := json.Unmarshal(r[l+len(`,"labels":`):len(r)-1], &ls); err != nil || len(ls) < 2 {
+						return nil, fmt.Errorf("labels of a record of %s: %q (%v)", corpusAccount(a), r[l:], err)
+					}
+					obj = &graph.Object{Kind: graph.KindEntity, Class: ls[1 : len(ls)-1], Type: ls[len(ls)-1]}
+					if ls[0] == "Relationship" {
+						obj.Kind = graph.KindRelationship
+					}
+					labels[key] = obj
+				}
+				lc := limitChange{op: c.Op, obj: obj, props: r[p+len(`,"properties":`) : l], record: r}
+				if line = graph.AppendRecord(line[:0], lc.op, lc.obj, lc.props); !bytes.Equal(line, r) {
+					return nil, fmt.Errorf("record of %s at lsn %d put back together differs:\n%s\n%s", corpusAccount(a), e.LSN, line, r)
+				}
+				out[a] = append(out[a], lc)
+			}
+		}
+	}
+	return out, nil
+}
+
+// encodeObjects turns each account's changes into one object on one core,
+// as the exporter batches them, and returns the events, record bytes
+// (lines) and gzip bytes. With assemble, each record line is built from
+// its change (graph.AppendRecord), as the issue defines the limit;
+// without, the finished lines are only compressed. Lines reach the
+// compressor in chunks of exporter.LineChunk, as the exporter hands them
+// over.
+func encodeObjects(in [][]limitChange, g gzipSetting, assemble bool) (events, raw, packed int, d, cpu time.Duration, err error) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var out bytes.Buffer
 	zw, err := g.newWriter(&out)
@@ -84,21 +139,24 @@ func encodeObjects(logs [][]graph.Entry, g gzipSetting) (events, raw, packed int
 	chunk := make([]byte, 0, exporter.LineChunk+4096)
 	runtime.GC()
 	start, cpu0 := time.Now(), cpuTime()
-	for _, es := range logs {
+	for _, cs := range in {
 		out.Reset()
 		zw.Reset(&out)
-		for _, e := range es {
-			for _, c := range e.Changes {
-				events++
-				raw += len(c.Record) + 1
-				chunk = append(chunk, c.Record...)
-				chunk = append(chunk, '\n')
-				if len(chunk) >= exporter.LineChunk {
-					if _, err := zw.Write(chunk); err != nil {
-						return 0, 0, 0, 0, 0, err
-					}
-					chunk = chunk[:0]
+		for i := range cs {
+			c := &cs[i]
+			events++
+			raw += len(c.record) + 1
+			if assemble {
+				chunk = graph.AppendRecord(chunk, c.op, c.obj, c.props)
+			} else {
+				chunk = append(chunk, c.record...)
+			}
+			chunk = append(chunk, '\n')
+			if len(chunk) >= exporter.LineChunk {
+				if _, err := zw.Write(chunk); err != nil {
+					return 0, 0, 0, 0, 0, err
 				}
+				chunk = chunk[:0]
 			}
 		}
 		if len(chunk) > 0 {
@@ -160,29 +218,32 @@ const encodeSample = 100000
 // export is compared with is measured; the best run counts.
 const limitRounds = 3
 
+// encodeLimit measures one run of encodeObjects.
+func encodeLimit(in [][]limitChange, g gzipSetting, assemble bool) (encodeResult, error) {
+	events, raw, packed, d, cpu, err := encodeObjects(in, g, assemble)
+	if err != nil {
+		return encodeResult{}, fmt.Errorf("encode %s: %w", g.Name, err)
+	}
+	return encodeResult{Setting: g.Name, EventsPerS: float64(events) / d.Seconds(), EventsPerCPU: float64(events) / cpu.Seconds(),
+		MBPerS: float64(raw) / 1e6 / d.Seconds(), Ratio: float64(raw) / float64(packed)}, nil
+}
+
 // benchEncode measures every setting on a sample of logs (whole
 // accounts, about encodeSample records) and returns the results and the
 // recommended setting: the fastest whose ratio is at least
 // minCompressionRatio (the best ratio when none reaches it). The
 // recommended setting and stdlib-6 are measured again on all of logs.
-func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
-	sample, n := logs, 0
-	for i, es := range logs {
-		for _, e := range es {
-			n += len(e.Changes)
-		}
+func benchEncode(logs [][]graph.Entry, in [][]limitChange, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
+	sample, n := in, 0
+	for i, cs := range in {
+		n += len(cs)
 		if n >= encodeSample {
-			sample = logs[:i+1]
+			sample = in[:i+1]
 			break
 		}
 	}
-	measure := func(logs [][]graph.Entry, g gzipSetting) (encodeResult, error) {
-		events, raw, packed, d, cpu, err := encodeObjects(logs, g)
-		if err != nil {
-			return encodeResult{}, fmt.Errorf("encode %s: %w", g.Name, err)
-		}
-		return encodeResult{Setting: g.Name, EventsPerS: float64(events) / d.Seconds(), EventsPerCPU: float64(events) / cpu.Seconds(),
-			MBPerS: float64(raw) / 1e6 / d.Seconds(), Ratio: float64(raw) / float64(packed)}, nil
+	measure := func(in [][]limitChange, g gzipSetting) (encodeResult, error) {
+		return encodeLimit(in, g, true)
 	}
 	var (
 		results []encodeResult
@@ -222,7 +283,7 @@ func benchEncode(logs [][]graph.Entry, progress func(string, ...any)) ([]encodeR
 		results[i] = encodeResult{}
 		for round := range limitRounds {
 			progress("encode limit: %s, whole corpus (run %d of %d)", settings[i].Name, round+1, limitRounds)
-			r, err := measure(logs, settings[i])
+			r, err := measure(in, settings[i])
 			if err != nil {
 				return nil, settings[i], err
 			}
