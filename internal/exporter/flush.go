@@ -79,17 +79,26 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 				return false, err
 			}
 		}
-		for _, c := range en.Changes {
-			lines.b = append(append(lines.b, c.Record...), '\n')
-			if len(lines.b) >= LineChunk {
+		// A transaction's lines go on in one piece when they fill a chunk
+		// on their own; smaller ones are gathered first.
+		if len(en.Lines) >= LineChunk {
+			if len(lines.b) > 0 {
 				if _, err := zw.Write(lines.b); err != nil {
 					return false, err
 				}
 				lines.b = lines.b[:0]
 			}
-			size += int64(len(c.Record)) + 1
-			events++
+			if _, err := zw.Write(en.Lines); err != nil {
+				return false, err
+			}
+		} else if lines.b = append(lines.b, en.Lines...); len(lines.b) >= LineChunk {
+			if _, err := zw.Write(lines.b); err != nil {
+				return false, err
+			}
+			lines.b = lines.b[:0]
 		}
+		size += int64(len(en.Lines))
+		events += en.Count
 		last = en.LSN
 		return size < e.cfg.MaxBatchBytes && last != j.through, nil
 	}
@@ -164,7 +173,8 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 }
 
 // LineChunk is how many bytes of record lines a flush gathers before it
-// hands them to the compressor.
+// hands them to the compressor; a transaction's lines at least this long
+// go on in one piece.
 const LineChunk = 64 << 10
 
 // lineBuf is a flush's chunk of record lines; a pool keeps one per flush

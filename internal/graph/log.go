@@ -14,7 +14,14 @@ import (
 type Entry struct {
 	LSN        uint64
 	CommitTime int64 // µs since the epoch; strictly increasing per account
-	Changes    []Change
+	// Count is the number of changes.
+	Count int
+	// Changes are the changes in order (ReadLog; ScanLog leaves them
+	// out).
+	Changes []Change
+	// Lines are the changes' records as an object holds them: each
+	// followed by a newline, in change order.
+	Lines []byte
 }
 
 // Time returns the commit time.
@@ -33,25 +40,76 @@ func (e *TruncatedError) Error() string {
 
 func (e *TruncatedError) Unwrap() error { return ErrLogTruncated }
 
-// Entry encoding (version 1):
+// Entry encoding, version 2:
 //
-//	uvarint commitTime µs, uvarint change count, then per change:
-//	op byte, kind byte, uvarint len + id, uvarint len + record
-func appendEntryHeader(b []byte, micros int64, changes int) []byte {
+//	0x00 0x02, uvarint commitTime µs, uvarint change count, uvarint size of
+//	the lines, then per change: op byte, kind byte, uvarint len + id,
+//	uvarint len of its record; then the lines: each change's record and a
+//	newline, in change order.
+//
+// The records sit together, as lines, so that a reader exporting them
+// hands them on in one piece. Version 1, written before, is still read:
+// uvarint commitTime µs (never 0, so its first byte is never 0x00),
+// uvarint change count, then per change: op byte, kind byte, uvarint len +
+// id, uvarint len + record.
+const entryV2 = 0x02
+
+func appendEntryHeader(b []byte, micros int64, changes, lines int) []byte {
+	b = append(b, 0, entryV2)
 	b = binary.AppendUvarint(b, uint64(micros))
-	return binary.AppendUvarint(b, uint64(changes))
+	b = binary.AppendUvarint(b, uint64(changes))
+	return binary.AppendUvarint(b, uint64(lines))
 }
 
-// appendChange appends one change of an entry's body.
-func appendChange(b []byte, op Op, kind Kind, id string, record []byte) []byte {
+// appendChangeMeta appends what an entry keeps of one change beside its
+// record line.
+func appendChangeMeta(b []byte, op Op, kind Kind, id string, record int) []byte {
 	b = append(b, byte(op), byte(kind))
 	b = binary.AppendUvarint(b, uint64(len(id)))
 	b = append(b, id...)
-	b = binary.AppendUvarint(b, uint64(len(record)))
-	return append(b, record...)
+	return binary.AppendUvarint(b, uint64(record))
 }
 
 var errCorrupt = errors.New("corrupt log entry")
+
+// entryHeader is the start of an encoded entry.
+type entryHeader struct {
+	v2         bool
+	commitTime int64
+	count      int
+	lines      int    // v2: size of the lines
+	rest       []byte // after the header
+}
+
+func decodeEntryHeader(b []byte) (entryHeader, error) {
+	var h entryHeader
+	if len(b) >= 2 && b[0] == 0 {
+		if b[1] != entryV2 {
+			return h, fmt.Errorf("%w: version %d", errCorrupt, b[1])
+		}
+		h.v2, b = true, b[2:]
+	}
+	ct, n := binary.Uvarint(b)
+	if n <= 0 {
+		return h, errCorrupt
+	}
+	b = b[n:]
+	count, n := binary.Uvarint(b)
+	if n <= 0 || count > uint64(len(b)) {
+		return h, errCorrupt
+	}
+	b = b[n:]
+	h.commitTime, h.count = int64(ct), int(count)
+	if h.v2 {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return h, errCorrupt
+		}
+		h.lines, b = int(l), b[n:]
+	}
+	h.rest = b
+	return h, nil
+}
 
 func decodeEntry(lsn uint64, b []byte) (Entry, error) {
 	var e Entry
@@ -59,23 +117,34 @@ func decodeEntry(lsn uint64, b []byte) (Entry, error) {
 	return e, err
 }
 
-// decodeEntryInto decodes into e, reusing its Changes; records alias b.
-// IDs are decoded only when withIDs.
-func decodeEntryInto(e *Entry, lsn uint64, b []byte, withIDs bool) error {
-	e.LSN = lsn
-	ct, n := binary.Uvarint(b)
-	if n <= 0 {
-		return errCorrupt
+// decodeEntryInto decodes into e, reusing its Changes; records and lines
+// alias b (for a version 1 entry the lines are built in e.Lines). Changes
+// are decoded only when withChanges; without, only the header and the
+// lines.
+func decodeEntryInto(e *Entry, lsn uint64, b []byte, withChanges bool) error {
+	h, err := decodeEntryHeader(b)
+	if err != nil {
+		return err
 	}
-	e.CommitTime = int64(ct)
-	b = b[n:]
-	count, n := binary.Uvarint(b)
-	if n <= 0 || count > uint64(len(b)) {
-		return errCorrupt
-	}
-	b = b[n:]
+	e.LSN, e.CommitTime, e.Count = lsn, h.commitTime, h.count
 	e.Changes = e.Changes[:0]
-	for range count {
+	b = h.rest
+	var lines []byte
+	if h.v2 {
+		meta := len(b) - h.lines
+		if meta < 0 {
+			return errCorrupt
+		}
+		lines, b = b[meta:len(b):len(b)], b[:meta]
+		e.Lines = lines
+		if !withChanges {
+			return nil
+		}
+	} else {
+		e.Lines = e.Lines[:0]
+	}
+	off := 0
+	for range h.count {
 		if len(b) < 2 {
 			return errCorrupt
 		}
@@ -85,17 +154,35 @@ func decodeEntryInto(e *Entry, lsn uint64, b []byte, withIDs bool) error {
 		if n <= 0 || uint64(len(b)-n) < l {
 			return errCorrupt
 		}
-		if withIDs {
+		if withChanges {
 			c.ID = string(b[n : n+int(l)])
 		}
 		b = b[n+int(l):]
 		l, n = binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < l {
+		if n <= 0 {
 			return errCorrupt
 		}
-		c.Record = b[n : n+int(l) : n+int(l)]
-		b = b[n+int(l):]
-		e.Changes = append(e.Changes, c)
+		b = b[n:]
+		if h.v2 {
+			if uint64(len(lines)-off) < l+1 || lines[off+int(l)] != '\n' {
+				return errCorrupt
+			}
+			c.Record = lines[off : off+int(l) : off+int(l)]
+			off += int(l) + 1
+		} else {
+			if uint64(len(b)) < l {
+				return errCorrupt
+			}
+			c.Record = b[:l:l]
+			b = b[l:]
+			e.Lines = append(append(e.Lines, c.Record...), '\n')
+		}
+		if withChanges {
+			e.Changes = append(e.Changes, c)
+		}
+	}
+	if h.v2 && (off != len(lines) || len(b) != 0) {
+		return errCorrupt
 	}
 	return nil
 }
@@ -181,10 +268,10 @@ func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) 
 
 // ScanLog calls fn for each of the account's durable entries after the
 // given LSN, in commit order, until fn returns false or an error, without
-// copying: the Entry and its records are valid only during the call (copy
-// what must outlive it), and Change.ID is not decoded. It reads one
-// consistent snapshot. A position removed by retention gives a
-// *TruncatedError before fn is called.
+// copying: the Entry and its Lines are valid only during the call (copy
+// what must outlive it), and Changes are not decoded (Count says how
+// many there are). It reads one consistent snapshot. A position removed by
+// retention gives a *TruncatedError before fn is called.
 func (s *Store) ScanLog(account string, after uint64, fn func(e *Entry) (bool, error)) error {
 	var e Entry
 	return s.scanLog(account, after, func(lsn uint64, v []byte) (bool, error) {
@@ -236,11 +323,11 @@ func (s *Store) scanLog(account string, after uint64, fn func(lsn uint64, v []by
 func (s *Store) NextCommit(account string, after uint64) (micros int64, ok bool, err error) {
 	var found bool
 	err = s.scanLog(account, after, func(_ uint64, v []byte) (bool, error) {
-		t, n := binary.Uvarint(v)
-		if n <= 0 {
-			return false, errCorrupt
+		h, err := decodeEntryHeader(v)
+		if err != nil {
+			return false, err
 		}
-		micros, found = int64(t), true
+		micros, found = h.commitTime, true
 		return false, nil
 	})
 	return micros, found, err

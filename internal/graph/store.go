@@ -242,8 +242,12 @@ func (s *Store) account(id string) (*accountState, error) {
 	}
 	if it.Last() {
 		st.mu.durable = binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:])
-		ct, _ := binary.Uvarint(it.Value())
-		st.lastCommit = int64(ct)
+		h, err := decodeEntryHeader(it.Value())
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("load account %s: last log entry: %w", id, err)
+		}
+		st.lastCommit = h.commitTime
 	}
 	err = it.Close()
 	if err != nil {
@@ -327,11 +331,11 @@ type Txn struct {
 	micros  int64
 	ms      int64
 	changes int    // changes logged
-	body    []byte // the log entry's changes, encoded (see appendChange)
+	body    []byte // the log entry's changes but their records (see appendChangeMeta)
+	lines   []byte // the log entry's record lines
 	counts  Counts
 	extra   bool
 	buf     []byte // scratch: an object's stored value, its content hash input
-	rec     []byte // scratch: a change's record
 	kbuf    []byte // scratch: a key (see key)
 	// pending holds the objects written by the transaction (stored value),
 	// so reads of them need not search the batch.
@@ -396,12 +400,14 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 		// The entry is written into the batch in place: it is the
 		// transaction's largest value, and copies of it showed up.
 		var hdr [2 * binary.MaxVarintLen64]byte
-		h := appendEntryHeader(hdr[:0], micros, tx.changes)
+		h := appendEntryHeader(hdr[:0], micros, tx.changes, len(tx.lines))
 		key := logKey(account, c.LSN)
-		entrySize = len(h) + len(tx.body)
+		entrySize = len(h) + len(tx.body) + len(tx.lines)
 		op := tx.batch.SetDeferred(len(key), entrySize)
 		copy(op.Key, key)
-		copy(op.Value[copy(op.Value, h):], tx.body)
+		n := copy(op.Value, h)
+		n += copy(op.Value[n:], tx.body)
+		copy(op.Value[n:], tx.lines)
 		if err := op.Finish(); err != nil {
 			tx.batch.Close()
 			return Commit{}, fmt.Errorf("write log entry: %w", err)
@@ -705,12 +711,14 @@ func (tx *Txn) put(op Op, o *Object, hash [16]byte) error {
 		tx.pending = make(map[string][]byte)
 	}
 	tx.pending[o.ID] = append([]byte(nil), b...)
-	tx.rec = AppendRecord(tx.rec[:0], op, o, b[16:])
 	tx.buf = b
 	if tx.body == nil {
-		tx.body = getBody()
+		tx.body, tx.lines = getBody(), getBody()
 	}
-	tx.body = appendChange(tx.body, op, o.Kind, o.ID, tx.rec)
+	start := len(tx.lines)
+	tx.lines = AppendRecord(tx.lines, op, o, b[16:])
+	tx.body = appendChangeMeta(tx.body, op, o.Kind, o.ID, len(tx.lines)-start)
+	tx.lines = append(tx.lines, '\n')
 	tx.changes++
 	tx.counts.count(o.Kind, op)
 	return nil
@@ -761,11 +769,12 @@ func getBody() []byte {
 }
 
 func (tx *Txn) releaseBody() {
-	if tx.body != nil && cap(tx.body) <= maxPooledBody {
-		b := tx.body
-		bodies.Put(&b)
+	for _, b := range [][]byte{tx.body, tx.lines} {
+		if b != nil && cap(b) <= maxPooledBody {
+			bodies.Put(&b)
+		}
 	}
-	tx.body = nil
+	tx.body, tx.lines = nil, nil
 }
 
 // key keeps the grown scratch buffer of a key built in it and returns
