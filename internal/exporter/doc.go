@@ -15,10 +15,12 @@
 // # Batches and memory
 //
 // A batch is rebuilt from the log when it is flushed: the worker reads the
-// entries after the account's cursor page by page, writes each record line
-// through gzip into the destination, which uploads it as one PutObject or,
+// entries after the account's cursor in one snapshot and hands their record
+// lines (the log keeps them as lines) to gzip a chunk (LineChunk) or a
+// whole large transaction at a time, into the destination, which uploads it as one PutObject or,
 // past the part size, as a multipart upload part by part. Memory is bounded
-// by workers × (part size + one page of log), whatever the number of
+// by workers × (part size + compressor state + a chunk of lines; the log is
+// read in place from the store's block cache), whatever the number of
 // accounts or the size of their backlog. Batches end at transaction
 // boundaries.
 //

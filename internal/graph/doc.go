@@ -19,7 +19,10 @@
 //	{"operation":"u","eventType":"entity","properties":{...after state...},"labels":["Entity","User","slack_user"]}
 //
 // so the exporter writes records out without encoding them again. Labels
-// are "Entity" or "Relationship", then each class, then the type.
+// are "Entity" or "Relationship", then each class, then the type. An entry
+// keeps its records together as newline-ended lines, exactly as an object
+// holds them (Entry.Lines), so the exporter hands a transaction's lines to
+// the compressor in one piece; the encoding is in log.go.
 //
 // LSNs increase strictly across the store. Commit times (microseconds)
 // increase strictly per account: a transaction that would reuse the last
