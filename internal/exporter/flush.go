@@ -178,8 +178,8 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 const LineChunk = 64 << 10
 
 // lineBuf is a flush's chunk of record lines; a pool keeps one per flush
-// running at once. A chunk grown past twice LineChunk by a large record is
-// left to the collector.
+// running at once. It never grows: only transactions shorter than
+// LineChunk are gathered, onto less than LineChunk.
 type lineBuf struct{ b []byte }
 
 var lineBufs = sync.Pool{New: func() any { return &lineBuf{b: make([]byte, 0, 2*LineChunk)} }}
@@ -187,10 +187,8 @@ var lineBufs = sync.Pool{New: func() any { return &lineBuf{b: make([]byte, 0, 2*
 func getLines() *lineBuf { return lineBufs.Get().(*lineBuf) }
 
 func putLines(l *lineBuf) {
-	if cap(l.b) <= 2*LineChunk {
-		l.b = l.b[:0]
-		lineBufs.Put(l)
-	}
+	l.b = l.b[:0]
+	lineBufs.Put(l)
 }
 
 // newGzipWriter returns the compressor of one object: Config.NewGzipWriter

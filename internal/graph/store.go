@@ -399,7 +399,7 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 		c.LSN = s.lsn.Add(1)
 		// The entry is written into the batch in place: it is the
 		// transaction's largest value, and copies of it showed up.
-		var hdr [2 * binary.MaxVarintLen64]byte
+		var hdr [2 + 3*binary.MaxVarintLen64]byte
 		h := appendEntryHeader(hdr[:0], micros, tx.changes, len(tx.lines))
 		key := logKey(account, c.LSN)
 		entrySize = len(h) + len(tx.body) + len(tx.lines)
