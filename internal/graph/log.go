@@ -164,7 +164,7 @@ func decodeEntryInto(e *Entry, lsn uint64, b []byte, withChanges bool) error {
 		}
 		b = b[n:]
 		if h.v2 {
-			if uint64(len(lines)-off) < l+1 || lines[off+int(l)] != '\n' {
+			if l >= uint64(len(lines)-off) || lines[off+int(l)] != '\n' {
 				return errCorrupt
 			}
 			c.Record = lines[off : off+int(l) : off+int(l)]

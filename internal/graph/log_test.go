@@ -139,3 +139,27 @@ func TestDecodeEntryChecksLines(t *testing.T) {
 		t.Fatalf("a sound entry: %+v, %v", e, err)
 	}
 }
+
+// FuzzDecodeEntry: no input makes decoding panic, and what decodes with
+// its changes decodes to the same header and lines without them.
+func FuzzDecodeEntry(f *testing.F) {
+	meta := appendChangeMeta(nil, OpCreate, KindEntity, "id-1", 3)
+	v2 := append(append(appendEntryHeader(nil, 7, 1, 4), meta...), "abc\n"...)
+	f.Add(v2)
+	f.Add(appendEntryV1(nil, 7, []Change{{Op: OpUpdate, Kind: KindEntity, ID: "id-2", Record: []byte("xyz")}}))
+	f.Add([]byte{0, 2, 7, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	// A record length of 2⁶⁴-1 (it once overflowed the bounds check).
+	f.Add([]byte{0, 2, 7, 1, 1, 'c', 'e', 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, '\n'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var full, lines Entry
+		if err := decodeEntryInto(&full, 1, b, true); err != nil {
+			return
+		}
+		if err := decodeEntryInto(&lines, 1, b, false); err != nil {
+			t.Fatalf("decodes with its changes but not without: %v", err)
+		}
+		if full.CommitTime != lines.CommitTime || full.Count != lines.Count || !bytes.Equal(full.Lines, lines.Lines) || len(full.Changes) != full.Count {
+			t.Fatalf("with changes %+v, without %+v", full, lines)
+		}
+	})
+}
