@@ -41,6 +41,7 @@ matrix:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseObject$$' -fuzztime=$(FUZZTIME) ./internal/graph/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEntry$$' -fuzztime=$(FUZZTIME) ./internal/graph/
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateID$$' -fuzztime=$(FUZZTIME) ./internal/accounts/
 	$(GO) test -run='^$$' -fuzz='^FuzzBucketName$$' -fuzztime=$(FUZZTIME) ./internal/settings/
 	$(GO) test -run='^$$' -fuzz='^FuzzObjectKey$$' -fuzztime=$(FUZZTIME) ./internal/exporter/
