@@ -469,8 +469,9 @@ func benchCorpusPhases(ctx context.Context, c benchConfig, dir string, b *benchS
 	}
 
 	// The baseline, the export and the limit are each the best of
-	// limitRounds runs (one with --quick): measured the same way, a run the
-	// machine slowed down counts no more on one side than on another.
+	// limitRounds runs (the baseline and the export run once with --quick):
+	// measured the same way, a run the machine slowed down counts no more on
+	// one side of a ratio than on the other.
 	rounds := limitRounds
 	if c.Quick {
 		rounds = 1
