@@ -22,6 +22,8 @@ type Entry struct {
 	// Lines are the changes' records as an object holds them: each
 	// followed by a newline, in change order.
 	Lines []byte
+
+	v1lines []byte // the lines built for a version 1 entry, kept for reuse
 }
 
 // Time returns the commit time.
@@ -118,7 +120,8 @@ func decodeEntry(lsn uint64, b []byte) (Entry, error) {
 }
 
 // decodeEntryInto decodes into e, reusing its Changes; records and lines
-// alias b (for a version 1 entry the lines are built in e.Lines). Changes
+// alias b (for a version 1 entry the lines are built in a buffer of e's
+// own, never in a slice of b a previous entry left in e.Lines). Changes
 // are decoded only when withChanges; without, only the header and the
 // lines.
 func decodeEntryInto(e *Entry, lsn uint64, b []byte, withChanges bool) error {
@@ -141,7 +144,7 @@ func decodeEntryInto(e *Entry, lsn uint64, b []byte, withChanges bool) error {
 			return nil
 		}
 	} else {
-		e.Lines = e.Lines[:0]
+		e.Lines = e.v1lines[:0]
 	}
 	off := 0
 	for range h.count {
@@ -176,6 +179,7 @@ func decodeEntryInto(e *Entry, lsn uint64, b []byte, withChanges bool) error {
 			c.Record = b[:l:l]
 			b = b[l:]
 			e.Lines = append(append(e.Lines, c.Record...), '\n')
+			e.v1lines = e.Lines
 		}
 		if withChanges {
 			e.Changes = append(e.Changes, c)

@@ -163,3 +163,23 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeEntryNeverWritesIntoTheLastEntry: ScanLog decodes every entry
+// into one Entry; the lines of a version 1 entry are built in a buffer of
+// its own, never over the value a version 2 entry before it aliased.
+func TestDecodeEntryNeverWritesIntoTheLastEntry(t *testing.T) {
+	meta := appendChangeMeta(nil, OpCreate, KindEntity, "id-1", 3)
+	v2 := append(append(appendEntryHeader(nil, 7, 1, 4), meta...), "abc\n"...)
+	v1 := appendEntryV1(nil, 8, []Change{{Op: OpUpdate, Kind: KindEntity, ID: "id-2", Record: []byte("xyz")}})
+	before := slices.Clone(v2)
+	var e Entry
+	if err := decodeEntryInto(&e, 1, v2, false); err != nil || string(e.Lines) != "abc\n" {
+		t.Fatalf("v2: %q, %v", e.Lines, err)
+	}
+	if err := decodeEntryInto(&e, 2, v1, false); err != nil || string(e.Lines) != "xyz\n" {
+		t.Fatalf("v1 after v2: %q, %v", e.Lines, err)
+	}
+	if !bytes.Equal(v2, before) {
+		t.Fatalf("decoding the version 1 entry wrote into the version 2 entry's value: %q", v2)
+	}
+}
