@@ -127,8 +127,8 @@ func limitInput(logs [][]graph.Entry) ([][]limitChange, error) {
 // (lines) and gzip bytes. With assemble, each record line is built from
 // its change (graph.AppendRecord), as the issue defines the limit;
 // without, the finished lines are only compressed. Lines reach the
-// compressor in chunks of exporter.LineChunk, as the exporter hands them
-// over.
+// compressor in chunks of exporter.LineChunk, the size the exporter
+// gathers small transactions into (it hands larger ones over whole).
 func encodeObjects(in [][]limitChange, g gzipSetting, assemble bool) (events, raw, packed int, d, cpu time.Duration, err error) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var out bytes.Buffer
@@ -232,7 +232,8 @@ func encodeLimit(in [][]limitChange, g gzipSetting, assemble bool) (encodeResult
 // accounts, about encodeSample records) and returns the results and the
 // recommended setting: the fastest whose ratio is at least
 // minCompressionRatio (the best ratio when none reaches it). The
-// recommended setting and stdlib-6 are measured again on all of logs.
+// recommended setting and stdlib-6 are measured again on all of in; logs
+// (the same changes) check that each setting writes what readers read.
 func benchEncode(logs [][]graph.Entry, in [][]limitChange, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
 	sample, n := in, 0
 	for i, cs := range in {
@@ -241,9 +242,6 @@ func benchEncode(logs [][]graph.Entry, in [][]limitChange, progress func(string,
 			sample = in[:i+1]
 			break
 		}
-	}
-	measure := func(in [][]limitChange, g gzipSetting) (encodeResult, error) {
-		return encodeLimit(in, g, true)
 	}
 	var (
 		results []encodeResult
@@ -257,7 +255,7 @@ func benchEncode(logs [][]graph.Entry, in [][]limitChange, progress func(string,
 			return nil, g, err
 		}
 		progress("encode limit: %s", g.Name)
-		r, err := measure(sample, g)
+		r, err := encodeLimit(sample, g, true)
 		if err != nil {
 			return nil, g, err
 		}
@@ -283,7 +281,7 @@ func benchEncode(logs [][]graph.Entry, in [][]limitChange, progress func(string,
 		results[i] = encodeResult{}
 		for round := range limitRounds {
 			progress("encode limit: %s, whole corpus (run %d of %d)", settings[i].Name, round+1, limitRounds)
-			r, err := measure(in, settings[i])
+			r, err := encodeLimit(in, settings[i], true)
 			if err != nil {
 				return nil, settings[i], err
 			}

@@ -121,9 +121,10 @@ func storeBatches(dir string, corpus [][]byte, batch, writers int) ([][]rawBatch
 			lsn = binary.BigEndian.Uint64(k[len(k)-8:])
 		case k[0] == 'G' && len(k) == 9:
 			lsn = binary.BigEndian.Uint64(k[1:])
-		case len(k) > idLen && byID[string(k[len(k)-idLen:])] != 0:
+		case len(k) > idLen:
 			lsn = byID[string(k[len(k)-idLen:])]
-		default:
+		}
+		if lsn == 0 {
 			return nil, fmt.Errorf("key %q of the store belongs to no transaction", k)
 		}
 		sl, ok := byLSN[lsn]
@@ -152,52 +153,56 @@ func benchRawPebble(dir string, batches [][]rawBatch, entities int, defaults boo
 		return 0, err
 	}
 	defer db.Close()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(batches))
-	for _, bs := range batches {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, rb := range bs {
-				b := db.NewBatch()
-				for _, kv := range rb {
-					_ = b.Set(kv[0], kv[1], nil)
-				}
-				err := b.Commit(pebble.Sync)
-				b.Close()
-				if err != nil {
-					errs <- err
-					return
-				}
+	err = eachWriter(len(batches), func(w int) error {
+		for _, rb := range batches[w] {
+			b := db.NewBatch()
+			for _, kv := range rb {
+				_ = b.Set(kv[0], kv[1], nil)
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return entities, <-errs
+			err := b.Commit(pebble.Sync)
+			b.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return entities, err
 }
 
-// inBatches splits the corpus over writers goroutines, each calling fn for
-// consecutive batches of its share (w is the writer, i the offset of the
-// batch in its share), and returns the first error.
-func inBatches(corpus [][]byte, batch, writers int, fn func(w, i int, items [][]byte) error) error {
+// eachWriter runs fn for writers 0 to n-1 at once and returns the first
+// error.
+func eachWriter(n int, fn func(w int) error) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w, part := range shard(corpus, writers) {
+	errs := make(chan error, n)
+	for w := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < len(part); i += batch {
-				if err := fn(w, i, part[i:min(i+batch, len(part))]); err != nil {
-					errs <- err
-					return
-				}
+			if err := fn(w); err != nil {
+				errs <- err
 			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// inBatches splits the corpus over writers goroutines, each calling fn for
+// consecutive batches of its share (w is the writer, i the offset of the
+// batch in its share), and returns the first error.
+func inBatches(corpus [][]byte, batch, writers int, fn func(w, i int, items [][]byte) error) error {
+	parts := shard(corpus, writers)
+	return eachWriter(writers, func(w int) error {
+		part := parts[w]
+		for i := 0; i < len(part); i += batch {
+			if err := fn(w, i, part[i:min(i+batch, len(part))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {

@@ -179,11 +179,21 @@ func (e *env) apply(account string, s settings.Settings) {
 // record lines.
 func (e *env) write(account string, k int) []string {
 	e.t.Helper()
-	var recs []string
+	raws := make([][]byte, k)
+	for i := range raws {
+		e.n++
+		raws[i] = fmt.Appendf(nil, `{"_key":"user-key-%06d","_type":"test_user","_class":"User","n":%d}`, e.n%50, e.n)
+	}
+	return e.writeObjects(account, raws)
+}
+
+// writeObjects commits one transaction upserting the entities raws and
+// returns their record lines as the log holds them.
+func (e *env) writeObjects(account string, raws [][]byte) []string {
+	e.t.Helper()
 	_, err := e.store.Update(account, func(tx *graph.Txn) error {
-		for range k {
-			e.n++
-			in, err := graph.ParseObject(graph.KindEntity, fmt.Appendf(nil, `{"_key":"user-key-%06d","_type":"test_user","_class":"User","n":%d}`, e.n%50, e.n))
+		for _, raw := range raws {
+			in, err := graph.ParseObject(graph.KindEntity, raw)
 			if err != nil {
 				return err
 			}
@@ -202,6 +212,7 @@ func (e *env) write(account string, k int) []string {
 	if err != nil || len(es) != 1 {
 		e.t.Fatalf("read back: %v", err)
 	}
+	var recs []string
 	for _, c := range es[0].Changes {
 		recs = append(recs, string(c.Record))
 	}
@@ -511,40 +522,22 @@ func TestObjectKeyLayout(t *testing.T) {
 	}
 }
 
-// TestRecordsOfEverySizeArriveWhole: record lines reach the compressor in
-// chunks (exporter.LineChunk); records that straddle a chunk's end, or are
-// larger than two chunks, arrive whole and in order.
+// TestRecordsOfEverySizeArriveWhole: the lines of transactions shorter
+// than exporter.LineChunk are gathered into chunks, longer ones go on in
+// one piece after the chunk gathered so far; records that straddle a
+// chunk's end, or are larger than two chunks, arrive whole and in order.
 func TestRecordsOfEverySizeArriveWhole(t *testing.T) {
 	e := newEnv(t, exporter.Config{FlushInterval: time.Second})
 	e.enable("acct1", "bkt")
-	sizes := []int{10, exporter.LineChunk - 300, 5000, 3 * exporter.LineChunk, 1, exporter.LineChunk, 700, 2*exporter.LineChunk + 17}
+	const chunk = exporter.LineChunk
+	txs := [][]int{{10, chunk - 400}, {5000, 1}, {700}, {3 * chunk}, {chunk}, {2*chunk + 17, 10}, {20}}
 	var want []string
-	for tx := range 3 {
-		_, err := e.store.Update("acct1", func(txn *graph.Txn) error {
-			for i, n := range sizes {
-				raw := fmt.Appendf(nil, `{"_key":"big-record-%d-%d","_type":"test_blob","_class":"Record","pad":%q}`, tx, i, strings.Repeat(string(rune('a'+i)), n))
-				in, err := graph.ParseObject(graph.KindEntity, raw)
-				if err != nil {
-					return err
-				}
-				in.Scope, in.Source = "s", "api"
-				if _, _, err := txn.Upsert(&in); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	for tx, sizes := range txs {
+		raws := make([][]byte, len(sizes))
+		for i, n := range sizes {
+			raws[i] = fmt.Appendf(nil, `{"_key":"big-record-%d-%d","_type":"test_blob","_class":"Record","pad":%q}`, tx, i, strings.Repeat(string(rune('a'+i)), n))
 		}
-		end := mustEnd(t, e.store, "acct1")
-		es, err := e.store.ReadLog("acct1", end-1, 1, 1<<30)
-		if err != nil || len(es) != 1 {
-			t.Fatalf("read back: %v", err)
-		}
-		for _, c := range es[0].Changes {
-			want = append(want, string(c.Record))
-		}
+		want = append(want, e.writeObjects("acct1", raws)...)
 	}
 	waitFor(t, "the records exported", func() bool {
 		r, _ := e.st.Get("acct1")

@@ -62,8 +62,8 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		size   int64
 		oldest int64
 	)
-	// Record lines reach the compressor in chunks, not two writes a
-	// record: each write costs the compressor a round of its own.
+	// Record lines reach the compressor a chunk or a large transaction at
+	// a time: each write costs the compressor a round of its own.
 	lines := getLines()
 	defer putLines(lines)
 	write := func(en *graph.Entry) (bool, error) {
