@@ -3,10 +3,10 @@ package s3dest
 import (
 	"crypto/x509"
 	"fmt"
-	"github.com/j1ds/j1ds/internal/settings"
 	"log/slog"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -154,12 +154,27 @@ type Target struct {
 	Owner string
 }
 
+// String returns the target as the exporter carries it, opaque:
+// the bucket name and the owner, separated by a slash (neither contains
+// one). ParseTarget reads it back.
+func (t Target) String() string { return t.Bucket + "/" + t.Owner }
+
+// ParseTarget reads a target written by Target.String and validates it.
+func ParseTarget(s string) (Target, error) {
+	bucket, owner, ok := strings.Cut(s, "/")
+	if !ok {
+		return Target{}, fmt.Errorf("target %q is not bucket/owner", s)
+	}
+	t := Target{Bucket: bucket, Owner: owner}
+	return t, t.Validate()
+}
+
 // Validate checks the bucket name against S3's naming rules for general
 // purpose buckets and the owner against the 12-digit account id format.
 // Errors name the field (bucketName, awsAccountId) and say what is wrong.
 func (t Target) Validate() error {
-	if err := settings.ValidateBucketName(t.Bucket); err != nil {
+	if err := ValidateBucketName(t.Bucket); err != nil {
 		return err
 	}
-	return settings.ValidateAWSAccountID(t.Owner)
+	return ValidateAWSAccountID(t.Owner)
 }

@@ -18,9 +18,6 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// RoleName is the IAM role j1ds writes as; the bucket policy grants it
-// s3:PutObject on jupiterone/*.
-const RoleName = "jupiterone-data-streaming"
 
 // Error codes, shown to administrators and used for retry decisions.
 const (

@@ -1,13 +1,13 @@
-// Package settings keeps each account's Data Streaming settings (enabled,
-// bucket, bucket owner's AWS account id, region confirmation), the last
-// connection test, and the exporter's stream state (generation, cursor,
-// counters, last error, gaps), one JSON record per account under key
-// 'D' + account id in the shared Pebble database.
+// Package settings applies the rules of each account's Data Streaming
+// settings (enabled, bucket, bucket owner's AWS account id, region
+// confirmation): a save that enables or retargets the stream needs a
+// recent passing connection test of exactly those values; enabling starts
+// at the log's end (no backfill) and a new generation of the stream state;
+// disabling closes the enabled period and starts a new generation, so the
+// exporter still working for the old one can never move the cursor.
 //
-// The record is also the checkpoint store of the exporter: the cursor moves
-// only through Advance and SkipGap, which compare the generation the
-// exporter read with the current one. Enabling, disabling and retargeting
-// start a new generation, so an exporter that still works for an old one
-// can never move the cursor: that is the ownership check a multi-node
-// deployment will do with leases.
+// A Store keeps the records; a backend keeps each account's stream state
+// (package stream) apart from its settings, so the exporter's checkpoint
+// writes stay small. settingstest checks that a backend keeps the
+// contract.
 package settings

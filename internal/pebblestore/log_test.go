@@ -1,4 +1,4 @@
-package graph
+package pebblestore
 
 import (
 	"bytes"
@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/graph"
 )
 
 // appendEntryV1 encodes an entry as stores written before version 2 hold
 // it: uvarint commit time, uvarint count, then per change op, kind, id
 // and record, each with its length.
-func appendEntryV1(b []byte, micros int64, changes []Change) []byte {
+func appendEntryV1(b []byte, micros int64, changes []changelog.Change) []byte {
 	b = binary.AppendUvarint(b, uint64(micros))
 	b = binary.AppendUvarint(b, uint64(len(changes)))
 	for _, c := range changes {
@@ -37,9 +40,9 @@ func TestLogReadsVersion1Entries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := []Change{
-		{Op: OpCreate, Kind: KindEntity, ID: "id-1", Record: []byte(`{"operation":"c","n":1}`)},
-		{Op: OpDelete, Kind: KindRelationship, ID: "id-2", Record: []byte(`{"operation":"d","n":2}`)},
+	old := []changelog.Change{
+		{Op: graph.OpCreate, Kind: graph.KindEntity, ID: "id-1", Record: []byte(`{"operation":"c","n":1}`)},
+		{Op: graph.OpDelete, Kind: graph.KindRelationship, ID: "id-2", Record: []byte(`{"operation":"d","n":2}`)},
 	}
 	const micros = 1_700_000_000_000_000
 	v := appendEntryV1(nil, micros, old)
@@ -64,13 +67,13 @@ func TestLogReadsVersion1Entries(t *testing.T) {
 	if e.LSN != 1 || e.CommitTime != micros || e.Count != 2 || !bytes.Equal(e.Lines, wantLines) {
 		t.Fatalf("ReadLog: %+v", e)
 	}
-	if !slices.EqualFunc(e.Changes, old, func(a, b Change) bool {
+	if !slices.EqualFunc(e.Changes, old, func(a, b changelog.Change) bool {
 		return a.Op == b.Op && a.Kind == b.Kind && a.ID == b.ID && bytes.Equal(a.Record, b.Record)
 	}) {
 		t.Fatalf("ReadLog changes: %+v", e.Changes)
 	}
 	var scanned []string
-	err = s.ScanLog("acct", 0, func(e *Entry) (bool, error) {
+	err = s.ScanLog("acct", 0, func(e *changelog.Entry) (bool, error) {
 		scanned = append(scanned, string(e.Lines))
 		if e.Count != 2 || len(e.Changes) != 0 {
 			t.Errorf("ScanLog: count %d, %d changes decoded", e.Count, len(e.Changes))
@@ -86,8 +89,8 @@ func TestLogReadsVersion1Entries(t *testing.T) {
 
 	// The clock is behind the old entry: the next commit still follows it.
 	s.now = func() time.Time { return time.UnixMicro(micros - 5) }
-	c, err := s.Update("acct", func(tx *Txn) error {
-		in, err := ParseObject(KindEntity, []byte(`{"_key":"new-entity-1","_type":"t_user","_class":"User"}`))
+	c, err := s.Update("acct", func(tx *txn) error {
+		in, err := graph.ParseObject(graph.KindEntity, []byte(`{"_key":"new-entity-1","_type":"t_user","_class":"User"}`))
 		if err != nil {
 			return err
 		}
@@ -110,7 +113,7 @@ func TestLogReadsVersion1Entries(t *testing.T) {
 func TestLogRefusesUnknownVersions(t *testing.T) {
 	v := appendEntryHeader(nil, 5, 0, 0)
 	v[1] = 9
-	err := decodeEntryInto(&Entry{}, 1, v, true)
+	err := decodeEntryInto(&decodedEntry{}, 1, v, true)
 	if !errors.Is(err, errCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("version 9")) {
 		t.Fatalf("version 9: %v", err)
 	}
@@ -119,7 +122,7 @@ func TestLogRefusesUnknownVersions(t *testing.T) {
 // TestDecodeEntryChecksLines: an entry whose lines do not match its
 // changes' record lengths is corrupt, whichever way it is read.
 func TestDecodeEntryChecksLines(t *testing.T) {
-	body := appendChangeMeta(nil, OpCreate, KindEntity, "id", 3)
+	body := appendChangeMeta(nil, graph.OpCreate, graph.KindEntity, "id", 3)
 	for name, lines := range map[string]string{
 		"short":         "ab\n",
 		"no newline":    "abcd",
@@ -128,13 +131,13 @@ func TestDecodeEntryChecksLines(t *testing.T) {
 	} {
 		v := appendEntryHeader(nil, 5, 1, len(lines))
 		v = append(append(v, body...), lines...)
-		if err := decodeEntryInto(&Entry{}, 1, v, true); !errors.Is(err, errCorrupt) {
+		if err := decodeEntryInto(&decodedEntry{}, 1, v, true); !errors.Is(err, errCorrupt) {
 			t.Errorf("%s: %v, want corrupt", name, err)
 		}
 	}
 	v := appendEntryHeader(nil, 5, 1, 4)
 	v = append(append(v, body...), "abc\n"...)
-	var e Entry
+	var e changelog.Entry
 	if err := decodeEntryInto(&e, 1, v, true); err != nil || string(e.Changes[0].Record) != "abc" || string(e.Lines) != "abc\n" {
 		t.Fatalf("a sound entry: %+v, %v", e, err)
 	}
@@ -143,15 +146,15 @@ func TestDecodeEntryChecksLines(t *testing.T) {
 // FuzzDecodeEntry: no input makes decoding panic, and what decodes with
 // its changes decodes to the same header and lines without them.
 func FuzzDecodeEntry(f *testing.F) {
-	meta := appendChangeMeta(nil, OpCreate, KindEntity, "id-1", 3)
+	meta := appendChangeMeta(nil, graph.OpCreate, graph.KindEntity, "id-1", 3)
 	v2 := append(append(appendEntryHeader(nil, 7, 1, 4), meta...), "abc\n"...)
 	f.Add(v2)
-	f.Add(appendEntryV1(nil, 7, []Change{{Op: OpUpdate, Kind: KindEntity, ID: "id-2", Record: []byte("xyz")}}))
+	f.Add(appendEntryV1(nil, 7, []changelog.Change{{Op: graph.OpUpdate, Kind: graph.KindEntity, ID: "id-2", Record: []byte("xyz")}}))
 	f.Add([]byte{0, 2, 7, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	// A record length of 2⁶⁴-1 (it once overflowed the bounds check).
 	f.Add([]byte{0, 2, 7, 1, 1, 'c', 'e', 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, '\n'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var full, lines Entry
+		var full, lines changelog.Entry
 		if err := decodeEntryInto(&full, 1, b, true); err != nil {
 			return
 		}
@@ -168,11 +171,11 @@ func FuzzDecodeEntry(f *testing.F) {
 // into one Entry; the lines of a version 1 entry are built in a buffer of
 // its own, never over the value a version 2 entry before it aliased.
 func TestDecodeEntryNeverWritesIntoTheLastEntry(t *testing.T) {
-	meta := appendChangeMeta(nil, OpCreate, KindEntity, "id-1", 3)
+	meta := appendChangeMeta(nil, graph.OpCreate, graph.KindEntity, "id-1", 3)
 	v2 := append(append(appendEntryHeader(nil, 7, 1, 4), meta...), "abc\n"...)
-	v1 := appendEntryV1(nil, 8, []Change{{Op: OpUpdate, Kind: KindEntity, ID: "id-2", Record: []byte("xyz")}})
+	v1 := appendEntryV1(nil, 8, []changelog.Change{{Op: graph.OpUpdate, Kind: graph.KindEntity, ID: "id-2", Record: []byte("xyz")}})
 	before := slices.Clone(v2)
-	var e Entry
+	var e changelog.Entry
 	if err := decodeEntryInto(&e, 1, v2, false); err != nil || string(e.Lines) != "abc\n" {
 		t.Fatalf("v2: %q, %v", e.Lines, err)
 	}

@@ -1,4 +1,4 @@
-package graph_test
+package pebblestore_test
 
 import (
 	"context"
@@ -251,7 +251,7 @@ func TestParseObjectErrors(t *testing.T) {
 			_, err := graph.ParseObject(kind, []byte(tt.js))
 			var ie *graph.InputError
 			if !errors.As(err, &ie) {
-				t.Fatalf("want InputError, got %v", err)
+				t.Fatalf("want graph.InputError, got %v", err)
 			}
 			if ie.Field != tt.field {
 				t.Fatalf("field %q, want %q (%v)", ie.Field, tt.field, err)

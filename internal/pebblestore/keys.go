@@ -1,7 +1,9 @@
-package graph
+package pebblestore
 
 import (
 	"encoding/binary"
+
+	"github.com/j1ds/j1ds/internal/graph"
 )
 
 // Key layout (the first byte is the family; other packages own other
@@ -52,11 +54,11 @@ func keyOf(fam byte, parts ...string) []byte {
 
 func objectKey(account, id string) []byte { return appendObjectKey(nil, account, id) }
 
-func typeKey(account string, kind Kind, typ, id string) []byte {
+func typeKey(account string, kind graph.Kind, typ, id string) []byte {
 	return appendTypeKey(nil, account, kind, typ, id)
 }
 
-func scopeKey(account, scope string, kind Kind, id string) []byte {
+func scopeKey(account, scope string, kind graph.Kind, id string) []byte {
 	return appendScopeKey(nil, account, scope, kind, id)
 }
 
@@ -72,13 +74,13 @@ func appendObjectKey(b []byte, account, id string) []byte {
 	return append(append(b, 0), id...)
 }
 
-func appendTypeKey(b []byte, account string, kind Kind, typ, id string) []byte {
+func appendTypeKey(b []byte, account string, kind graph.Kind, typ, id string) []byte {
 	b = append(append(b, famType), account...)
 	b = append(append(append(b, 0), byte(kind)), typ...)
 	return append(append(b, 0), id...)
 }
 
-func appendScopeKey(b []byte, account, scope string, kind Kind, id string) []byte {
+func appendScopeKey(b []byte, account, scope string, kind graph.Kind, id string) []byte {
 	b = append(append(b, famScope), account...)
 	b = append(append(b, 0), scope...)
 	return append(append(append(b, 0), byte(kind)), id...)

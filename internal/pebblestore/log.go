@@ -1,46 +1,16 @@
-package graph
+package pebblestore
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/graph"
 )
-
-// Entry is one committed transaction of one account, as the log holds it.
-type Entry struct {
-	LSN        uint64
-	CommitTime int64 // µs since the epoch; strictly increasing per account
-	// Count is the number of changes.
-	Count int
-	// Changes are the changes in order (ReadLog; ScanLog leaves them
-	// out).
-	Changes []Change
-	// Lines are the changes' records as an object holds them: each
-	// followed by a newline, in change order.
-	Lines []byte
-
-	v1lines []byte // the lines built for a version 1 entry, kept for reuse
-}
-
-// Time returns the commit time.
-func (e *Entry) Time() time.Time { return time.UnixMicro(e.CommitTime).UTC() }
-
-// TruncatedError is returned to a reader whose position was removed by
-// retention: the account's entries with LSNs From..To (inclusive) are gone.
-type TruncatedError struct {
-	Account  string
-	From, To uint64
-}
-
-func (e *TruncatedError) Error() string {
-	return fmt.Sprintf("log of account %s truncated: LSNs %d to %d are past retention; resume after LSN %d", e.Account, e.From, e.To, e.To)
-}
-
-func (e *TruncatedError) Unwrap() error { return ErrLogTruncated }
 
 // Entry encoding, version 2:
 //
@@ -65,7 +35,7 @@ func appendEntryHeader(b []byte, micros int64, changes, lines int) []byte {
 
 // appendChangeMeta appends what an entry keeps of one change beside its
 // record line.
-func appendChangeMeta(b []byte, op Op, kind Kind, id string, record int) []byte {
+func appendChangeMeta(b []byte, op graph.Op, kind graph.Kind, id string, record int) []byte {
 	b = append(b, byte(op), byte(kind))
 	b = binary.AppendUvarint(b, uint64(len(id)))
 	b = append(b, id...)
@@ -113,10 +83,17 @@ func decodeEntryHeader(b []byte) (entryHeader, error) {
 	return h, nil
 }
 
-func decodeEntry(lsn uint64, b []byte) (Entry, error) {
-	var e Entry
+// decodedEntry is an entry being decoded, with the buffer a version 1
+// entry's lines are built in.
+type decodedEntry struct {
+	changelog.Entry
+	v1lines []byte // the lines built for a version 1 entry, kept for reuse
+}
+
+func decodeEntry(lsn uint64, b []byte) (changelog.Entry, error) {
+	var e decodedEntry
 	err := decodeEntryInto(&e, lsn, b, true)
-	return e, err
+	return e.Entry, err
 }
 
 // decodeEntryInto decodes into e, reusing its Changes; records and lines
@@ -124,7 +101,7 @@ func decodeEntry(lsn uint64, b []byte) (Entry, error) {
 // own, never in a slice of b a previous entry left in e.Lines). Changes
 // are decoded only when withChanges; without, only the header and the
 // lines.
-func decodeEntryInto(e *Entry, lsn uint64, b []byte, withChanges bool) error {
+func decodeEntryInto(e *decodedEntry, lsn uint64, b []byte, withChanges bool) error {
 	h, err := decodeEntryHeader(b)
 	if err != nil {
 		return err
@@ -151,7 +128,7 @@ func decodeEntryInto(e *Entry, lsn uint64, b []byte, withChanges bool) error {
 		if len(b) < 2 {
 			return errCorrupt
 		}
-		c := Change{Op: Op(b[0]), Kind: Kind(b[1])}
+		c := changelog.Change{Op: graph.Op(b[0]), Kind: graph.Kind(b[1])}
 		b = b[2:]
 		l, n := binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
@@ -232,7 +209,7 @@ func (s *Store) End(account string) (uint64, error) {
 // maxBytes of records are collected (at least one entry is returned when
 // any is there). It does not block; see Wait. A reader whose position was
 // removed by retention gets a *TruncatedError naming the lost range.
-func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) ([]Entry, error) {
+func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) ([]changelog.Entry, error) {
 	st, err := s.account(account)
 	if err != nil {
 		return nil, err
@@ -244,7 +221,7 @@ func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) 
 	truncated, durable := st.mu.truncated, st.mu.durable
 	st.mu.Unlock()
 	if truncated > after {
-		return nil, &TruncatedError{Account: account, From: after + 1, To: truncated}
+		return nil, &changelog.TruncatedError{Account: account, From: after + 1, To: truncated}
 	}
 	if durable <= after {
 		return nil, nil
@@ -254,7 +231,7 @@ func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) 
 		return nil, fmt.Errorf("read log of %s: %w", account, err)
 	}
 	defer it.Close()
-	var out []Entry
+	var out []changelog.Entry
 	size := 0
 	for it.First(); it.Valid() && len(out) < maxEntries && (size < maxBytes || len(out) == 0); it.Next() {
 		k := it.Key()
@@ -276,13 +253,13 @@ func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) 
 // what must outlive it), and Changes are not decoded (Count says how
 // many there are). It reads one consistent snapshot. A position removed by
 // retention gives a *TruncatedError before fn is called.
-func (s *Store) ScanLog(account string, after uint64, fn func(e *Entry) (bool, error)) error {
-	var e Entry
+func (s *Store) ScanLog(account string, after uint64, fn func(e *changelog.Entry) (bool, error)) error {
+	var e decodedEntry
 	return s.scanLog(account, after, func(lsn uint64, v []byte) (bool, error) {
 		if err := decodeEntryInto(&e, lsn, v, false); err != nil {
 			return false, err
 		}
-		return fn(&e)
+		return fn(&e.Entry)
 	})
 }
 
@@ -297,7 +274,7 @@ func (s *Store) scanLog(account string, after uint64, fn func(lsn uint64, v []by
 	truncated, durable := st.mu.truncated, st.mu.durable
 	st.mu.Unlock()
 	if truncated > after {
-		return &TruncatedError{Account: account, From: after + 1, To: truncated}
+		return &changelog.TruncatedError{Account: account, From: after + 1, To: truncated}
 	}
 	if durable <= after {
 		return nil
@@ -355,7 +332,7 @@ func (s *Store) Wait(ctx context.Context, account string, after uint64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.ctx.Done():
-			return ErrClosed
+			return graph.ErrClosed
 		case <-ch:
 		}
 	}

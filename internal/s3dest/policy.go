@@ -1,8 +1,9 @@
-package settings
+package s3dest
 
 import "encoding/json"
 
-// RoleName is the IAM role j1ds writes as, the same for every deployment.
+// RoleName is the IAM role j1ds writes as, the same for every deployment;
+// the bucket policy grants it s3:PutObject on jupiterone/*.
 const RoleName = "jupiterone-data-streaming"
 
 // BucketPlaceholder stands for the bucket until one is given.

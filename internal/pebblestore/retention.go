@@ -1,4 +1,4 @@
-package graph
+package pebblestore
 
 import (
 	"encoding/binary"

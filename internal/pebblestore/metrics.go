@@ -1,4 +1,4 @@
-package graph
+package pebblestore
 
 import (
 	"time"
@@ -47,7 +47,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 	return m
 }
 
-func (m *metrics) observeCommit(tx *Txn, d time.Duration) {
+func (m *metrics) observeCommit(tx *txn, d time.Duration) {
 	m.commits.Inc()
 	m.commitDur.Observe(d.Seconds())
 	c := tx.counts

@@ -1,9 +1,8 @@
-package graph
+package pebblestore
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,30 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/j1ds/j1ds/internal/accounts"
-	_ "github.com/j1ds/j1ds/internal/malloc" // Pebble allocates with C malloc: limit its arenas
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/graph"
 )
-
-// Named errors callers branch on.
-var (
-	ErrNotFound         = errors.New("object not found")
-	ErrKindConflict     = errors.New("an object of the other kind has this scope and key")
-	ErrEndpointNotFound = errors.New("relationship end not found")
-	ErrLogTruncated     = errors.New("log truncated")
-	ErrClosed           = errors.New("store closed")
-)
-
-// EndpointError names the end of a relationship that does not resolve to a
-// live entity.
-type EndpointError struct {
-	Field string // _fromEntityId, _fromEntityKey, _toEntityId or _toEntityKey
-	Value string
-}
-
-func (e *EndpointError) Error() string {
-	return fmt.Sprintf("%s: no entity %s in this account; create the entity first, or fix the reference", e.Field, quote(e.Value))
-}
-
-func (e *EndpointError) Unwrap() error { return ErrEndpointNotFound }
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
@@ -84,8 +63,11 @@ type Store struct {
 		closed   bool
 	}
 
-	// onCommit is called after each durable commit that logged changes.
-	onCommit atomic.Pointer[func(CommitEvent)]
+	// subscribers are called after each durable commit that logged
+	// changes; the list is replaced, never changed, so the commit path
+	// reads it without a lock.
+	subscribers atomic.Pointer[[]*subscriber]
+	subMu       sync.Mutex // serialises changes to subscribers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -228,7 +210,7 @@ func (s *Store) account(id string) (*accountState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed {
-		return nil, ErrClosed
+		return nil, graph.ErrClosed
 	}
 	if st, ok := s.mu.accounts[id]; ok {
 		return st, nil
@@ -269,62 +251,10 @@ func (s *Store) account(id string) (*accountState, error) {
 	return st, nil
 }
 
-// Change is one object's change inside a transaction.
-type Change struct {
-	Op   Op
-	Kind Kind
-	ID   string
-	// Record is the change in the seed's record format, one JSON line
-	// without its newline: ready to be written out as is.
-	Record []byte
-}
-
-// Counts tallies a transaction's changes.
-type Counts struct {
-	EntitiesCreated, EntitiesUpdated, EntitiesDeleted                int
-	RelationshipsCreated, RelationshipsUpdated, RelationshipsDeleted int
-}
-
-// Add adds c to n.
-func (n *Counts) Add(c Counts) {
-	n.EntitiesCreated += c.EntitiesCreated
-	n.EntitiesUpdated += c.EntitiesUpdated
-	n.EntitiesDeleted += c.EntitiesDeleted
-	n.RelationshipsCreated += c.RelationshipsCreated
-	n.RelationshipsUpdated += c.RelationshipsUpdated
-	n.RelationshipsDeleted += c.RelationshipsDeleted
-}
-
-func (n *Counts) count(k Kind, op Op) {
-	switch {
-	case k == KindEntity && op == OpCreate:
-		n.EntitiesCreated++
-	case k == KindEntity && op == OpUpdate:
-		n.EntitiesUpdated++
-	case k == KindEntity && op == OpDelete:
-		n.EntitiesDeleted++
-	case op == OpCreate:
-		n.RelationshipsCreated++
-	case op == OpUpdate:
-		n.RelationshipsUpdated++
-	case op == OpDelete:
-		n.RelationshipsDeleted++
-	}
-}
-
-// Commit describes a committed transaction. LSN is zero when the
-// transaction changed no object.
-type Commit struct {
-	LSN        uint64
-	CommitTime int64 // µs since the epoch
-	Changes    int
-	Counts     Counts
-}
-
-// Txn is one atomic transaction on one account's graph. Reads see the
+// txn is one atomic transaction on one account's graph. Reads see the
 // transaction's own writes. It is valid only inside the function given to
 // Update.
-type Txn struct {
+type txn struct {
 	s       *Store
 	account string
 	batch   *pebble.Batch
@@ -333,7 +263,7 @@ type Txn struct {
 	changes int    // changes logged
 	body    []byte // the log entry's changes but their records (see appendChangeMeta)
 	lines   []byte // the log entry's record lines
-	counts  Counts
+	counts  graph.Counts
 	extra   bool
 	buf     []byte // scratch: an object's stored value, its content hash input
 	kbuf    []byte // scratch: a key (see key)
@@ -352,19 +282,26 @@ type Txn struct {
 
 // Update runs fn as one transaction on account's graph: every object write
 // fn makes, the log entry holding their after-images and any extra keys set
-// with Txn.Set are committed in one synced, atomic batch. If fn returns an
+// with txn.Set are committed in one synced, atomic batch. If fn returns an
 // error nothing is written. Transactions of one account run one at a time;
 // transactions of different accounts run concurrently and share fsyncs.
-func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
+func (s *Store) Update(account string, fn func(graph.Txn) error) (graph.Commit, error) {
+	return s.update(account, func(tx *txn) error { return fn(tx) })
+}
+
+// update is Update with the backend's own transaction, whose Set and
+// DeleteKey write other families of the store in the same batch (a sync
+// job's progress).
+func (s *Store) update(account string, fn func(*txn) error) (graph.Commit, error) {
 	if err := accounts.ValidateID(account); err != nil {
-		return Commit{}, err
+		return graph.Commit{}, err
 	}
 	if err := s.space.check(); err != nil {
-		return Commit{}, err
+		return graph.Commit{}, err
 	}
 	st, err := s.account(account)
 	if err != nil {
-		return Commit{}, err
+		return graph.Commit{}, err
 	}
 	start := time.Now()
 	st.txn.Lock()
@@ -378,7 +315,7 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 	if micros <= st.lastCommit {
 		micros = st.lastCommit + 1
 	}
-	tx := &Txn{s: s, account: account, batch: s.db.NewBatch(), micros: micros, ms: micros / 1000}
+	tx := &txn{s: s, account: account, batch: s.db.NewBatch(), micros: micros, ms: micros / 1000}
 	err = fn(tx)
 	defer tx.releaseBody()
 	if tx.iter != nil {
@@ -387,13 +324,13 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 	}
 	if err != nil {
 		tx.batch.Close()
-		return Commit{}, err
+		return graph.Commit{}, err
 	}
 	if tx.changes == 0 && !tx.extra {
 		tx.batch.Close()
-		return Commit{}, nil
+		return graph.Commit{}, nil
 	}
-	c := Commit{CommitTime: micros, Changes: tx.changes, Counts: tx.counts}
+	c := graph.Commit{CommitTime: micros, Changes: tx.changes, Counts: tx.counts}
 	var entrySize int
 	if tx.changes > 0 {
 		c.LSN = s.lsn.Add(1)
@@ -410,11 +347,11 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 		copy(op.Value[n:], tx.lines)
 		if err := op.Finish(); err != nil {
 			tx.batch.Close()
-			return Commit{}, fmt.Errorf("write log entry: %w", err)
+			return graph.Commit{}, fmt.Errorf("write log entry: %w", err)
 		}
 		if err := tx.batch.Set(globalKey(c.LSN), encodeGlobal(micros, entrySize, account), nil); err != nil {
 			tx.batch.Close()
-			return Commit{}, fmt.Errorf("write log index: %w", err)
+			return graph.Commit{}, fmt.Errorf("write log index: %w", err)
 		}
 	}
 	// Apply makes the batch visible to the next transaction of this account
@@ -422,7 +359,7 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 	// concurrent transactions, of this account too, share it.
 	if err := s.db.ApplyNoSyncWait(tx.batch, pebble.Sync); err != nil {
 		tx.batch.Close()
-		return Commit{}, fmt.Errorf("commit transaction: %w", err)
+		return graph.Commit{}, fmt.Errorf("commit transaction: %w", err)
 	}
 	if c.LSN > 0 {
 		st.lastCommit = micros
@@ -432,39 +369,55 @@ func (s *Store) Update(account string, fn func(*Txn) error) (Commit, error) {
 	err = tx.batch.SyncWait()
 	tx.batch.Close()
 	if err != nil {
-		return Commit{}, fmt.Errorf("sync transaction: %w", err)
+		return graph.Commit{}, fmt.Errorf("sync transaction: %w", err)
 	}
 	if c.LSN > 0 {
 		s.logBytes.Add(int64(entrySize))
 		st.advance(c.LSN)
 		s.metrics.observeCommit(tx, time.Since(start))
-		if fn := s.onCommit.Load(); fn != nil {
-			(*fn)(CommitEvent{Account: account, LSN: c.LSN, CommitTime: micros, Changes: tx.changes, Bytes: entrySize})
+		if subs := s.subscribers.Load(); subs != nil {
+			ev := changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: micros, Changes: tx.changes, Bytes: entrySize}
+			for _, sub := range *subs {
+				sub.fn(ev)
+			}
 		}
 	}
 	return c, nil
 }
 
-// CommitEvent tells a subscriber that an account's log grew.
-type CommitEvent struct {
-	Account    string
-	LSN        uint64
-	CommitTime int64 // µs
-	Changes    int
-	Bytes      int // size of the log entry
-}
+// subscriber is one registration of Subscribe.
+type subscriber struct{ fn func(changelog.CommitEvent) }
 
-// OnCommit sets the function called after every durable commit that
-// logged changes (nil removes it). It runs on the committing goroutine, in
-// no particular order across accounts, and must not block: record and
-// return. Commits of one account may also be reported out of order when
-// they finish concurrently; LSN tells them apart.
-func (s *Store) OnCommit(fn func(CommitEvent)) {
-	if fn == nil {
-		s.onCommit.Store(nil)
-		return
+// Subscribe calls fn after every durable commit that logged changes, until
+// cancel is called. fn runs on the committing goroutine, in no particular
+// order across accounts, and must not block: record and return. Commits of
+// one account may be reported out of order when they finish concurrently;
+// LSN tells them apart.
+func (s *Store) Subscribe(fn func(changelog.CommitEvent)) (cancel func()) {
+	sub := &subscriber{fn: fn}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	var next []*subscriber
+	if cur := s.subscribers.Load(); cur != nil {
+		next = append(next, *cur...)
 	}
-	s.onCommit.Store(&fn)
+	next = append(next, sub)
+	s.subscribers.Store(&next)
+	return func() {
+		s.subMu.Lock()
+		defer s.subMu.Unlock()
+		cur := s.subscribers.Load()
+		if cur == nil {
+			return
+		}
+		kept := make([]*subscriber, 0, len(*cur))
+		for _, x := range *cur {
+			if x != sub {
+				kept = append(kept, x)
+			}
+		}
+		s.subscribers.Store(&kept)
+	}
 }
 
 func (st *accountState) advance(lsn uint64) {
@@ -478,21 +431,21 @@ func (st *accountState) advance(lsn uint64) {
 }
 
 // Account returns the account the transaction writes.
-func (tx *Txn) Account() string { return tx.account }
+func (tx *txn) Account() string { return tx.account }
 
 // CommitTime returns the transaction's commit time.
-func (tx *Txn) CommitTime() time.Time { return time.UnixMicro(tx.micros) }
+func (tx *txn) CommitTime() time.Time { return time.UnixMicro(tx.micros) }
 
 // Counts returns the tally of the transaction's changes so far.
-func (tx *Txn) Counts() Counts { return tx.counts }
+func (tx *txn) Counts() graph.Counts { return tx.counts }
 
 // Changes returns how many object changes the transaction holds so far.
-func (tx *Txn) Changes() int { return tx.changes }
+func (tx *txn) Changes() int { return tx.changes }
 
 // Set writes an extra key in the same atomic batch. It is for other
 // packages' key families (a sync job's progress, say); it must never touch
 // the graph's own families.
-func (tx *Txn) Set(key, value []byte) error {
+func (tx *txn) Set(key, value []byte) error {
 	if isGraphFamily(key) {
 		return fmt.Errorf("txn set: key family %q belongs to the graph", key[0])
 	}
@@ -501,7 +454,7 @@ func (tx *Txn) Set(key, value []byte) error {
 }
 
 // Delete removes an extra key in the same atomic batch; see Set.
-func (tx *Txn) DeleteKey(key []byte) error {
+func (tx *txn) DeleteKey(key []byte) error {
 	if isGraphFamily(key) {
 		return fmt.Errorf("txn delete: key family %q belongs to the graph", key[0])
 	}
@@ -521,11 +474,11 @@ func isGraphFamily(key []byte) bool {
 }
 
 type stored struct {
-	obj  Object
+	obj  graph.Object
 	hash [16]byte
 }
 
-func (tx *Txn) load(id string) (stored, bool, error) {
+func (tx *txn) load(id string) (stored, bool, error) {
 	v, ok := tx.pending[id]
 	if !ok {
 		if tx.iter == nil {
@@ -552,37 +505,37 @@ func (tx *Txn) load(id string) (stored, bool, error) {
 	}
 	var st stored
 	copy(st.hash[:], v[:16])
-	obj, err := DecodeObject(v[16:])
+	obj, err := graph.DecodeObject(v[16:])
 	st.obj = obj
 	return st, err == nil, err
 }
 
 // Get returns an object as the transaction sees it, deleted objects too.
-func (tx *Txn) Get(id string) (Object, error) {
+func (tx *txn) Get(id string) (graph.Object, error) {
 	st, ok, err := tx.load(id)
 	if err != nil {
-		return Object{}, err
+		return graph.Object{}, err
 	}
 	if !ok {
-		return Object{}, ErrNotFound
+		return graph.Object{}, graph.ErrNotFound
 	}
 	return st.obj, nil
 }
 
 // resolveEnd finds the live entity a relationship end names, by id or by
 // key within a scope.
-func (tx *Txn) resolveEnd(idField, id, keyField, key, scope string) (string, string, error) {
+func (tx *txn) resolveEnd(idField, id, keyField, key, scope string) (string, string, error) {
 	field, value := idField, id
 	if id == "" {
 		field, value = keyField, key
-		id = ObjectID(tx.account, scope, key)
+		id = graph.ObjectID(tx.account, scope, key)
 	}
 	st, ok, err := tx.load(id)
 	if err != nil {
 		return "", "", err
 	}
-	if !ok || st.obj.Deleted || st.obj.Kind != KindEntity {
-		return "", "", &EndpointError{Field: field, Value: value}
+	if !ok || st.obj.Deleted || st.obj.Kind != graph.KindEntity {
+		return "", "", &graph.EndpointError{Field: field, Value: value}
 	}
 	return st.obj.ID, st.obj.Key, nil
 }
@@ -591,22 +544,22 @@ func (tx *Txn) resolveEnd(idField, id, keyField, key, scope string) (string, str
 // does nothing when the upload matches what is stored (op 0). The object's
 // id comes from its scope and key. A deleted object is created again with
 // the next version.
-func (tx *Txn) Upsert(in *Input) (Op, Object, error) {
+func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
 	if err := in.Validate(); err != nil {
-		return 0, Object{}, err
+		return 0, graph.Object{}, err
 	}
 	if in.Scope == "" {
-		return 0, Object{}, inputErr("_scope", "is required")
+		return 0, graph.Object{}, inputErr("_scope", "is required")
 	}
 	if in.Source == "" {
-		return 0, Object{}, inputErr("_source", "is required")
+		return 0, graph.Object{}, inputErr("_source", "is required")
 	}
-	o := Object{
+	o := graph.Object{
 		Kind: in.Kind, Key: in.Key, Type: in.Type, Class: in.Class, Scope: in.Scope,
 		Source: in.Source, AccountID: tx.account, Props: in.Props,
-		ID: ObjectID(tx.account, in.Scope, in.Key),
+		ID: graph.ObjectID(tx.account, in.Scope, in.Key),
 	}
-	if in.Kind == KindRelationship {
+	if in.Kind == graph.KindRelationship {
 		var err error
 		fromScope, toScope := in.FromScope, in.ToScope
 		if fromScope == "" {
@@ -616,41 +569,41 @@ func (tx *Txn) Upsert(in *Input) (Op, Object, error) {
 			toScope = in.Scope
 		}
 		if o.FromID, o.FromKey, err = tx.resolveEnd("_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, fromScope); err != nil {
-			return 0, Object{}, err
+			return 0, graph.Object{}, err
 		}
 		if o.ToID, o.ToKey, err = tx.resolveEnd("_toEntityId", in.ToID, "_toEntityKey", in.ToKey, toScope); err != nil {
-			return 0, Object{}, err
+			return 0, graph.Object{}, err
 		}
 	}
 	var hash [16]byte
-	hash, tx.buf = contentHash(tx.buf, &o)
+	hash, tx.buf = graph.ContentHash(tx.buf, &o)
 	old, found, err := tx.load(o.ID)
 	if err != nil {
-		return 0, Object{}, err
+		return 0, graph.Object{}, err
 	}
-	op := OpCreate
+	op := graph.OpCreate
 	o.Version, o.CreatedOn, o.BeginOn = 1, tx.ms, tx.ms
 	if found {
 		if old.obj.Kind != o.Kind {
-			return 0, Object{}, fmt.Errorf("%w: %s %s exists as %s %s in scope %s", ErrKindConflict, "_key", quote(o.Key), "a", old.obj.Kind, quote(o.Scope))
+			return 0, graph.Object{}, fmt.Errorf("%w: %s %s exists as %s %s in scope %s", graph.ErrKindConflict, "_key", quote(o.Key), "a", old.obj.Kind, quote(o.Scope))
 		}
 		if !old.obj.Deleted && old.hash == hash {
 			return 0, old.obj, nil
 		}
 		o.Version = old.obj.Version + 1
 		if !old.obj.Deleted {
-			op = OpUpdate
+			op = graph.OpUpdate
 			o.CreatedOn = old.obj.CreatedOn
 			if err := tx.unindex(&old.obj); err != nil {
-				return 0, Object{}, err
+				return 0, graph.Object{}, err
 			}
 		}
 	}
 	if err := tx.put(op, &o, hash); err != nil {
-		return 0, Object{}, err
+		return 0, graph.Object{}, err
 	}
 	if err := tx.index(&o); err != nil {
-		return 0, Object{}, err
+		return 0, graph.Object{}, err
 	}
 	return op, o, nil
 }
@@ -659,13 +612,13 @@ func (tx *Txn) Upsert(in *Input) (Op, Object, error) {
 // _deleted and _endOn and the next version. Deleting an entity deletes its
 // live relationships in the same transaction. It reports false when there
 // is no live object with that id.
-func (tx *Txn) Delete(id string) (bool, error) {
+func (tx *txn) Delete(id string) (bool, error) {
 	st, ok, err := tx.load(id)
 	if err != nil || !ok || st.obj.Deleted {
 		return false, err
 	}
 	o := st.obj
-	if o.Kind == KindEntity {
+	if o.Kind == graph.KindEntity {
 		// The relationships attached: those stored, as this transaction
 		// changed them (the batch is not indexed: it cannot be read).
 		var rels []string
@@ -695,14 +648,14 @@ func (tx *Txn) Delete(id string) (bool, error) {
 		return false, err
 	}
 	o.Deleted, o.EndOn, o.Version = true, tx.ms, o.Version+1
-	return true, tx.put(OpDelete, &o, st.hash)
+	return true, tx.put(graph.OpDelete, &o, st.hash)
 }
 
-func (tx *Txn) put(op Op, o *Object, hash [16]byte) error {
+func (tx *txn) put(op graph.Op, o *graph.Object, hash [16]byte) error {
 	b := append(tx.buf[:0], hash[:]...)
 	b = o.AppendJSON(b)
-	if len(b)-16 > MaxObjectBytes {
-		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(b)-16, MaxObjectBytes)
+	if len(b)-16 > graph.MaxObjectBytes {
+		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(b)-16, graph.MaxObjectBytes)
 	}
 	if err := tx.batch.Set(tx.key(appendObjectKey(tx.kbuf[:0], tx.account, o.ID)), b, nil); err != nil {
 		return fmt.Errorf("write object %s: %w", o.ID, err)
@@ -716,11 +669,11 @@ func (tx *Txn) put(op Op, o *Object, hash [16]byte) error {
 		tx.body, tx.lines = getBody(), getBody()
 	}
 	start := len(tx.lines)
-	tx.lines = AppendRecord(tx.lines, op, o, b[16:])
+	tx.lines = graph.AppendRecord(tx.lines, op, o, b[16:])
 	tx.body = appendChangeMeta(tx.body, op, o.Kind, o.ID, len(tx.lines)-start)
 	tx.lines = append(tx.lines, '\n')
 	tx.changes++
-	tx.counts.count(o.Kind, op)
+	tx.counts.Note(o.Kind, op)
 	return nil
 }
 
@@ -768,7 +721,7 @@ func getBody() []byte {
 	return make([]byte, 0, 64<<10)
 }
 
-func (tx *Txn) releaseBody() {
+func (tx *txn) releaseBody() {
 	for _, b := range [][]byte{tx.body, tx.lines} {
 		if b != nil && cap(b) <= maxPooledBody {
 			bodies.Put(&b)
@@ -779,12 +732,12 @@ func (tx *Txn) releaseBody() {
 
 // key keeps the grown scratch buffer of a key built in it and returns
 // the key.
-func (tx *Txn) key(k []byte) []byte {
+func (tx *txn) key(k []byte) []byte {
 	tx.kbuf = k
 	return k
 }
 
-func (tx *Txn) index(o *Object) error {
+func (tx *txn) index(o *graph.Object) error {
 	b := tx.batch
 	if err := b.Set(tx.key(appendTypeKey(tx.kbuf[:0], tx.account, o.Kind, o.Type, o.ID)), nil, nil); err != nil {
 		return err
@@ -792,7 +745,7 @@ func (tx *Txn) index(o *Object) error {
 	if err := b.Set(tx.key(appendScopeKey(tx.kbuf[:0], tx.account, o.Scope, o.Kind, o.ID)), []byte(o.Type), nil); err != nil {
 		return err
 	}
-	if o.Kind == KindRelationship {
+	if o.Kind == graph.KindRelationship {
 		if err := b.Set(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.FromID, o.ID)), nil, nil); err != nil {
 			return err
 		}
@@ -805,7 +758,7 @@ func (tx *Txn) index(o *Object) error {
 	return nil
 }
 
-func (tx *Txn) unindex(o *Object) error {
+func (tx *txn) unindex(o *graph.Object) error {
 	b := tx.batch
 	if err := b.Delete(tx.key(appendTypeKey(tx.kbuf[:0], tx.account, o.Kind, o.Type, o.ID)), nil); err != nil {
 		return err
@@ -813,7 +766,7 @@ func (tx *Txn) unindex(o *Object) error {
 	if err := b.Delete(tx.key(appendScopeKey(tx.kbuf[:0], tx.account, o.Scope, o.Kind, o.ID)), nil); err != nil {
 		return err
 	}
-	if o.Kind == KindRelationship {
+	if o.Kind == graph.KindRelationship {
 		if err := b.Delete(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.FromID, o.ID)), nil); err != nil {
 			return err
 		}
@@ -826,54 +779,26 @@ func (tx *Txn) unindex(o *Object) error {
 	return nil
 }
 
-// contentHash covers everything a writer controls, so an upload that
-// matches it is a no-op. The input is length-prefixed fields hashed in one
-// call (buf is scratch; the grown buffer is returned).
-func contentHash(buf []byte, o *Object) ([16]byte, []byte) {
-	b := buf[:0]
-	w := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	w(string(o.Kind))
-	w(o.Type)
-	w(o.Source)
-	w(o.FromID)
-	w(o.ToID)
-	w(o.FromKey)
-	w(o.ToKey)
-	b = binary.AppendUvarint(b, uint64(len(o.Class)))
-	for _, c := range o.Class {
-		w(c)
-	}
-	for _, p := range o.Props {
-		w(p.Name)
-		w(string(p.Value))
-	}
-	sum := sha256.Sum256(b)
-	return [16]byte(sum[:16]), b
-}
-
 // Get returns the stored object with id and its JSON state as stored
 // (metadata included); deleted objects are returned too.
-func (s *Store) Get(account, id string) (Object, []byte, error) {
+func (s *Store) Get(account, id string) (graph.Object, []byte, error) {
 	v, closer, err := s.db.Get(objectKey(account, id))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return Object{}, nil, ErrNotFound
+		return graph.Object{}, nil, graph.ErrNotFound
 	}
 	if err != nil {
-		return Object{}, nil, fmt.Errorf("read object %s: %w", id, err)
+		return graph.Object{}, nil, fmt.Errorf("read object %s: %w", id, err)
 	}
 	defer closer.Close()
 	raw := append([]byte(nil), v[16:]...)
-	o, err := DecodeObject(raw)
+	o, err := graph.DecodeObject(raw)
 	return o, raw, err
 }
 
 // List returns up to limit live objects of a kind in an account, optionally
 // of one type, in a stable order, as stored JSON. Pass the returned cursor
 // to continue; it is empty after the last page.
-func (s *Store) List(account string, kind Kind, typ, cursor string, limit int) ([][]byte, string, error) {
+func (s *Store) List(account string, kind graph.Kind, typ, cursor string, limit int) ([][]byte, string, error) {
 	var prefix []byte
 	if typ != "" {
 		prefix = keyOf(famType, account, string(kind)+typ, "")
@@ -884,7 +809,7 @@ func (s *Store) List(account string, kind Kind, typ, cursor string, limit int) (
 	if cursor != "" {
 		c, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil || len(c) == 0 {
-			return nil, "", ErrBadCursor
+			return nil, "", graph.ErrBadCursor
 		}
 		lower = append(append(append([]byte(nil), prefix...), c...), 0)
 	}
@@ -911,9 +836,6 @@ func (s *Store) List(account string, kind Kind, typ, cursor string, limit int) (
 	return out, next, it.Error()
 }
 
-// ErrBadCursor is returned for a paging cursor List did not produce.
-var ErrBadCursor = errors.New("invalid cursor: pass the nextCursor of the previous page unchanged")
-
 // idLen returns the length of the id at the end of an index key: the part
 // after the last NUL.
 func idLen(k []byte) int {
@@ -929,7 +851,7 @@ func idLen(k []byte) int {
 // sorts after the given one (all when empty), in id order, with its id and
 // type, reading a consistent snapshot. Writes made meanwhile are not seen.
 // An error from fn stops the scan and is returned.
-func (s *Store) ScanScope(account, scope string, kind Kind, after string, fn func(id, typ string) error) error {
+func (s *Store) ScanScope(account, scope string, kind graph.Kind, after string, fn func(id, typ string) error) error {
 	p := keyOf(famScope, account, scope, string(kind))
 	lower := p
 	if after != "" {
@@ -970,4 +892,16 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 		l.log.Error(msg, slog.String("component", "pebble"))
 	}
 	panic(msg)
+}
+
+func inputErr(field, format string, args ...any) error {
+	return &graph.InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// quote quotes a user's value for an error message, cut to 64 bytes.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
 }

@@ -1,17 +1,12 @@
-package graph
+package pebblestore
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 	"syscall"
 	"time"
-)
 
-// ErrDiskFull is returned by writes while the data directory's free space is
-// below the configured reserve. Nothing is written; writes resume by
-// themselves once space is freed.
-var ErrDiskFull = errors.New("data directory is almost full")
+	"github.com/j1ds/j1ds/internal/graph"
+)
 
 // DefaultMinFreeBytes is the free space below which writes are refused.
 // Pebble treats a failed WAL write as fatal, so j1ds stops writing while
@@ -55,20 +50,7 @@ func (g *spaceGuard) check() error {
 		return nil // cannot tell: let the write decide
 	}
 	if g.avail < g.min {
-		return &DiskFullError{Dir: g.dir, Free: g.avail, Min: g.min}
+		return &graph.DiskFullError{Dir: g.dir, Free: g.avail, Min: g.min}
 	}
 	return nil
 }
-
-// DiskFullError says how much space is left and how much is needed.
-type DiskFullError struct {
-	Dir       string
-	Free, Min uint64
-}
-
-func (e *DiskFullError) Error() string {
-	return fmt.Sprintf("the data directory %s has %d MiB free, less than the %d MiB j1ds keeps in reserve: writes are refused until space is freed (grow the volume or shorten --log-retention); they resume by themselves",
-		e.Dir, e.Free>>20, e.Min>>20)
-}
-
-func (e *DiskFullError) Unwrap() error { return ErrDiskFull }

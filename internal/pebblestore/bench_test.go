@@ -1,4 +1,4 @@
-package graph_test
+package pebblestore_test
 
 import (
 	"fmt"

@@ -1,0 +1,170 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrStale is returned to an exporter whose view of an account's stream
+// is no longer current: it was disabled, re-enabled or retargeted.
+var ErrStale = errors.New("stream settings changed")
+
+// MaxGaps bounds the gaps kept in an account's state; the oldest go first.
+const MaxGaps = 50
+
+// Problem is an error shown to users: a code and a message that says what
+// to do.
+type Problem struct {
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// Gap records changes that were dropped because the account's backlog
+// outlived the log's retention.
+type Gap struct {
+	FromLSN uint64    `json:"fromLsn"`
+	ToLSN   uint64    `json:"toLsn"`
+	At      time.Time `json:"at"`
+}
+
+// Attempt names a batch: the changes after AfterLSN through ThroughLSN.
+type Attempt struct {
+	Generation uint64 `json:"generation"`
+	AfterLSN   uint64 `json:"afterLsn"`
+	ThroughLSN uint64 `json:"throughLsn"`
+}
+
+// State is the stream state of one account.
+type State struct {
+	Account string `json:"account"`
+	// Enabled is whether the account streams.
+	Enabled bool `json:"enabled"`
+	// Target is where objects go, in the destination's own words (for S3,
+	// s3dest.Target's String: bucket and owner). The exporter passes it to
+	// the destination unread.
+	Target string `json:"target,omitempty"`
+	// Generation increases each time streaming is enabled, disabled or
+	// retargeted; an exporter may move the cursor only for the generation
+	// it read.
+	Generation uint64 `json:"generation"`
+	// EnabledAt and EnabledAtLSN mark the start of the current enabled
+	// period: changes after EnabledAtLSN are streamed, none before.
+	EnabledAt    time.Time `json:"enabledAt,omitzero"`
+	EnabledAtLSN uint64    `json:"enabledAtLsn"`
+	// Cursor is the LSN of the last change stored in the bucket (or
+	// skipped as a gap).
+	Cursor          uint64    `json:"cursor"`
+	ObjectsExported int64     `json:"objectsExported"`
+	EventsExported  int64     `json:"eventsExported"`
+	LastExportAt    time.Time `json:"lastExportAt,omitzero"`
+	LastExportKey   string    `json:"lastExportKey,omitempty"`
+	LastError       *Problem  `json:"lastError,omitempty"`
+	Gaps            []Gap     `json:"gaps,omitempty"`
+	// Attempt is the batch of an upload started and not confirmed, saved
+	// before the upload: after a crash the retry from the same cursor
+	// stores exactly these changes again.
+	Attempt *Attempt `json:"attempt,omitempty"`
+}
+
+// Checkpoint keeps every account's stream state; it is all the exporter
+// knows of settings. Each method is atomic per account and durable when
+// it returns.
+type Checkpoint interface {
+	// Enabled returns the state of every account that streams.
+	Enabled() ([]State, error)
+	// Load returns an account's state; the zero State (with Account set)
+	// when it never streamed.
+	Load(account string) (State, error)
+	// SaveAttempt records, before an upload starts, the batch it holds:
+	// the changes after LSN after (the cursor) through LSN through
+	// (State.SaveAttempt).
+	SaveAttempt(account string, gen, after, through uint64) error
+	// Advance records an exported object: the cursor moves to lsn
+	// (State.Advance).
+	Advance(account string, gen, lsn uint64, events int, key string, at time.Time) error
+	// SkipGap records changes lost to retention and moves the cursor past
+	// them; it returns the gap as recorded and whether it is new
+	// (State.SkipGap).
+	SkipGap(account string, gen uint64, g Gap) (Gap, bool, error)
+	// SetError records the last export error (nil clears it)
+	// (State.SetError).
+	SetError(account string, gen uint64, p *Problem) error
+}
+
+// current fails with ErrStale unless the state streams in generation gen.
+func (s *State) current(gen uint64) error {
+	if !s.Enabled || s.Generation != gen {
+		return ErrStale
+	}
+	return nil
+}
+
+// Advance moves the cursor to lsn after an object was stored under key,
+// counting its events and clearing the saved attempt and the last error.
+// The cursor only moves forward.
+func (s *State) Advance(gen, lsn uint64, events int, key string, at time.Time) error {
+	if err := s.current(gen); err != nil {
+		return err
+	}
+	if lsn <= s.Cursor {
+		return fmt.Errorf("advance %s: cursor %d would not move forward from %d", s.Account, lsn, s.Cursor)
+	}
+	s.Cursor, s.Attempt = lsn, nil
+	s.ObjectsExported++
+	s.EventsExported += int64(events)
+	s.LastExportAt, s.LastExportKey = at.UTC(), key
+	s.LastError = nil
+	return nil
+}
+
+// SaveAttempt records the batch of an upload about to start: the changes
+// after LSN after, which must be the cursor, through LSN through.
+func (s *State) SaveAttempt(gen, after, through uint64) error {
+	if err := s.current(gen); err != nil {
+		return err
+	}
+	if after != s.Cursor || through <= after {
+		return fmt.Errorf("attempt %s: batch %d..%d does not start at the cursor %d", s.Account, after+1, through, s.Cursor)
+	}
+	s.Attempt = &Attempt{Generation: gen, AfterLSN: after, ThroughLSN: through}
+	return nil
+}
+
+// SkipGap records changes lost to retention and moves the cursor past
+// them. A gap that continues the last one (nothing was exported between
+// them, as when retention keeps truncating during one long outage)
+// extends it, so one outage is one gap. It returns the gap as recorded and
+// whether it is new.
+func (s *State) SkipGap(gen uint64, g Gap) (Gap, bool, error) {
+	if err := s.current(gen); err != nil {
+		return Gap{}, false, err
+	}
+	recorded, isNew := g, true
+	if n := len(s.Gaps); n > 0 && s.Gaps[n-1].ToLSN == s.Cursor && g.FromLSN == s.Cursor+1 {
+		last := &s.Gaps[n-1]
+		last.ToLSN = max(last.ToLSN, g.ToLSN)
+		recorded, isNew = *last, false
+	} else {
+		s.Gaps = append(s.Gaps, g)
+		if len(s.Gaps) > MaxGaps {
+			s.Gaps = s.Gaps[len(s.Gaps)-MaxGaps:]
+		}
+	}
+	if g.ToLSN > s.Cursor {
+		s.Cursor, s.Attempt = g.ToLSN, nil
+	}
+	return recorded, isNew, nil
+}
+
+// SetError records the last export error (nil clears it). Only the
+// generation is checked: an error of the current generation is shown even
+// while disabled.
+func (s *State) SetError(gen uint64, p *Problem) error {
+	if s.Generation != gen {
+		return ErrStale
+	}
+	s.LastError = p
+	return nil
+}
