@@ -30,6 +30,8 @@ const (
 	famGlobal   = 'G'
 	famTrunc    = 'T'
 	famMeta     = 'M'
+	famSettings = 'D'
+	famStream   = 'C'
 )
 
 // globalTruncKey holds the highest LSN ever truncated, so LSNs are never
@@ -115,3 +117,7 @@ func PrefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+func settingsKey(account string) []byte { return append([]byte{famSettings}, account...) }
+
+func streamKey(account string) []byte { return append([]byte{famStream}, account...) }

@@ -69,10 +69,21 @@ type Store struct {
 	subscribers atomic.Pointer[[]*subscriber]
 	subMu       sync.Mutex // serialises changes to subscribers
 
+	settings *Settings
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+var (
+	_ graph.Graph      = (*Store)(nil)
+	_ changelog.Reader = (*Store)(nil)
+)
+
+// Settings returns the Data Streaming settings and the exporter's
+// checkpoint (stream.Checkpoint) kept in the store.
+func (s *Store) Settings() *Settings { return s.settings }
 
 // accountState is the in-memory state of one account's log.
 type accountState struct {
@@ -139,6 +150,11 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 	}
 	if err := s.recover(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.settings = newSettings(db)
+	if err := s.settings.upgrade(); err != nil {
 		db.Close()
 		return nil, err
 	}
