@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 )
 
 // BenchmarkUpsert measures creating entities in synced transactions of 500.
 func BenchmarkUpsert(b *testing.B) {
-	s, err := graph.Open(b.TempDir(), graph.Options{})
+	s, err := pebblestore.Open(b.TempDir(), pebblestore.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -22,7 +23,7 @@ func BenchmarkUpsert(b *testing.B) {
 			raws[i] = fmt.Appendf(nil, `{"_key":"bench-key-%09d","_type":"aws_iam_user","_class":["User"],"name":"object-%d","displayName":"Object %d","active":true,"attr0":"value-1234abcd","count1":12345,"flag2":false,"attr3":"value-99ff","count4":7,"flag5":true,"attr6":"value-x","count7":3,"flag8":true,"attr9":"value-y","count10":55}`, n, n, n)
 			n++
 		}
-		_, err := s.Update("bench", func(tx *graph.Txn) error {
+		_, err := s.Update("bench", func(tx graph.Txn) error {
 			for _, raw := range raws {
 				in, err := graph.ParseObject(graph.KindEntity, raw)
 				if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 )
 
 // The child half of TestKillDuringWritesLosesNothing: when J1DS_DURABILITY_DIR
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 // cascade). After each Update returns it prints
 // "ack <account> <lsn> <id>:<version> ...".
 func durabilityWriter(dir, round string) {
-	s, err := graph.Open(dir, graph.Options{})
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -47,7 +48,7 @@ func durabilityWriter(dir, round string) {
 			account := fmt.Sprintf("acct%d", w%2)
 			for i := 0; ; i++ {
 				var acked []string
-				c, err := s.Update(account, func(tx *graph.Txn) error {
+				c, err := s.Update(account, func(tx graph.Txn) error {
 					acked = acked[:0]
 					hub := fmt.Sprintf(`{"_key":"hub-entity-%d","_type":"test_hub","_class":"Group","round":%q,"i":%d}`, w, round, i)
 					leaf := fmt.Sprintf(`{"_key":"leaf-entity-%d-%d","_type":"test_leaf","_class":"User","round":%q}`, w, i%20, round)
@@ -139,7 +140,7 @@ func TestKillDuringWritesLosesNothing(t *testing.T) {
 		}
 	}
 
-	s := openStore(t, dir, graph.Options{})
+	s := openStore(t, dir, pebblestore.Options{})
 	// 1. Every acknowledged write is there: the log holds its LSN and the
 	// object has at least the acknowledged version.
 	for _, a := range acks {

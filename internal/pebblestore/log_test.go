@@ -89,7 +89,7 @@ func TestLogReadsVersion1Entries(t *testing.T) {
 
 	// The clock is behind the old entry: the next commit still follows it.
 	s.now = func() time.Time { return time.UnixMicro(micros - 5) }
-	c, err := s.Update("acct", func(tx *txn) error {
+	c, err := s.Update("acct", func(tx graph.Txn) error {
 		in, err := graph.ParseObject(graph.KindEntity, []byte(`{"_key":"new-entity-1","_type":"t_user","_class":"User"}`))
 		if err != nil {
 			return err
@@ -137,7 +137,7 @@ func TestDecodeEntryChecksLines(t *testing.T) {
 	}
 	v := appendEntryHeader(nil, 5, 1, 4)
 	v = append(append(v, body...), "abc\n"...)
-	var e changelog.Entry
+	var e decodedEntry
 	if err := decodeEntryInto(&e, 1, v, true); err != nil || string(e.Changes[0].Record) != "abc" || string(e.Lines) != "abc\n" {
 		t.Fatalf("a sound entry: %+v, %v", e, err)
 	}
@@ -154,7 +154,7 @@ func FuzzDecodeEntry(f *testing.F) {
 	// A record length of 2⁶⁴-1 (it once overflowed the bounds check).
 	f.Add([]byte{0, 2, 7, 1, 1, 'c', 'e', 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, '\n'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var full, lines changelog.Entry
+		var full, lines decodedEntry
 		if err := decodeEntryInto(&full, 1, b, true); err != nil {
 			return
 		}
@@ -175,7 +175,7 @@ func TestDecodeEntryNeverWritesIntoTheLastEntry(t *testing.T) {
 	v2 := append(append(appendEntryHeader(nil, 7, 1, 4), meta...), "abc\n"...)
 	v1 := appendEntryV1(nil, 8, []changelog.Change{{Op: graph.OpUpdate, Kind: graph.KindEntity, ID: "id-2", Record: []byte("xyz")}})
 	before := slices.Clone(v2)
-	var e changelog.Entry
+	var e decodedEntry
 	if err := decodeEntryInto(&e, 1, v2, false); err != nil || string(e.Lines) != "abc\n" {
 		t.Fatalf("v2: %q, %v", e.Lines, err)
 	}

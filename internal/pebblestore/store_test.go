@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 )
 
-func openStore(t *testing.T, dir string, o graph.Options) *graph.Store {
+func openStore(t *testing.T, dir string, o pebblestore.Options) *pebblestore.Store {
 	t.Helper()
-	s, err := graph.Open(dir, o)
+	s, err := pebblestore.Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +34,9 @@ func parse(t *testing.T, kind graph.Kind, js string) *graph.Input {
 	return &in
 }
 
-func upsert(t *testing.T, s *graph.Store, account string, ins ...*graph.Input) graph.Commit {
+func upsert(t *testing.T, s *pebblestore.Store, account string, ins ...*graph.Input) graph.Commit {
 	t.Helper()
-	c, err := s.Update(account, func(tx *graph.Txn) error {
+	c, err := s.Update(account, func(tx graph.Txn) error {
 		for _, in := range ins {
 			if _, _, err := tx.Upsert(in); err != nil {
 				return err
@@ -55,7 +57,7 @@ type record struct {
 	Labels     []string       `json:"labels"`
 }
 
-func records(t *testing.T, s *graph.Store, account string, after uint64) []record {
+func records(t *testing.T, s *pebblestore.Store, account string, after uint64) []record {
 	t.Helper()
 	es, err := s.ReadLog(account, after, 1<<20, 1<<30)
 	if err != nil {
@@ -93,7 +95,7 @@ const hasUser1 = `{"_key":"team_T1|has|user_U1","_type":"slack_team_has_user","_
 
 func TestLifecycleMetadataAndRecords(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
-	s := openStore(t, t.TempDir(), graph.Options{Now: clk.Now})
+	s := openStore(t, t.TempDir(), pebblestore.Options{Now: clk.Now})
 
 	c1 := upsert(t, s, "j1dev", parse(t, graph.KindEntity, user1), parse(t, graph.KindEntity, team))
 	if c1.LSN == 0 || c1.Counts.EntitiesCreated != 2 {
@@ -114,7 +116,7 @@ func TestLifecycleMetadataAndRecords(t *testing.T) {
 
 	clk.Add(time.Second)
 	userID := graph.ObjectID("j1dev", "scope-a", "slack-user:team_T1:user_U1")
-	c, err := s.Update("j1dev", func(tx *graph.Txn) error {
+	c, err := s.Update("j1dev", func(tx graph.Txn) error {
 		ok, err := tx.Delete(userID)
 		if !ok {
 			return errors.New("delete found nothing")
@@ -186,7 +188,7 @@ func TestLifecycleMetadataAndRecords(t *testing.T) {
 
 func TestCommitTimesStrictlyIncreasePerAccount(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := openStore(t, t.TempDir(), graph.Options{Now: clk.Now})
+	s := openStore(t, t.TempDir(), pebblestore.Options{Now: clk.Now})
 	var last int64
 	for i := range 5 {
 		in := parse(t, graph.KindEntity, fmt.Sprintf(`{"_key":"user-key-%04d","_type":"test_user","_class":"User"}`, i))
@@ -204,10 +206,10 @@ func TestCommitTimesStrictlyIncreasePerAccount(t *testing.T) {
 }
 
 func TestRejectedTransactionLeavesNoTrace(t *testing.T) {
-	s := openStore(t, t.TempDir(), graph.Options{})
+	s := openStore(t, t.TempDir(), pebblestore.Options{})
 	upsert(t, s, "acct1", parse(t, graph.KindEntity, team))
 	end, _ := s.End("acct1")
-	_, err := s.Update("acct1", func(tx *graph.Txn) error {
+	_, err := s.Update("acct1", func(tx graph.Txn) error {
 		if _, _, err := tx.Upsert(parse(t, graph.KindEntity, user1)); err != nil {
 			return err
 		}
@@ -276,7 +278,7 @@ func TestParseDropsRawDataAndStoreOwnedMetadata(t *testing.T) {
 
 func TestReadLogWaitAndReopen(t *testing.T) {
 	dir := t.TempDir()
-	s, err := graph.Open(dir, graph.Options{})
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +297,7 @@ func TestReadLogWaitAndReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openStore(t, dir, graph.Options{})
+	s = openStore(t, dir, pebblestore.Options{})
 	if e, _ := s.End("acct1"); e != c.LSN {
 		t.Fatalf("end after reopen %d want %d", e, c.LSN)
 	}
@@ -318,7 +320,7 @@ func TestReadLogWaitAndReopen(t *testing.T) {
 func TestRetentionReportsLostRange(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
-	s, err := graph.Open(dir, graph.Options{Now: clk.Now, Retention: graph.Retention{MaxAge: time.Hour, Interval: time.Hour}})
+	s, err := pebblestore.Open(dir, pebblestore.Options{Now: clk.Now, Retention: pebblestore.Retention{MaxAge: time.Hour, Interval: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +338,7 @@ func TestRetentionReportsLostRange(t *testing.T) {
 		t.Fatalf("truncate removed %d (%v), want 4", n, err)
 	}
 	_, err = s.ReadLog("acct1", 0, 10, 1<<20)
-	var te *graph.TruncatedError
+	var te *changelog.TruncatedError
 	if !errors.As(err, &te) || te.From != 1 || te.To != lsns[1] || te.Account != "acct1" {
 		t.Fatalf("want truncated 1..%d, got %v", lsns[1], err)
 	}
@@ -362,7 +364,7 @@ func TestRetentionReportsLostRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The marks survive a restart, and LSNs are never reused.
-	s = openStore(t, dir, graph.Options{Now: clk.Now})
+	s = openStore(t, dir, pebblestore.Options{Now: clk.Now})
 	if _, err := s.ReadLog("acct1", 0, 10, 1<<20); !errors.As(err, &te) {
 		t.Fatalf("after reopen: %v", err)
 	}
@@ -373,7 +375,7 @@ func TestRetentionReportsLostRange(t *testing.T) {
 }
 
 func TestRetentionByBytes(t *testing.T) {
-	s := openStore(t, t.TempDir(), graph.Options{Retention: graph.Retention{MaxBytes: 2000, Interval: time.Hour}})
+	s := openStore(t, t.TempDir(), pebblestore.Options{Retention: pebblestore.Retention{MaxBytes: 2000, Interval: time.Hour}})
 	for i := range 20 {
 		upsert(t, s, "acct1", parse(t, graph.KindEntity, fmt.Sprintf(`{"_key":"user-key-%04d","_type":"test_user","_class":"User","pad":"%0200d"}`, i, i)))
 	}
@@ -387,7 +389,7 @@ func TestRetentionByBytes(t *testing.T) {
 }
 
 func TestConcurrentWritersKeepPerAccountOrder(t *testing.T) {
-	s := openStore(t, t.TempDir(), graph.Options{})
+	s := openStore(t, t.TempDir(), pebblestore.Options{})
 	const accounts, writers, perWriter = 3, 4, 25
 	var wg sync.WaitGroup
 	for a := range accounts {
@@ -398,7 +400,7 @@ func TestConcurrentWritersKeepPerAccountOrder(t *testing.T) {
 				for i := range perWriter {
 					in, _ := graph.ParseObject(graph.KindEntity, fmt.Appendf(nil, `{"_key":"user-key-%d-%d","_type":"test_user","_class":"User"}`, w, i))
 					in.Scope, in.Source = "s", "api"
-					if _, err := s.Update(fmt.Sprintf("acct%d", a), func(tx *graph.Txn) error {
+					if _, err := s.Update(fmt.Sprintf("acct%d", a), func(tx graph.Txn) error {
 						_, _, err := tx.Upsert(&in)
 						return err
 					}); err != nil {
@@ -427,7 +429,7 @@ func TestConcurrentWritersKeepPerAccountOrder(t *testing.T) {
 }
 
 func TestListPages(t *testing.T) {
-	s := openStore(t, t.TempDir(), graph.Options{})
+	s := openStore(t, t.TempDir(), pebblestore.Options{})
 	for i := range 7 {
 		upsert(t, s, "acct1", parse(t, graph.KindEntity, fmt.Sprintf(`{"_key":"user-key-%04d","_type":"test_user","_class":"User"}`, i)))
 	}
@@ -496,7 +498,7 @@ func TestWritesStopWhenTheDiskIsAlmostFull(t *testing.T) {
 	var mu sync.Mutex
 	free := uint64(1 << 30)
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := openStore(t, t.TempDir(), graph.Options{Now: clk.Now, MinFreeBytes: 100 << 20, FreeSpace: func(string) (uint64, error) {
+	s := openStore(t, t.TempDir(), pebblestore.Options{Now: clk.Now, MinFreeBytes: 100 << 20, FreeSpace: func(string) (uint64, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return free, nil
@@ -507,7 +509,7 @@ func TestWritesStopWhenTheDiskIsAlmostFull(t *testing.T) {
 	free = 10 << 20
 	mu.Unlock()
 	clk.Add(2 * time.Second)
-	_, err := s.Update("acct1", func(tx *graph.Txn) error {
+	_, err := s.Update("acct1", func(tx graph.Txn) error {
 		_, _, err := tx.Upsert(parse(t, graph.KindEntity, user1))
 		return err
 	})
@@ -530,14 +532,14 @@ func TestWritesStopWhenTheDiskIsAlmostFull(t *testing.T) {
 // earlier in the same transaction too, and not one the transaction already
 // deleted.
 func TestDeleteCascadeSeesTransaction(t *testing.T) {
-	s := openStore(t, t.TempDir(), graph.Options{})
+	s := openStore(t, t.TempDir(), pebblestore.Options{})
 	rel := func(key string) *graph.Input {
 		return parse(t, graph.KindRelationship, `{"_key":"`+key+`","_type":"slack_team_has_user","_class":"HAS","_fromEntityKey":"slack-team:team_T1","_toEntityKey":"slack-user:team_T1:user_U1"}`)
 	}
 	upsert(t, s, "j1dev", parse(t, graph.KindEntity, user1), parse(t, graph.KindEntity, team), rel("team_T1|has|user_U1|stored"))
 	c0, _ := s.End("j1dev")
 	id := func(key string) string { return graph.ObjectID("j1dev", "scope-a", key) }
-	c, err := s.Update("j1dev", func(tx *graph.Txn) error {
+	c, err := s.Update("j1dev", func(tx graph.Txn) error {
 		if _, _, err := tx.Upsert(rel("team_T1|has|user_U1|new")); err != nil {
 			return err
 		}
@@ -570,7 +572,7 @@ func TestDeleteCascadeSeesTransaction(t *testing.T) {
 	}
 	// The user's relationships are gone from the index too: deleting it
 	// now cascades to nothing.
-	c, err = s.Update("j1dev", func(tx *graph.Txn) error {
+	c, err = s.Update("j1dev", func(tx graph.Txn) error {
 		_, err := tx.Delete(id("slack-user:team_T1:user_U1"))
 		return err
 	})
