@@ -203,7 +203,7 @@ func diffStep(prevE, prevR map[string][]byte, ents, rels []map[string]any) ([]op
 func commitDiff(s *graph.Store, account string, ops []op, txMax int) (int, error) {
 	n := 0
 	for i := 0; i < len(ops); i += txMax {
-		c, err := s.Update(account, func(tx *graph.Txn) error {
+		c, err := s.Update(account, func(tx graph.Txn) error {
 			for _, o := range ops[i:min(i+txMax, len(ops))] {
 				if o.delete {
 					if _, err := tx.Delete(graph.ObjectID(account, corpusScope, o.key)); err != nil {

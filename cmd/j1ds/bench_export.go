@@ -485,7 +485,7 @@ func withSeq(raw []byte, seq int) []byte {
 
 // upsertRaw commits entity uploads in one transaction.
 func upsertRaw(s *graph.Store, account string, objs [][]byte) (graph.Commit, error) {
-	return s.Update(account, func(tx *graph.Txn) error {
+	return s.Update(account, func(tx graph.Txn) error {
 		for _, raw := range objs {
 			in, err := graph.ParseObject(graph.KindEntity, raw)
 			if err != nil {

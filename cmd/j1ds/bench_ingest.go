@@ -212,7 +212,7 @@ func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
 	}
 	defer s.Close()
 	err = inBatches(corpus, batch, writers, func(w, _ int, items [][]byte) error {
-		_, err := s.Update(fmt.Sprintf("bench%d", w), func(tx *graph.Txn) error {
+		_, err := s.Update(fmt.Sprintf("bench%d", w), func(tx graph.Txn) error {
 			for _, raw := range items {
 				in, err := graph.ParseObject(graph.KindEntity, raw)
 				if err != nil {

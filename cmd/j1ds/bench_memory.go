@@ -201,7 +201,7 @@ func benchBurst(ctx context.Context, dir string, b *benchS3, changes, accounts i
 					}
 					live++
 					end := min(sm.next+txSize, sm.share)
-					_, err := s.Update(sm.name, func(tx *graph.Txn) error {
+					_, err := s.Update(sm.name, func(tx graph.Txn) error {
 						for k := sm.next; k < end; k++ {
 							raw, rel := sm.op(k)
 							kind := graph.KindEntity

@@ -49,7 +49,7 @@ func (s *Server) createObject(k graph.Kind) accountHandler {
 			in.Scope = *meta.Scope
 		}
 		var obj graph.Object
-		_, err = s.cfg.Graph.Update(p.account.ID, func(tx *graph.Txn) error {
+		_, err = s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
 			id := graph.ObjectID(p.account.ID, in.Scope, in.Key)
 			if old, err := tx.Get(id); err == nil && !old.Deleted {
 				return errExists{id: id, kind: old.Kind}
@@ -112,7 +112,7 @@ func (s *Server) patchObject(k graph.Kind) accountHandler {
 		}
 		var obj graph.Object
 		var changed bool
-		_, err := s.cfg.Graph.Update(p.account.ID, func(tx *graph.Txn) error {
+		_, err := s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
 			old, err := tx.Get(id)
 			if err != nil || old.Kind != k || old.Deleted {
 				return graph.ErrNotFound
@@ -221,7 +221,7 @@ func checkImmutable(o *graph.Object, fields map[string]json.RawMessage) error {
 func (s *Server) deleteObject(k graph.Kind) accountHandler {
 	return func(w http.ResponseWriter, r *http.Request, p principal) {
 		id := r.PathValue("id")
-		_, err := s.cfg.Graph.Update(p.account.ID, func(tx *graph.Txn) error {
+		_, err := s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
 			old, err := tx.Get(id)
 			if err != nil || old.Kind != k || old.Deleted {
 				return graph.ErrNotFound

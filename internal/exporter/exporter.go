@@ -13,33 +13,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/stream"
 )
-
-// Log is the transaction log as the exporter reads it: ordered entries of
-// one account after a position. graph.Store implements it; a log served
-// by a message bus can too.
-type Log interface {
-	// End returns the LSN of the account's last durable entry.
-	End(account string) (uint64, error)
-	// NextCommit returns the commit time (µs) of the first entry after an
-	// LSN, ok false when there is none; a position removed by retention
-	// gives *graph.TruncatedError.
-	NextCommit(account string, after uint64) (micros int64, ok bool, err error)
-	// ScanLog calls fn for each entry after an LSN until fn returns false;
-	// the entry is valid only during the call. A position removed by
-	// retention gives *graph.TruncatedError before any call.
-	ScanLog(account string, after uint64, fn func(*graph.Entry) (bool, error)) error
-}
-
-var _ Log = (*graph.Store)(nil)
 
 // Destination writes objects into customers' buckets.
 type Destination interface {
-	// Object returns a writer for one object of bucket, which must be owned
-	// by the AWS account owner. Close stores it; Abort gives it up.
-	Object(ctx context.Context, bucket, owner, key string) Object
+	// Object returns a writer for one object at key in target (an
+	// account's stream.State.Target, which only the destination reads).
+	// Close stores it; Abort gives it up.
+	Object(ctx context.Context, target, key string) Object
 }
 
 // Object is one object being written.
@@ -161,11 +144,12 @@ func (c Config) Validate() error {
 // dispatches due accounts to a fixed pool of workers, and an idle account
 // costs nothing.
 type Exporter struct {
-	cfg      Config
-	log      Log
-	settings *settings.Store
-	dest     Destination
-	metrics  *metrics
+	cfg        Config
+	src        changelog.Source
+	checkpoint stream.Checkpoint
+	dest       Destination
+	metrics    *metrics
+	unsubscribe func()
 
 	mu struct {
 		sync.Mutex
@@ -190,7 +174,7 @@ type Exporter struct {
 type account struct {
 	id            string
 	gen           uint64
-	bucket, owner string
+	target        string
 	cursor        uint64 // last LSN stored (or skipped)
 	end           uint64 // highest LSN known committed
 	pendingSince  int64  // commit time (µs) of the oldest unexported change; 0 when none
@@ -206,29 +190,35 @@ type account struct {
 	index       int // in the due heap, -1 when not there
 }
 
-// New returns an exporter; Open starts it.
-func New(log Log, st *settings.Store, dest Destination, cfg Config) (*Exporter, error) {
+// New returns an exporter of the log src to dest, keeping its progress in
+// cp; Open starts it.
+func New(src changelog.Source, cp stream.Checkpoint, dest Destination, cfg Config) (*Exporter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.setDefaults()
-	e := &Exporter{cfg: cfg, log: log, settings: st, dest: dest, wake: make(chan struct{}, 1), work: make(chan *account)}
+	e := &Exporter{cfg: cfg, src: src, checkpoint: cp, dest: dest, wake: make(chan struct{}, 1), work: make(chan *account)}
 	e.mu.accounts = make(map[string]*account)
 	e.mu.idle = sync.NewCond(&e.mu)
 	e.metrics = newMetrics(cfg.Registerer, e)
 	return e, nil
 }
 
-// Open loads every enabled account, scheduling those with changes not yet
-// exported, and starts the scheduler and workers.
+// Open subscribes to the source's commits, then loads every enabled
+// account, scheduling those with changes not yet exported, and starts the
+// scheduler and workers. Subscribing first means a commit that lands while
+// the accounts load is either seen by install (the log's end) or notified.
 func (e *Exporter) Open() error {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	recs, err := e.settings.Enabled()
+	e.unsubscribe = e.src.Subscribe(e.Notify)
+	recs, err := e.checkpoint.Enabled()
 	if err != nil {
+		e.unsubscribe()
 		return err
 	}
 	for _, r := range recs {
 		if err := e.install(r); err != nil {
+			e.unsubscribe()
 			return err
 		}
 	}
@@ -273,6 +263,7 @@ func (e *Exporter) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("exporter: final flush incomplete: %w", ctx.Err())
 	}
+	e.unsubscribe()
 	e.sched()
 	e.cancel()
 	e.mu.Lock()
@@ -299,20 +290,20 @@ func (e *Exporter) pendingLocked() bool {
 // Reload applies an account's current settings: start streaming it,
 // retarget it, or stop it (discarding what was not uploaded).
 func (e *Exporter) Reload(accountID string) error {
-	r, err := e.settings.Get(accountID)
+	st, err := e.checkpoint.Load(accountID)
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
 	old := e.mu.accounts[accountID]
-	if old != nil && (!r.Settings.Enabled || old.gen != r.Stream.Generation) {
+	if old != nil && (!st.Enabled || old.gen != st.Generation) {
 		e.removeLocked(old)
 	}
 	e.mu.Unlock()
-	if !r.Settings.Enabled || (old != nil && old.gen == r.Stream.Generation) {
+	if !st.Enabled || (old != nil && old.gen == st.Generation) {
 		return nil
 	}
-	return e.install(r)
+	return e.install(st)
 }
 
 func (e *Exporter) removeLocked(a *account) {
@@ -326,22 +317,21 @@ func (e *Exporter) removeLocked(a *account) {
 	e.metrics.enabled.Dec()
 }
 
-// install starts tracking an enabled account from its record.
-func (e *Exporter) install(r settings.Record) error {
-	a := &account{id: r.Account, gen: r.Stream.Generation, bucket: r.Settings.BucketName,
-		owner: r.Settings.AWSAccountID, cursor: r.Stream.Cursor, index: -1}
-	if at := r.Stream.Attempt; at != nil && at.Generation == a.gen && at.AfterLSN == a.cursor {
+// install starts tracking an enabled account from its stream state.
+func (e *Exporter) install(r stream.State) error {
+	a := &account{id: r.Account, gen: r.Generation, target: r.Target, cursor: r.Cursor, index: -1}
+	if at := r.Attempt; at != nil && at.Generation == a.gen && at.AfterLSN == a.cursor {
 		a.retry = batchPin{after: at.AfterLSN, through: at.ThroughLSN} // an upload before a restart
 	}
-	end, err := e.log.End(r.Account)
+	end, err := e.src.End(r.Account)
 	if err != nil {
 		return err
 	}
 	a.end = end
 	if end > a.cursor {
 		// Changes are waiting: their age is the first one's commit time.
-		first, ok, err := e.log.NextCommit(r.Account, a.cursor)
-		var te *graph.TruncatedError
+		first, ok, err := e.src.NextCommit(r.Account, a.cursor)
+		var te *changelog.TruncatedError
 		switch {
 		case errors.As(err, &te):
 			a.pendingSince = e.cfg.Now().UnixMicro() // the flush records the gap
@@ -369,9 +359,9 @@ func (e *Exporter) install(r settings.Record) error {
 	return nil
 }
 
-// Notify tells the exporter that an account committed; it is the store's
-// OnCommit hook and never blocks.
-func (e *Exporter) Notify(ev graph.CommitEvent) {
+// Notify tells the exporter that an account committed; Open subscribes it
+// to the source. It never blocks.
+func (e *Exporter) Notify(ev changelog.CommitEvent) {
 	e.mu.Lock()
 	a := e.mu.accounts[ev.Account]
 	if a == nil || ev.LSN <= a.cursor {
@@ -481,7 +471,7 @@ func (e *Exporter) run(a *account) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	a.running, a.cancel = true, cancel
 	e.mu.running++
-	job := flushJob{account: a.id, gen: a.gen, bucket: a.bucket, owner: a.owner, cursor: a.cursor}
+	job := flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor}
 	if a.retry.after == a.cursor {
 		job.through = a.retry.through
 	}
@@ -490,13 +480,30 @@ func (e *Exporter) run(a *account) {
 	res, err := e.flush(ctx, job)
 	cancel()
 
+	// A failure is saved in the status before the account is released
+	// (no other flush of it runs meanwhile) and outside the lock: the save
+	// is a synced write, and commits notify through the lock.
+	var c Classification
+	if err != nil && !errors.Is(err, stream.ErrStale) {
+		c = e.cfg.Classify(err)
+		p := &stream.Problem{Code: c.Code, Message: c.Message, At: e.cfg.Now().UTC()}
+		if serr := e.checkpoint.SetError(a.id, job.gen, p); serr != nil && !errors.Is(serr, stream.ErrStale) {
+			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
+		}
+	}
+	e.settle(a, res, err, c)
+}
+
+// settle records the outcome of a flush of a (err, classified as c) and
+// schedules what comes next for it.
+func (e *Exporter) settle(a *account, res flushResult, err error, c Classification) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.mu.idle.Broadcast()
 	defer e.poke() // the account may be due again
 	e.mu.running--
 	a.running, a.cancel = false, nil
-	if e.mu.accounts[a.id] != a || errors.Is(err, settings.ErrStale) {
+	if e.mu.accounts[a.id] != a || errors.Is(err, stream.ErrStale) {
 		return // disabled or retargeted meanwhile: the result is discarded
 	}
 	if res.cursor > a.cursor {
@@ -509,7 +516,6 @@ func (e *Exporter) run(a *account) {
 	}
 	if err != nil {
 		a.failures++
-		c := e.cfg.Classify(err)
 		wait := e.backoff(a.failures)
 		if c.Permanent {
 			wait = e.cfg.PermanentRetry
@@ -518,9 +524,6 @@ func (e *Exporter) run(a *account) {
 		if a.failures == 1 || a.failures&(a.failures-1) == 0 { // 1, 2, 4, 8...: bounded log volume
 			e.cfg.Logger.Warn("export failed", slog.String("account", a.id), slog.String("code", c.Code),
 				slog.String("error", c.Message), slog.Any("cause", err), slog.Int("failures", a.failures), slog.Duration("retry_in", wait))
-		}
-		if serr := e.settings.SetError(a.id, a.gen, &settings.Problem{Code: c.Code, Message: c.Message, At: now.UTC()}); serr != nil && !errors.Is(serr, settings.ErrStale) {
-			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
 		}
 		if !e.mu.closing || !c.Permanent {
 			e.scheduleLocked(a, now.Add(wait))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/settings"
 )
 
@@ -35,7 +36,10 @@ type bucketStore struct {
 
 func newBucketStore() *bucketStore { return &bucketStore{objects: map[string][]byte{}} }
 
-func (b *bucketStore) Object(ctx context.Context, bucket, owner, key string) exporter.Object {
+// Object stores under the target's bucket (settings.Settings.Target is
+// bucket/owner).
+func (b *bucketStore) Object(ctx context.Context, target, key string) exporter.Object {
+	bucket, _, _ := strings.Cut(target, "/")
 	return &memObject{b: b, ctx: ctx, path: bucket + "/" + key, key: key}
 }
 
@@ -110,8 +114,8 @@ func (b *bucketStore) lines(t *testing.T, prefix string) []string {
 
 type env struct {
 	t     *testing.T
-	store *graph.Store
-	st    *settings.Store
+	store *pebblestore.Store
+	st    *settings.Service
 	dest  *bucketStore
 	exp   *exporter.Exporter
 	cfg   exporter.Config
@@ -120,26 +124,25 @@ type env struct {
 
 func newEnv(t *testing.T, cfg exporter.Config) *env {
 	t.Helper()
-	store, err := graph.Open(t.TempDir(), graph.Options{})
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{t: t, store: store, st: settings.New(store.DB(), nil), dest: newBucketStore(), cfg: cfg}
+	e := &env{t: t, store: store, st: settings.New(store.Settings(), nil), dest: newBucketStore(), cfg: cfg}
 	e.start()
 	return e
 }
 
 func (e *env) start() {
 	e.t.Helper()
-	x, err := exporter.New(e.store, e.st, e.dest, e.cfg)
+	x, err := exporter.New(e.store, e.store.Settings(), e.dest, e.cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if err := x.Open(); err != nil {
 		e.t.Fatal(err)
 	}
-	e.store.OnCommit(x.Notify)
 	e.exp = x
 	e.t.Cleanup(func() { e.stop() })
 }
@@ -148,7 +151,6 @@ func (e *env) stop() {
 	if e.exp == nil {
 		return
 	}
-	e.store.OnCommit(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = e.exp.Close(ctx)
@@ -191,7 +193,7 @@ func (e *env) write(account string, k int) []string {
 // returns their record lines as the log holds them.
 func (e *env) writeObjects(account string, raws [][]byte) []string {
 	e.t.Helper()
-	_, err := e.store.Update(account, func(tx *graph.Txn) error {
+	_, err := e.store.Update(account, func(tx graph.Txn) error {
 		for _, raw := range raws {
 			in, err := graph.ParseObject(graph.KindEntity, raw)
 			if err != nil {
@@ -379,12 +381,12 @@ func TestBacklogPastRetentionIsAGap(t *testing.T) {
 	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	// A store with byte retention, so old entries can be truncated.
 	e.stop()
-	store, err := graph.Open(t.TempDir(), graph.Options{Retention: graph.Retention{MaxBytes: 1500, Interval: time.Hour}})
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Retention: pebblestore.Retention{MaxBytes: 1500, Interval: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	e.store, e.st = store, settings.New(store.DB(), nil)
+	e.store, e.st = store, settings.New(store.Settings(), nil)
 	e.start()
 
 	var mu sync.Mutex
@@ -436,7 +438,7 @@ func TestBacklogPastRetentionIsAGap(t *testing.T) {
 	}
 }
 
-func mustEnd(t *testing.T, s *graph.Store, account string) uint64 {
+func mustEnd(t *testing.T, s *pebblestore.Store, account string) uint64 {
 	t.Helper()
 	end, err := s.End(account)
 	if err != nil {

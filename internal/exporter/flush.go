@@ -12,17 +12,17 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/stream"
 )
 
 // flushJob is what a flush needs to know of an account, copied under the
 // exporter's lock.
 type flushJob struct {
-	account       string
-	gen           uint64
-	bucket, owner string
-	cursor        uint64
+	account string
+	gen     uint64
+	target  string
+	cursor  uint64
 	// through, when set, is the last LSN of the batch: the batch a failed
 	// attempt tried to store, retried exactly.
 	through uint64
@@ -66,14 +66,14 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	// a time: each write costs the compressor a round of its own.
 	lines := getLines()
 	defer putLines(lines)
-	write := func(en *graph.Entry) (bool, error) {
+	write := func(en *changelog.Entry) (bool, error) {
 		if j.through != 0 && en.LSN > j.through {
 			return false, nil // the retried batch ends where it ended before
 		}
 		if obj == nil {
 			start, oldest = time.Now(), en.CommitTime
 			key = ObjectKey(j.account, en.CommitTime, e.cfg.Suffix)
-			obj = e.dest.Object(ctx, j.bucket, j.owner, key)
+			obj = e.dest.Object(ctx, j.target, key)
 			var err error
 			if zw, err = e.newGzipWriter(&countingWriter{w: obj, n: e.metrics.bytesOut}); err != nil {
 				return false, err
@@ -103,8 +103,8 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		return size < e.cfg.MaxBatchBytes && last != j.through, nil
 	}
 	for {
-		err := e.log.ScanLog(j.account, res.cursor, write)
-		var te *graph.TruncatedError
+		err := e.src.ScanLog(j.account, res.cursor, write)
+		var te *changelog.TruncatedError
 		if errors.As(err, &te) && obj == nil {
 			if err := e.skipGap(j, te, &res); err != nil {
 				return res, err
@@ -139,7 +139,7 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	// since, so a late request of this attempt can only write the same
 	// object again.
 	if j.through != last {
-		if err := e.settings.SaveAttempt(j.account, j.gen, res.cursor, last); err != nil {
+		if err := e.checkpoint.SaveAttempt(j.account, j.gen, res.cursor, last); err != nil {
 			obj.Abort()
 			return res, err
 		}
@@ -153,12 +153,12 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		e.cfg.AfterUpload(j.account, key)
 	}
 	// The object is stored: now, and only now, the cursor moves.
-	if err := e.settings.Advance(j.account, j.gen, last, events, key); err != nil {
+	if err := e.checkpoint.Advance(j.account, j.gen, last, events, key, e.cfg.Now()); err != nil {
 		return res, err
 	}
 	res.cursor, res.bytes = last, size
 	if res.more {
-		if next, ok, err := e.log.NextCommit(j.account, last); err == nil && ok {
+		if next, ok, err := e.src.NextCommit(j.account, last); err == nil && ok {
 			res.nextCommit = next
 		}
 	}
@@ -223,8 +223,8 @@ func (p *pooledGzip) Close() error {
 
 // skipGap records that retention removed the changes before the cursor
 // could reach them, and moves the cursor past them.
-func (e *Exporter) skipGap(j flushJob, te *graph.TruncatedError, res *flushResult) error {
-	g, isNew, err := e.settings.SkipGap(j.account, j.gen, settings.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Now().UTC()})
+func (e *Exporter) skipGap(j flushJob, te *changelog.TruncatedError, res *flushResult) error {
+	g, isNew, err := e.checkpoint.SkipGap(j.account, j.gen, stream.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Now().UTC()})
 	if err != nil {
 		return err
 	}

@@ -8,9 +8,6 @@ import (
 // KeyPrefix is where every account's objects live in a bucket.
 const KeyPrefix = "jupiterone/graph/cdc/"
 
-// ConnectionTestKey is the object Test Connection writes.
-const ConnectionTestKey = "jupiterone/.connection-test"
-
 // ObjectKey returns the key of the object whose first change was committed
 // at commitMicros (µs since the epoch, UTC):
 //
