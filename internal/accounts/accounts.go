@@ -1,24 +1,53 @@
 package accounts
 
 import (
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
+	"strings"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
-// Errors callers branch on with errors.Is. The returned errors carry a
-// message naming the account or key and saying what to do next.
+// Errors callers branch on with errors.Is. A Store returns them through
+// the constructors below, whose messages name the account or key and say
+// what to do next.
 var (
 	ErrAccountExists   = errors.New("account already exists")
 	ErrAccountNotFound = errors.New("account not found")
 	ErrUnknownKey      = errors.New("unknown API key")
 	ErrKeyNotFound     = errors.New("API key not found")
 )
+
+// AccountExistsError returns an error matching ErrAccountExists for id.
+func AccountExistsError(id string) error {
+	return detailf(ErrAccountExists,
+		"account %q already exists: choose another id or change its entitlements instead", id)
+}
+
+// AccountNotFoundError returns an error matching ErrAccountNotFound for id.
+func AccountNotFoundError(id string) error {
+	return detailf(ErrAccountNotFound,
+		"account %q not found: create it with the operator API first", id)
+}
+
+// UnknownKeyError returns an error matching ErrUnknownKey. Its message never
+// holds the secret that failed.
+func UnknownKeyError() error {
+	return detailf(ErrUnknownKey, "unknown API key: check it was copied in full, or create a new key")
+}
+
+// KeyNotFoundError returns an error matching ErrKeyNotFound for key keyID
+// of account; a long keyID is quoted truncated, and one that looks like a
+// secret (it starts with SecretPrefix) is not quoted at all.
+func KeyNotFoundError(account, keyID string) error {
+	if strings.HasPrefix(keyID, SecretPrefix) {
+		return detailf(ErrKeyNotFound,
+			"API key not found for account %q: the key id given looks like an API key secret; give the key's 12-character id, never its secret", account)
+	}
+	return detailf(ErrKeyNotFound,
+		"API key %s not found for account %q: list the account's keys to find its id", quoteTrunc(keyID), account)
+}
 
 // detailError gives a named error value a specific, actionable message.
 type detailError struct {
@@ -45,146 +74,72 @@ func (a Account) Entitled(e string) bool {
 	return slices.Contains(a.Entitlements, e)
 }
 
-// Store persists accounts and API keys in a Pebble database it shares with
-// other packages. It is safe for concurrent use.
-type Store struct {
-	db *pebble.DB
-	mu struct {
-		// Held for every write, so check-then-write sequences are atomic.
-		sync.Mutex
-	}
+// Key is an API key's public record. ID is a short public identifier used to
+// list and revoke the key; it is never the secret.
+type Key struct {
+	ID        string    `json:"id"`
+	Account   string    `json:"accountId"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
-// New returns a Store backed by db, which must already be open and stays
-// owned by the caller. The Store uses only keys starting with 'A' or 'K'.
-func New(db *pebble.DB) *Store {
-	return &Store{db: db}
-}
-
-const (
-	prefixAccount = 'A'
-	prefixKey     = 'K'
-)
-
-func accountKey(id string) []byte {
-	return append([]byte{prefixAccount}, id...)
-}
-
-// CreateAccount creates account id with the given entitlements (sorted and
-// deduplicated). It returns a *ValidationError for a bad id or an unknown
-// entitlement, and an error matching ErrAccountExists if id is taken.
-// Concurrent calls with the same id: exactly one succeeds.
-func (s *Store) CreateAccount(id string, entitlements []string) (Account, error) {
-	if err := ValidateID(id); err != nil {
-		return Account{}, err
-	}
-	es, err := normalizeEntitlements(entitlements)
-	if err != nil {
-		return Account{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch _, err := s.Account(id); {
-	case err == nil:
-		return Account{}, detailf(ErrAccountExists,
-			"account %q already exists: choose another id or change its entitlements instead", id)
-	case !errors.Is(err, ErrAccountNotFound):
-		return Account{}, err
-	}
-	a := Account{ID: id, Entitlements: es, CreatedAt: time.Now().UTC()}
-	if err := s.putAccountLocked(a); err != nil {
-		return Account{}, fmt.Errorf("create account %q: %w", id, err)
-	}
-	return a, nil
-}
-
-// Account returns account id. It returns a *ValidationError for a malformed
-// id and an error matching ErrAccountNotFound if there is no such account.
-func (s *Store) Account(id string) (Account, error) {
-	if err := ValidateID(id); err != nil {
-		return Account{}, err
-	}
-	var a Account
-	if err := s.get(accountKey(id), func(v []byte) error { return json.Unmarshal(v, &a) }); err != nil {
-		if errors.Is(err, pebble.ErrNotFound) {
-			return Account{}, detailf(ErrAccountNotFound,
-				"account %q not found: create it with the operator API first", id)
-		}
-		return Account{}, fmt.Errorf("read account %q: %w", id, err)
-	}
-	return a, nil
-}
-
-// Accounts returns every account, sorted by id.
-func (s *Store) Accounts() ([]Account, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{
-		LowerBound: []byte{prefixAccount},
-		UpperBound: []byte{prefixAccount + 1},
+// SortKeys sorts keys oldest first, keys created at the same time by ID:
+// the order Store.Keys returns.
+func SortKeys(keys []Key) {
+	slices.SortFunc(keys, func(a, b Key) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	defer it.Close()
-	var out []Account
-	for it.First(); it.Valid(); it.Next() {
-		var a Account
-		if err := json.Unmarshal(it.Value(), &a); err != nil {
-			return nil, fmt.Errorf("list accounts: decode %q: %w", it.Key()[1:], err)
-		}
-		out = append(out, a)
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	return out, nil
 }
 
-// SetEntitlements replaces the entitlements of account id (sorted and
-// deduplicated) and returns the updated account. It returns a
-// *ValidationError for a bad id or unknown entitlement and an error matching
-// ErrAccountNotFound if there is no such account.
-func (s *Store) SetEntitlements(id string, entitlements []string) (Account, error) {
-	es, err := normalizeEntitlements(entitlements)
-	if err != nil {
-		return Account{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, err := s.Account(id)
-	if err != nil {
-		return Account{}, err
-	}
-	a.Entitlements = es
-	if err := s.putAccountLocked(a); err != nil {
-		return Account{}, fmt.Errorf("set entitlements of account %q: %w", id, err)
-	}
-	return a, nil
-}
+// Store keeps accounts and their API keys. It is safe for concurrent use,
+// and every write is durable when the call returns. Package accountstest
+// checks that an implementation keeps this contract.
+type Store interface {
+	// CreateAccount creates account id with the given entitlements (see
+	// NormalizeEntitlements), created now, and returns it. It returns a
+	// *ValidationError for a bad id or an unknown entitlement and an error
+	// matching ErrAccountExists if id is taken, creating nothing in either
+	// case. Of concurrent calls with the same id exactly one succeeds.
+	CreateAccount(id string, entitlements []string) (Account, error)
 
-func (s *Store) putAccountLocked(a Account) error {
-	v, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
-	return s.commit(func(b *pebble.Batch) error { return b.Set(accountKey(a.ID), v, nil) })
-}
+	// Account returns account id. It returns a *ValidationError for a
+	// malformed id and an error matching ErrAccountNotFound if there is no
+	// such account.
+	Account(id string) (Account, error)
 
-// get calls decode with the value stored at key, or returns pebble.ErrNotFound.
-func (s *Store) get(key []byte, decode func([]byte) error) error {
-	v, closer, err := s.db.Get(key)
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	return decode(v)
-}
+	// Accounts returns every account, sorted by id; none is an empty list.
+	Accounts() ([]Account, error)
 
-// commit applies the writes made by fill as one synced batch.
-func (s *Store) commit(fill func(*pebble.Batch) error) error {
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := fill(b); err != nil {
-		return err
-	}
-	return b.Commit(pebble.Sync)
+	// SetEntitlements replaces the entitlements of account id (see
+	// NormalizeEntitlements) and returns the updated account. It returns a
+	// *ValidationError for a bad id or unknown entitlement and an error
+	// matching ErrAccountNotFound if there is no such account.
+	SetEntitlements(id string, entitlements []string) (Account, error)
+
+	// CreateKey creates an API key with role for an existing account and
+	// returns its secret (see NewSecret), which is shown only here and
+	// never stored in plain text, and its record, whose ID (see NewKeyID)
+	// is unique within the account. It returns a *ValidationError for a bad
+	// account id or role and an error matching ErrAccountNotFound if the
+	// account does not exist.
+	CreateKey(account string, role Role) (secret string, k Key, err error)
+
+	// Authenticate returns the live key whose secret this is. Any secret
+	// that is not a live key's (empty, malformed, longer than
+	// MaxSecretLen, unknown or revoked) yields an error matching
+	// ErrUnknownKey that does not contain the secret. Only the secret's
+	// hash (see HashSecret) is looked up, so timing reveals nothing about
+	// stored secrets.
+	Authenticate(secret string) (Key, error)
+
+	// Keys returns account's live keys in the order of SortKeys. It
+	// returns a *ValidationError for a malformed id and an error matching
+	// ErrAccountNotFound if the account does not exist.
+	Keys(account string) ([]Key, error)
+
+	// RevokeKey deletes key keyID of account, after which its secret no
+	// longer authenticates. It returns a *ValidationError for a malformed
+	// account id and an error matching ErrKeyNotFound if the account has
+	// no such key (another account's key included).
+	RevokeKey(account, keyID string) error
 }

@@ -1,32 +1,15 @@
 package accounts_test
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/j1ds/j1ds/internal/accounts"
 )
-
-func openDB(t *testing.T, dir string) *pebble.DB {
-	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{})
-	if err != nil {
-		t.Fatalf("open pebble: %v", err)
-	}
-	return db
-}
-
-func newStore(t *testing.T) (*accounts.Store, *pebble.DB) {
-	t.Helper()
-	db := openDB(t, t.TempDir())
-	t.Cleanup(func() { db.Close() })
-	return accounts.New(db), db
-}
 
 func TestValidateID(t *testing.T) {
 	for _, tc := range []struct {
@@ -87,249 +70,118 @@ func TestValidationErrorMessage(t *testing.T) {
 	}
 }
 
-func TestAccounts(t *testing.T) {
-	s, _ := newStore(t)
+func TestNormalizeEntitlements(t *testing.T) {
 	ds := accounts.EntitlementDataStreaming
-
-	b, err := s.CreateAccount("beta", []string{ds, ds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(b.Entitlements, []string{ds}) || !b.Entitled(ds) {
-		t.Errorf("entitlements not deduplicated: %v", b.Entitlements)
-	}
-	a, err := s.CreateAccount("alpha", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Entitlements == nil || a.Entitled(ds) {
-		t.Errorf("alpha entitlements = %#v, want empty non-nil", a.Entitlements)
-	}
-	got, err := s.Account("beta")
-	if err != nil || !reflect.DeepEqual(got, b) {
-		t.Errorf("Account(beta) = %+v, %v; want %+v", got, err, b)
-	}
-	list, err := s.Accounts()
-	if err != nil || !reflect.DeepEqual(list, []accounts.Account{a, b}) {
-		t.Errorf("Accounts() = %+v, %v; want [alpha beta]", list, err)
-	}
-
-	if _, err := s.CreateAccount("alpha", nil); !errors.Is(err, accounts.ErrAccountExists) {
-		t.Errorf("duplicate create: %v, want ErrAccountExists", err)
-	}
-	if _, err := s.Account("nope"); !errors.Is(err, accounts.ErrAccountNotFound) ||
-		!strings.Contains(err.Error(), "create it with the operator API") {
-		t.Errorf("Account(nope) = %v, want ErrAccountNotFound", err)
-	}
-
-	var ve *accounts.ValidationError
-	_, err = s.CreateAccount("gamma", []string{ds, "time-travel"})
-	if !errors.As(err, &ve) || ve.Field != "entitlements" || ve.Value != "time-travel" ||
-		!strings.Contains(err.Error(), ds) {
-		t.Errorf("unknown entitlement: %v", err)
-	}
-	if _, err := s.Account("gamma"); !errors.Is(err, accounts.ErrAccountNotFound) {
-		t.Errorf("account created despite bad entitlement: %v", err)
-	}
-	if _, err := s.CreateAccount("a/b", nil); !errors.As(err, &ve) {
-		t.Errorf("bad id: %v", err)
-	}
-
-	a, err = s.SetEntitlements("alpha", []string{ds})
-	if err != nil || !a.Entitled(ds) {
-		t.Fatalf("SetEntitlements = %+v, %v", a, err)
-	}
-	if got, _ := s.Account("alpha"); !got.Entitled(ds) {
-		t.Errorf("SetEntitlements not persisted: %+v", got)
-	}
-	if _, err := s.SetEntitlements("nope", nil); !errors.Is(err, accounts.ErrAccountNotFound) {
-		t.Errorf("SetEntitlements(nope) = %v", err)
-	}
-}
-
-func TestKeys(t *testing.T) {
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	s := accounts.New(db)
-	if _, err := s.CreateAccount("acme", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateAccount("acme2", nil); err != nil {
-		t.Fatal(err)
-	}
-
-	if _, _, err := s.CreateKey("nope", accounts.RoleAdmin); !errors.Is(err, accounts.ErrAccountNotFound) {
-		t.Errorf("CreateKey(nope) = %v, want ErrAccountNotFound", err)
-	}
-	var ve *accounts.ValidationError
-	if _, _, err := s.CreateKey("acme", "owner"); !errors.As(err, &ve) || ve.Field != "role" {
-		t.Errorf("CreateKey(bad role) = %v, want role ValidationError", err)
-	}
-
-	adminSecret, admin, err := s.CreateKey("acme", accounts.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	memberSecret, member, err := s.CreateKey("acme", accounts.RoleMember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherSecret, other, err := s.CreateKey("acme2", accounts.RoleMember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(adminSecret, "j1ds_") || len(adminSecret) != 5+43 {
-		t.Errorf("secret %q: want j1ds_ + 43 chars", adminSecret)
-	}
-	if len(admin.ID) != 12 || strings.Contains(adminSecret, admin.ID) {
-		t.Errorf("key id %q: want 12 hex chars unrelated to the secret", admin.ID)
-	}
-
-	for secret, want := range map[string]accounts.Key{adminSecret: admin, memberSecret: member, otherSecret: other} {
-		if got, err := s.Authenticate(secret); err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("Authenticate = %+v, %v; want %+v", got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "j1ds_", adminSecret[:len(adminSecret)-1], adminSecret + "x",
-		"x" + adminSecret, strings.Repeat("j1ds_", 1000), "j1ds_" + strings.Repeat("A", 43)} {
-		_, err := s.Authenticate(bad)
-		if !errors.Is(err, accounts.ErrUnknownKey) {
-			t.Errorf("Authenticate(%.20q) = %v, want ErrUnknownKey", bad, err)
-		}
-		if bad != "" && strings.Contains(err.Error(), bad) {
-			t.Errorf("error leaks the secret: %v", err)
-		}
-	}
-
-	keys, err := s.Keys("acme")
-	if err != nil || !reflect.DeepEqual(keys, []accounts.Key{admin, member}) {
-		t.Errorf("Keys(acme) = %+v, %v", keys, err)
-	}
-
-	// Keys survive close and reopen.
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db = openDB(t, dir)
-	t.Cleanup(func() { db.Close() })
-	s = accounts.New(db)
-	if got, err := s.Authenticate(adminSecret); err != nil || !reflect.DeepEqual(got, admin) {
-		t.Errorf("after reopen: Authenticate = %+v, %v", got, err)
-	}
-
-	for _, tc := range []struct{ account, id string }{
-		{"acme2", admin.ID}, // another account's key
-		{"acme", "000000000000"},
-		{"acme", ""},
-		{"acme", admin.ID + "/x"},
-		{"nope", admin.ID},
+	for _, tc := range []struct {
+		in   []string
+		want []string
+		bad  string // the rejected value, when one is
+	}{
+		{in: nil, want: []string{}},
+		{in: []string{}, want: []string{}},
+		{in: []string{ds}, want: []string{ds}},
+		{in: []string{ds, ds}, want: []string{ds}},
+		{in: []string{ds, "time-travel"}, bad: "time-travel"},
+		{in: []string{""}, bad: ""},
+		{in: []string{"Data-Streaming"}, bad: "Data-Streaming"},
 	} {
-		if err := s.RevokeKey(tc.account, tc.id); !errors.Is(err, accounts.ErrKeyNotFound) {
-			t.Errorf("RevokeKey(%q, %q) = %v, want ErrKeyNotFound", tc.account, tc.id, err)
+		got, err := accounts.NormalizeEntitlements(tc.in)
+		if tc.want != nil {
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("NormalizeEntitlements(%q) = %#v, %v; want %#v", tc.in, got, err, tc.want)
+			}
+			continue
 		}
-	}
-	if err := s.RevokeKey("acme", admin.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Authenticate(adminSecret); !errors.Is(err, accounts.ErrUnknownKey) {
-		t.Errorf("revoked key authenticates: %v", err)
-	}
-	if err := s.RevokeKey("acme", admin.ID); !errors.Is(err, accounts.ErrKeyNotFound) {
-		t.Errorf("second revoke = %v, want ErrKeyNotFound", err)
-	}
-	if keys, err := s.Keys("acme"); err != nil || !reflect.DeepEqual(keys, []accounts.Key{member}) {
-		t.Errorf("Keys(acme) after revoke = %+v, %v", keys, err)
-	}
-	if keys, err := s.Keys("acme2"); err != nil || !reflect.DeepEqual(keys, []accounts.Key{other}) {
-		t.Errorf("Keys(acme2) = %+v, %v", keys, err)
-	}
-	if _, err := s.Keys("nope"); !errors.Is(err, accounts.ErrAccountNotFound) {
-		t.Errorf("Keys(nope) = %v, want ErrAccountNotFound", err)
-	}
-}
-
-func TestSecretNeverStored(t *testing.T) {
-	s, db := newStore(t)
-	if _, err := s.CreateAccount("acme", nil); err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := s.CreateKey("acme", accounts.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The random part alone must not appear either.
-	body := []byte(strings.TrimPrefix(secret, "j1ds_"))
-	it, err := db.NewIter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	n := 0
-	for it.First(); it.Valid(); it.Next() {
-		n++
-		if k := it.Key(); k[0] != 'A' && k[0] != 'K' {
-			t.Errorf("key outside the package's prefixes: %q", k)
-		}
-		if bytes.Contains(it.Key(), body) || bytes.Contains(it.Value(), body) {
-			t.Errorf("secret stored in %q", it.Key())
-		}
-	}
-	if n != 3 { // account, key record, key index
-		t.Errorf("scanned %d records, want 3", n)
-	}
-}
-
-func TestOtherKeysUntouched(t *testing.T) {
-	s, db := newStore(t)
-	foreign := map[string]string{"@": "x", "B": "y", "J": "z", "L": "w", "Bacme": "v"}
-	for k, v := range foreign {
-		if err := db.Set([]byte(k), []byte(v), pebble.Sync); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := s.CreateAccount("acme", nil); err != nil {
-		t.Fatal(err)
-	}
-	if list, err := s.Accounts(); err != nil || len(list) != 1 {
-		t.Errorf("Accounts() = %+v, %v; want only acme", list, err)
-	}
-	_, k, err := s.CreateKey("acme", accounts.RoleMember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RevokeKey("acme", k.ID); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range foreign {
-		got, closer, err := db.Get([]byte(k))
-		if err != nil || string(got) != v {
-			t.Errorf("foreign key %q = %q, %v", k, got, err)
-		}
-		if err == nil {
-			closer.Close()
+		var ve *accounts.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "entitlements" || ve.Value != tc.bad || !strings.Contains(err.Error(), ds) {
+			t.Errorf("NormalizeEntitlements(%q) = %v; want a ValidationError naming %q and listing %s", tc.in, err, tc.bad, ds)
 		}
 	}
 }
 
-func TestConcurrentCreateAccount(t *testing.T) {
-	s, _ := newStore(t)
-	const n = 16
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { _, errs[i] = s.CreateAccount("race", nil) })
-	}
-	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, accounts.ErrAccountExists):
-			t.Errorf("unexpected error: %v", err)
+func TestValidateRole(t *testing.T) {
+	for _, tc := range []struct {
+		role accounts.Role
+		ok   bool
+	}{
+		{accounts.RoleAdmin, true},
+		{accounts.RoleMember, true},
+		{"owner", false},
+		{"", false},
+		{"Admin", false},
+	} {
+		err := accounts.ValidateRole(tc.role)
+		var ve *accounts.ValidationError
+		if tc.ok && err != nil || !tc.ok && (!errors.As(err, &ve) || ve.Field != "role") {
+			t.Errorf("ValidateRole(%q) = %v, want ok=%v", tc.role, err, tc.ok)
 		}
 	}
-	if ok != 1 {
-		t.Errorf("%d of %d concurrent creates succeeded, want exactly 1", ok, n)
+}
+
+func TestSecretFormat(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		s := accounts.NewSecret()
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, "j1ds_"))
+		if !strings.HasPrefix(s, "j1ds_") || len(s) != 5+43 || err != nil || len(raw) != 32 {
+			t.Fatalf("secret %q: want j1ds_ + 43 base64url chars of 32 bytes", s)
+		}
+		if !accounts.PlausibleSecret(s) {
+			t.Errorf("PlausibleSecret(%q) = false", s)
+		}
+		if seen[s] {
+			t.Fatalf("secret %q drawn twice", s)
+		}
+		seen[s] = true
+		if got, want := accounts.HashSecret(s), sha256.Sum256([]byte(s)); got != want {
+			t.Errorf("HashSecret(%q) = %x, want SHA-256 %x", s, got, want)
+		}
+	}
+	for _, s := range []string{"", "j1ds", "J1DS_x", "x" + accounts.NewSecret(), "j1ds_" + strings.Repeat("A", 252)} {
+		if accounts.PlausibleSecret(s) {
+			t.Errorf("PlausibleSecret(%.20q) = true", s)
+		}
+	}
+	if !accounts.PlausibleSecret("j1ds_" + strings.Repeat("A", 251)) {
+		t.Error("PlausibleSecret rejects a 256-byte secret")
+	}
+}
+
+func TestKeyID(t *testing.T) {
+	for range 100 {
+		id := accounts.NewKeyID()
+		if len(id) != 12 || strings.Trim(id, "0123456789abcdef") != "" || !accounts.ValidKeyID(id) {
+			t.Fatalf("key id %q: want 12 lowercase hex chars", id)
+		}
+	}
+	for _, id := range []string{"", "00000000000", "0000000000000", "00000000000g", "0000000000/x", "j1ds_0000000"} {
+		if accounts.ValidKeyID(id) {
+			t.Errorf("ValidKeyID(%q) = true", id)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		is   error
+		want string
+	}{
+		{accounts.AccountExistsError("acme"), accounts.ErrAccountExists,
+			`account "acme" already exists: choose another id or change its entitlements instead`},
+		{accounts.AccountNotFoundError("acme"), accounts.ErrAccountNotFound,
+			`account "acme" not found: create it with the operator API first`},
+		{accounts.UnknownKeyError(), accounts.ErrUnknownKey,
+			`unknown API key: check it was copied in full, or create a new key`},
+		{accounts.KeyNotFoundError("acme", "0123456789ab"), accounts.ErrKeyNotFound,
+			`API key "0123456789ab" not found for account "acme": list the account's keys to find its id`},
+		{accounts.KeyNotFoundError("acme", strings.Repeat("x", 100)), accounts.ErrKeyNotFound,
+			`API key "` + strings.Repeat("x", 64) + `"... not found for account "acme": list the account's keys to find its id`},
+		{accounts.KeyNotFoundError("acme", "j1ds_secret"), accounts.ErrKeyNotFound,
+			`API key not found for account "acme": the key id given looks like an API key secret; give the key's 12-character id, never its secret`},
+	} {
+		if !errors.Is(tc.err, tc.is) || tc.err.Error() != tc.want {
+			t.Errorf("got %v, want %q matching %v", tc.err, tc.want, tc.is)
+		}
 	}
 }

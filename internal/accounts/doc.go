@@ -1,33 +1,23 @@
-// Package accounts stores tenant accounts, their entitlements and their API
-// keys in a Pebble database shared with other packages.
-//
-// # Key layout
-//
-// The package owns exactly the Pebble keys whose first byte is 'A' or 'K' and
-// never reads or writes any other key:
-//
-//	'A' + accountID                    -> JSON Account {id, entitlements, createdAt}
-//	'K' 'h' + sha256(secret)           -> JSON Key {id, accountId, role, createdAt}
-//	'K' 'i' + accountID + '/' + keyID  -> sha256(secret) (32 raw bytes)
-//
-// Account ids never contain '/' (see [ValidateID]), so an account's index
-// entries are exactly the keys under 'K' 'i' + accountID + '/'. The hash
-// records ('h') and the index ('i') use distinct sub-prefixes and cannot
-// collide; a hash record key is always 34 bytes long.
+// Package accounts holds tenant accounts, their entitlements and their API
+// keys: the types, the validation of account ids, entitlements and roles,
+// the errors callers branch on, the API key secret format, and [Store], the
+// contract a storage backend keeps. Package pebblestore implements Store;
+// package accountstest checks any implementation against the contract.
 //
 // # Secrets
 //
 // An API key secret is "j1ds_" followed by 43 base64url characters encoding
-// 32 random bytes. The secret is returned once by [Store.CreateKey] and is
-// never stored: only its SHA-256 is, so [Store.Authenticate] is a single
-// point lookup by hash. The key's ID (12 hex characters) is a public handle
-// for listing and revoking keys.
+// 32 random bytes ([NewSecret]). A Store returns it once, from
+// [Store.CreateKey], and keeps only its SHA-256 ([HashSecret]), so
+// [Store.Authenticate] is a single lookup by hash. The key's ID (12 hex
+// characters, [NewKeyID]) is a public handle for listing and revoking keys.
 //
-// # Durability and concurrency
+// # Contract
 //
-// Every write is a single Pebble batch committed with pebble.Sync, so a
-// record and its index entry appear and disappear together. Writes are
-// serialized by a mutex inside [Store], which makes check-then-create
-// operations such as [Store.CreateAccount] race-free within one process.
-// Reads take no lock.
+// Every write of a Store is durable when the call returns, and a key's
+// record and its place in the account's list appear and disappear
+// together. Check-then-write operations are atomic: of concurrent
+// [Store.CreateAccount] calls with one id exactly one succeeds. Account ids
+// never contain '/' or other separators ([ValidateID]), so a backend may
+// build keys and paths from them.
 package accounts

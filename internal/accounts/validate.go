@@ -62,7 +62,7 @@ func quoteTrunc(s string) string {
 
 // ValidateID is the product-wide check for account ids. An id is 1-64 ASCII
 // letters, digits, '-' or '_', starting with a letter or digit, so it is safe
-// in S3 object keys ("accountId=<id>"), file paths and Pebble keys: it never
+// in S3 object keys ("accountId=<id>"), file paths and database keys: it never
 // contains '/', '.', ':', '=', whitespace, control or non-ASCII characters.
 // It returns a *ValidationError with Field "account id" otherwise.
 func ValidateID(id string) error {
@@ -84,9 +84,10 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// normalizeEntitlements checks every entry against KnownEntitlements and
-// returns them sorted and deduplicated, never nil.
-func normalizeEntitlements(es []string) ([]string, error) {
+// NormalizeEntitlements checks every entry against KnownEntitlements and
+// returns them sorted and deduplicated, never nil. It returns a
+// *ValidationError with Field "entitlements" for an unknown one.
+func NormalizeEntitlements(es []string) ([]string, error) {
 	out := make([]string, 0, len(es))
 	for _, e := range es {
 		if !slices.Contains(KnownEntitlements, e) {
@@ -102,7 +103,9 @@ func normalizeEntitlements(es []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-func validateRole(r Role) error {
+// ValidateRole returns a *ValidationError with Field "role" unless r is
+// RoleAdmin or RoleMember.
+func ValidateRole(r Role) error {
 	if r != RoleAdmin && r != RoleMember {
 		return &ValidationError{Field: "role", Value: string(r), Reason: `must be "admin" or "member"`}
 	}
