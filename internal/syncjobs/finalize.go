@@ -7,58 +7,9 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/graph"
 )
-
-// Key layout: the 'J', 'E' and 'S' families of the store's database.
-//
-//	J <account> 0 <job id>          job record (JSON, with finalize progress)
-//	E <account> 0 <job id>          number of events reported (uvarint)
-//	S <job id> 0 <kind> <object id> staged object, in canonical form
-const (
-	famJob    = 'J'
-	famEvents = 'E'
-	famStage  = 'S'
-)
-
-func eventsKey(account, id string) []byte {
-	return append(append(append([]byte{famEvents}, account...), 0), id...)
-}
-
-func jobKey(account, id string) []byte {
-	return append(append(append([]byte{famJob}, account...), 0), id...)
-}
-
-func stagePrefix(id string) []byte {
-	return append(append([]byte{famStage}, id...), 0)
-}
-
-func stageKindPrefix(id string, kind graph.Kind) []byte {
-	return append(stagePrefix(id), byte(kind))
-}
-
-func stageKey(id string, kind graph.Kind, oid string) []byte {
-	return append(stageKindPrefix(id, kind), oid...)
-}
-
-func putJob(b *pebble.Batch, j *Job) error {
-	v, err := json.Marshal(storedJob{Job: *j, Progress: j.Progress})
-	if err != nil {
-		return fmt.Errorf("encode job %s: %w", j.ID, err)
-	}
-	return b.Set(jobKey(j.AccountID, j.ID), v, nil)
-}
-
-func (j *Job) setInTxn(tx *graph.Txn) error {
-	v, err := json.Marshal(storedJob{Job: *j, Progress: j.Progress})
-	if err != nil {
-		return fmt.Errorf("encode job %s: %w", j.ID, err)
-	}
-	return tx.Set(jobKey(j.AccountID, j.ID), v)
-}
 
 func (j *Job) add(c graph.Counts) {
 	j.NumEntitiesCreated += c.EntitiesCreated
@@ -69,7 +20,7 @@ func (j *Job) add(c graph.Counts) {
 	j.NumRelationshipsDeleted += c.RelationshipsDeleted
 }
 
-// Finalize phases, kept in Job.Progress as "<phase>:<last key done>".
+// Finalize phases, kept in Job.Progress as "<phase>:<last object id done>".
 const (
 	phaseEntities      = "e"
 	phaseRelationships = "r"
@@ -87,7 +38,11 @@ func (s *Service) runFinalize(account, id string) error {
 		return err
 	}
 	if j.Status == StatusFinalizePending {
-		if bad := s.checkRelationships(&j); bad != nil {
+		bad, err := s.checkRelationships(&j)
+		if err != nil {
+			return err
+		}
+		if bad != nil {
 			j.Status, j.Error, j.EndTimestamp = StatusErrorBadData, bad, s.now().UnixMilli()
 			s.log.Warn("job rejected at finalize", "account", account, "job", id, "code", bad.Code, "reason", bad.Message)
 			return s.finish(&j)
@@ -126,11 +81,6 @@ func (s *Service) runFinalize(account, id string) error {
 			return nil // applyChunk ended the job
 		}
 		failpoint.Hit("sync-after-chunk")
-		if s.opts.afterChunk != nil {
-			if err := s.opts.afterChunk(&j); err != nil {
-				return err
-			}
-		}
 		if !done {
 			continue
 		}
@@ -163,12 +113,10 @@ func cut(p string) (phase, after string, ok bool) {
 }
 
 func (s *Service) save(j *Job) error {
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := putJob(b, j); err != nil {
-		return err
+	if err := s.store.PutJob(j); err != nil {
+		return fmt.Errorf("save job %s: %w", j.ID, err)
 	}
-	return b.Commit(pebble.Sync)
+	return nil
 }
 
 func (s *Service) complete(j *Job) error {
@@ -179,41 +127,49 @@ func (s *Service) complete(j *Job) error {
 	return s.finish(j)
 }
 
+// stagedObject is an object staged for a job, as finalize reads it.
+type stagedObject struct {
+	id   string
+	data []byte
+}
+
+var errChunkFull = errors.New("chunk full")
+
+// stagedChunk returns up to one chunk of the objects staged for a job under
+// kind whose id sorts after `after`, in id order, and whether more follow.
+func (s *Service) stagedChunk(jobID string, kind graph.Kind, after string) ([]stagedObject, bool, error) {
+	var chunk []stagedObject
+	err := s.store.ScanStaged(jobID, kind, after, func(id string, data []byte) error {
+		if len(chunk) == finalizeChunk {
+			return errChunkFull
+		}
+		chunk = append(chunk, stagedObject{id, slices.Clone(data)})
+		return nil
+	})
+	more := errors.Is(err, errChunkFull)
+	if err != nil && !more {
+		return nil, false, fmt.Errorf("read staged objects: %w", err)
+	}
+	return chunk, more, nil
+}
+
 // applyChunk upserts the next chunk of staged objects of a kind after the
-// staged key `after`, in one transaction.
+// object id `after`, in one transaction that also saves the job.
 func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error) {
-	p := stageKindPrefix(j.ID, kind)
-	lower := p
-	if after != "" {
-		lower = append(append([]byte(nil), p...), after...)
-		lower = append(lower, 0)
-	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: graph.PrefixEnd(p)})
+	chunk, more, err := s.stagedChunk(j.ID, kind, after)
 	if err != nil {
-		return false, fmt.Errorf("read staged objects: %w", err)
-	}
-	type staged struct {
-		oid string
-		raw []byte
-	}
-	var chunk []staged
-	for it.First(); it.Valid() && len(chunk) < finalizeChunk; it.Next() {
-		chunk = append(chunk, staged{string(it.Key()[len(p):]), slices.Clone(it.Value())})
-	}
-	more := it.Valid()
-	if err := it.Close(); err != nil {
-		return false, fmt.Errorf("read staged objects: %w", err)
+		return false, err
 	}
 	if len(chunk) == 0 {
 		return true, nil
 	}
 	source := j.Source
 	next := *j
-	_, err = s.store.Update(j.AccountID, func(tx *graph.Txn) error {
+	_, err = s.store.Apply(&next, func(tx graph.Txn) error {
 		for _, st := range chunk {
-			in, err := graph.ParseObject(kind, st.raw)
+			in, err := graph.ParseObject(kind, st.data)
 			if err != nil {
-				return fmt.Errorf("staged object %s: %w", st.oid, err)
+				return fmt.Errorf("staged object %s: %w", st.id, err)
 			}
 			in.Scope, in.Source = j.Scope, source
 			addIntegrationProps(&in, j)
@@ -222,8 +178,8 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 			}
 		}
 		next.add(tx.Counts())
-		next.Progress = phaseOf(kind) + ":" + chunk[len(chunk)-1].oid
-		return next.setInTxn(tx)
+		next.Progress = phaseOf(kind) + ":" + chunk[len(chunk)-1].id
+		return nil
 	})
 	if err != nil {
 		if bad := badData(err); bad != nil {
@@ -279,27 +235,21 @@ func addIntegrationProps(in *graph.Input, j *Job) {
 func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after string) (bool, error) {
 	var doomed []string
 	last := after
-	errFull := errors.New("chunk full")
-	err := s.store.ScanScope(j.AccountID, j.Scope, kind, after, func(oid, typ string) error {
+	err := s.graph.ScanScope(j.AccountID, j.Scope, kind, after, func(oid, typ string) error {
 		last = oid
 		if j.PartialDatasets != nil && slices.Contains(j.PartialDatasets.Types, typ) {
 			return nil
 		}
-		_, closer, err := s.db.Get(stageKey(j.ID, kind, oid))
-		if err == nil {
-			closer.Close()
-			return nil
-		}
-		if !errors.Is(err, pebble.ErrNotFound) {
+		if _, staged, err := s.store.Staged(j.ID, kind, oid); err != nil || staged {
 			return err
 		}
 		doomed = append(doomed, oid)
 		if len(doomed) == finalizeChunk {
-			return errFull
+			return errChunkFull
 		}
 		return nil
 	})
-	full := errors.Is(err, errFull)
+	full := errors.Is(err, errChunkFull)
 	if err != nil && !full {
 		return false, fmt.Errorf("find objects to delete: %w", err)
 	}
@@ -307,7 +257,7 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 		return true, nil
 	}
 	next := *j
-	_, err = s.store.Update(j.AccountID, func(tx *graph.Txn) error {
+	_, err = s.store.Apply(&next, func(tx graph.Txn) error {
 		for _, oid := range doomed {
 			if _, err := tx.Delete(oid); err != nil {
 				return err
@@ -315,7 +265,7 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 		}
 		next.add(tx.Counts())
 		next.Progress = phase + ":" + last
-		return next.setInTxn(tx)
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("delete objects missing from job: %w", err)
@@ -327,62 +277,88 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 // checkRelationships verifies, before anything is applied, that every
 // staged relationship's ends will exist: as an entity staged by this job,
 // or as a live entity of the graph that this job will not delete; and that
-// its _key is not an entity's of the scope.
-func (s *Service) checkRelationships(j *Job) *Error {
-	p := stageKindPrefix(j.ID, graph.KindRelationship)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: graph.PrefixEnd(p)})
-	if err != nil {
-		return errorf(http.StatusInternalServerError, "INTERNAL", "could not read the staged relationships")
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		in, err := graph.ParseObject(graph.KindRelationship, it.Value())
+// its _key is not an entity's of the scope. It returns the job error of the
+// first relationship that fails, or an error when it could not read.
+func (s *Service) checkRelationships(j *Job) (*Error, error) {
+	for after, more := "", true; more; {
+		var chunk []stagedObject
+		var err error
+		chunk, more, err = s.stagedChunk(j.ID, graph.KindRelationship, after)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "INVALID_GRAPH_OBJECT", "%v", err)
+			return nil, err
 		}
-		// A _key names one object per scope: an entity (even a deleted one)
-		// of the scope with this key cannot become a relationship.
-		if o, _, err := s.store.Get(j.AccountID, graph.ObjectID(j.AccountID, j.Scope, in.Key)); err == nil && o.Kind != graph.KindRelationship {
-			return errorf(http.StatusBadRequest, "KEY_CONFLICT",
-				"relationship _key %s: the graph holds an entity with this _key in scope %s; give the relationship another _key",
-				quote(in.Key), quote(j.Scope))
-		}
-		ends := []struct{ idField, id, keyField, key, scope string }{
-			{"_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, in.FromScope},
-			{"_toEntityId", in.ToID, "_toEntityKey", in.ToKey, in.ToScope},
-		}
-		for _, e := range ends {
-			field, value, oid := e.idField, e.id, e.id
-			if oid == "" {
-				scope := e.scope
-				if scope == "" {
-					scope = j.Scope
-				}
-				field, value, oid = e.keyField, e.key, graph.ObjectID(j.AccountID, scope, e.key)
+		for _, st := range chunk {
+			if bad, err := s.checkRelationship(j, st.data); bad != nil || err != nil {
+				return bad, err
 			}
-			if s.endWillExist(j, oid) {
-				continue
-			}
-			return errorf(http.StatusBadRequest, "RELATIONSHIP_ENDPOINT_NOT_FOUND",
-				"relationship _key %s: %s %s names no entity uploaded to this job or kept in the graph; upload that entity in this job or fix the reference",
-				quote(in.Key), field, quote(value))
+		}
+		if len(chunk) > 0 {
+			after = chunk[len(chunk)-1].id
 		}
 	}
-	return nil
+	return nil, nil
 }
 
-func (s *Service) endWillExist(j *Job, oid string) bool {
-	if _, closer, err := s.db.Get(stageKey(j.ID, graph.KindEntity, oid)); err == nil {
-		closer.Close()
-		return true
+func (s *Service) checkRelationship(j *Job, data []byte) (*Error, error) {
+	in, err := graph.ParseObject(graph.KindRelationship, data)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "INVALID_GRAPH_OBJECT", "%v", err), nil
 	}
-	o, _, err := s.store.Get(j.AccountID, oid)
-	if err != nil || o.Deleted || o.Kind != graph.KindEntity {
-		return false
+	// A _key names one object per scope: an entity (even a deleted one)
+	// of the scope with this key cannot become a relationship.
+	o, _, err := s.graph.Get(j.AccountID, graph.ObjectID(j.AccountID, j.Scope, in.Key))
+	if err != nil && !errors.Is(err, graph.ErrNotFound) {
+		return nil, fmt.Errorf("check relationship %s: %w", quote(in.Key), err)
+	}
+	if err == nil && o.Kind != graph.KindRelationship {
+		return errorf(http.StatusBadRequest, "KEY_CONFLICT",
+			"relationship _key %s: the graph holds an entity with this _key in scope %s; give the relationship another _key",
+			quote(in.Key), quote(j.Scope)), nil
+	}
+	ends := []struct{ idField, id, keyField, key, scope string }{
+		{"_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, in.FromScope},
+		{"_toEntityId", in.ToID, "_toEntityKey", in.ToKey, in.ToScope},
+	}
+	for _, e := range ends {
+		field, value, oid := e.idField, e.id, e.id
+		if oid == "" {
+			scope := e.scope
+			if scope == "" {
+				scope = j.Scope
+			}
+			field, value, oid = e.keyField, e.key, graph.ObjectID(j.AccountID, scope, e.key)
+		}
+		ok, err := s.endWillExist(j, oid)
+		if err != nil {
+			return nil, fmt.Errorf("check relationship %s: %w", quote(in.Key), err)
+		}
+		if ok {
+			continue
+		}
+		return errorf(http.StatusBadRequest, "RELATIONSHIP_ENDPOINT_NOT_FOUND",
+			"relationship _key %s: %s %s names no entity uploaded to this job or kept in the graph; upload that entity in this job or fix the reference",
+			quote(in.Key), field, quote(value)), nil
+	}
+	return nil, nil
+}
+
+func (s *Service) endWillExist(j *Job, oid string) (bool, error) {
+	if _, staged, err := s.store.Staged(j.ID, graph.KindEntity, oid); err != nil || staged {
+		return staged, err
+	}
+	o, _, err := s.graph.Get(j.AccountID, oid)
+	if errors.Is(err, graph.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if o.Deleted || o.Kind != graph.KindEntity {
+		return false, nil
 	}
 	// A DIFF job deletes the entities of its scope it did not upload.
 	if j.SyncMode == ModeDiff && o.Scope == j.Scope && (j.PartialDatasets == nil || !slices.Contains(j.PartialDatasets.Types, o.Type)) {
-		return false
+		return false, nil
 	}
-	return true
+	return true, nil
 }

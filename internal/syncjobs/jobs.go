@@ -1,9 +1,7 @@
 package syncjobs
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 
 	"github.com/j1ds/j1ds/internal/graph"
@@ -77,13 +74,9 @@ type Job struct {
 	AbortReason                   string           `json:"abortReason,omitempty"`
 	Error                         *Error           `json:"error,omitempty"`
 
-	// Finalize progress, so a restart resumes where it stopped.
+	// Progress is the finalize progress, so a restart resumes where it
+	// stopped. It is not part of the API's shape; a Store keeps it.
 	Progress string `json:"-"`
-}
-
-type storedJob struct {
-	Job
-	Progress string `json:"progress,omitempty"`
 }
 
 // Error is a job error in JupiterOne's shape. Status is the HTTP status an
@@ -118,22 +111,16 @@ const (
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
-
-	// afterChunk, in tests, runs after each committed finalize chunk; an
-	// error stops the finalization there, as a crash would.
-	afterChunk func(j *Job) error
 }
 
-// Service runs synchronization jobs against a graph store. Uploads are
-// staged in the store's database (on disk) and applied at finalize in
-// bounded transactions.
+// Service runs synchronization jobs against a graph. Uploads are staged in
+// a Store (on disk) and applied at finalize in bounded transactions.
 type Service struct {
-	store *graph.Store
-	db    *pebble.DB
+	graph graph.Graph
+	store Store
 	log   *slog.Logger
 	now   func() time.Time
 	sem   chan struct{}
-	opts  Options
 
 	// jobLocks serialise changes to a job; a job uses the stripe its id
 	// hashes to, so the locks take fixed memory however many jobs run.
@@ -149,10 +136,11 @@ type Service struct {
 	wg     sync.WaitGroup
 }
 
-// Open starts the service and resumes jobs whose finalization a previous
-// run did not complete. Close stops it.
-func Open(store *graph.Store, o Options) (*Service, error) {
-	s := &Service{store: store, db: store.DB(), log: o.Logger, now: o.Now, sem: make(chan struct{}, maxConcurrentFinalize), opts: o}
+// Open starts the service over a graph and the Store of its jobs, and
+// resumes jobs whose finalization a previous run did not complete. Close
+// stops it.
+func Open(g graph.Graph, st Store, o Options) (*Service, error) {
+	s := &Service{graph: g, store: st, log: o.Logger, now: o.Now, sem: make(chan struct{}, maxConcurrentFinalize)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -161,9 +149,9 @@ func Open(store *graph.Store, o Options) (*Service, error) {
 	}
 	s.mu.running = make(map[string]chan struct{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	pending, err := s.unfinished()
+	pending, err := s.store.Unfinished()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find unfinished jobs: %w", err)
 	}
 	for _, j := range pending {
 		s.log.Info("resuming job finalization", slog.String("account", j.AccountID), slog.String("job", j.ID), slog.String("status", string(j.Status)))
@@ -221,12 +209,7 @@ func (s *Service) Create(account string, r CreateRequest) (Job, error) {
 		IntegrationInstanceID: r.IntegrationInstanceID, IntegrationJobID: r.IntegrationJobID,
 		Status: StatusAwaitingUploads, StartTimestamp: s.now().UnixMilli(),
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := putJob(b, &j); err != nil {
-		return Job{}, err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.store.PutJob(&j); err != nil {
 		return Job{}, fmt.Errorf("create job: %w", err)
 	}
 	return j, nil
@@ -238,31 +221,17 @@ func (s *Service) Get(account, id string) (Job, error) {
 }
 
 func (s *Service) load(account, id string) (Job, error) {
+	notFound := func() *Error {
+		return errorf(http.StatusNotFound, "JOB_NOT_FOUND", "no synchronization job %s in account %s", quote(id), account)
+	}
 	if _, err := uuid.Parse(id); err != nil {
-		return Job{}, errorf(http.StatusNotFound, "JOB_NOT_FOUND", "no synchronization job %s in account %s", quote(id), account)
+		return Job{}, notFound()
 	}
-	v, closer, err := s.db.Get(jobKey(account, id))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return Job{}, errorf(http.StatusNotFound, "JOB_NOT_FOUND", "no synchronization job %s in account %s", quote(id), account)
+	j, err := s.store.Job(account, id)
+	if errors.Is(err, ErrJobNotFound) {
+		return Job{}, notFound()
 	}
-	if err != nil {
-		return Job{}, fmt.Errorf("read job %s: %w", id, err)
-	}
-	defer closer.Close()
-	var sj storedJob
-	if err := json.Unmarshal(v, &sj); err != nil {
-		return Job{}, fmt.Errorf("decode job %s: %w", id, err)
-	}
-	sj.Job.Progress = sj.Progress
-	sj.Job.NumEvents = 0
-	if v, closer, err := s.db.Get(eventsKey(account, id)); err == nil {
-		n, _ := binary.Uvarint(v)
-		sj.Job.NumEvents = int(n)
-		closer.Close()
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return Job{}, fmt.Errorf("read job %s: %w", id, err)
-	}
-	return sj.Job, nil
+	return j, err
 }
 
 // lock serialises changes to one job.
@@ -285,7 +254,7 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 	if n := len(entities) + len(relationships); n > MaxObjectsPerUpload {
 		return Job{}, errorf(http.StatusRequestEntityTooLarge, "TOO_MANY_OBJECTS", "one upload holds %d objects; the limit is %d: split it into smaller uploads", n, MaxObjectsPerUpload)
 	}
-	if err := s.store.CheckSpace(); err != nil {
+	if err := s.graph.CheckSpace(); err != nil {
 		return Job{}, err
 	}
 	unlock := s.lock(id)
@@ -297,59 +266,47 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 	if j.Status != StatusAwaitingUploads {
 		return Job{}, notAwaiting(j)
 	}
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
+	// Every object is validated before anything is staged.
+	objs := make([]StagedObject, 0, len(entities)+len(relationships))
+	keys := make([]string, 0, cap(objs))
+	lists := []struct {
+		kind graph.Kind
+		name string
+		raws []json.RawMessage
+	}{{graph.KindEntity, "entities", entities}, {graph.KindRelationship, "relationships", relationships}}
+	for _, l := range lists {
+		for i, raw := range l.raws {
+			in, err := graph.ParseObject(l.kind, raw)
+			if err != nil {
+				return Job{}, badObject(l.name, i, raw, err)
+			}
+			objs = append(objs, StagedObject{Kind: l.kind, ID: graph.ObjectID(account, j.Scope, in.Key), Data: in.AppendCanonical(nil)})
+			keys = append(keys, in.Key)
+		}
+	}
 	// The SDK retries uploads whose answer it did not get, so an object
 	// uploaded again with identical content is accepted once more and not
 	// counted twice; the same _key with other content is a duplicate.
-	stage := func(kind graph.Kind, list string, objs []json.RawMessage) (int, error) {
-		added := 0
-		for i, raw := range objs {
-			in, err := graph.ParseObject(kind, raw)
-			if err != nil {
-				return 0, badObject(list, i, raw, err)
+	err = s.store.Stage(&j, objs, func(added []bool) error {
+		for i, a := range added {
+			switch {
+			case !a:
+			case objs[i].Kind == graph.KindEntity:
+				j.NumEntitiesUploaded++
+			default:
+				j.NumRelationshipsUploaded++
 			}
-			raw = in.AppendCanonical(nil)
-			oid := graph.ObjectID(account, j.Scope, in.Key)
-			same := false
-			for _, k := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
-				v, closer, err := b.Get(stageKey(j.ID, k, oid))
-				if errors.Is(err, pebble.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return 0, fmt.Errorf("stage upload: %w", err)
-				}
-				same = k == kind && bytes.Equal(v, raw)
-				closer.Close()
-				if !same {
-					return 0, errorf(http.StatusBadRequest, "DUPLICATE_KEY", "%s[%d]: _key %s was already uploaded to this job (as %s) with other content; each _key may appear once per scope", list, i, quote(in.Key), k)
-				}
-			}
-			if same {
-				continue
-			}
-			if err := b.Set(stageKey(j.ID, kind, oid), raw, nil); err != nil {
-				return 0, fmt.Errorf("stage upload: %w", err)
-			}
-			added++
 		}
-		return added, nil
+		return nil
+	})
+	if dup, ok := errors.AsType[*DuplicateError](err); ok {
+		list, i := lists[0].name, dup.Index
+		if i >= len(entities) {
+			list, i = lists[1].name, i-len(entities)
+		}
+		return Job{}, errorf(http.StatusBadRequest, "DUPLICATE_KEY", "%s[%d]: _key %s was already uploaded to this job (as %s) with other content; each _key may appear once per scope", list, i, quote(keys[dup.Index]), dup.Kind)
 	}
-	ne, err := stage(graph.KindEntity, "entities", entities)
 	if err != nil {
-		return Job{}, err
-	}
-	nr, err := stage(graph.KindRelationship, "relationships", relationships)
-	if err != nil {
-		return Job{}, err
-	}
-	j.NumEntitiesUploaded += ne
-	j.NumRelationshipsUploaded += nr
-	if err := putJob(b, &j); err != nil {
-		return Job{}, err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
 		return Job{}, fmt.Errorf("stage upload: %w", err)
 	}
 	return j, nil
@@ -390,15 +347,13 @@ func (s *Service) AddEvents(account, id string, events []Event) (Job, error) {
 		s.log.Info("job event", slog.String("account", account), slog.String("job", id),
 			slog.String("name", truncate(e.Name, 200)), slog.String("description", truncate(e.Description, 1000)))
 	}
-	// The count lives under its own key: a finalization running meanwhile
+	// The count is kept apart from the record: a finalization running meanwhile
 	// rewrites the job record from its own copy.
 	j.NumEvents += len(events)
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := b.Set(eventsKey(account, id), binary.AppendUvarint(nil, uint64(j.NumEvents)), nil); err != nil {
-		return Job{}, err
+	if err := s.store.SetEvents(account, id, j.NumEvents); err != nil {
+		return Job{}, fmt.Errorf("record job events: %w", err)
 	}
-	return j, b.Commit(pebble.Sync)
+	return j, nil
 }
 
 // Abort ends a job that awaits uploads; nothing it staged is applied.
@@ -424,17 +379,8 @@ func (s *Service) Abort(account, id, reason string) (Job, error) {
 
 // finish saves a job that reached a final state and drops its staging.
 func (s *Service) finish(j *Job) error {
-	b := s.db.NewBatch()
-	defer b.Close()
 	j.Progress = ""
-	if err := putJob(b, j); err != nil {
-		return err
-	}
-	p := stagePrefix(j.ID)
-	if err := b.DeleteRange(p, graph.PrefixEnd(p), nil); err != nil {
-		return err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.store.Finish(j); err != nil {
 		return fmt.Errorf("finish job %s: %w", j.ID, err)
 	}
 	return nil
@@ -473,12 +419,7 @@ func (s *Service) Finalize(ctx context.Context, account, id string, partial *Par
 		j.PartialDatasets = partial
 	}
 	j.Status, j.FinalizeTimestamp = StatusFinalizePending, s.now().UnixMilli()
-	b := s.db.NewBatch()
-	err = putJob(b, &j)
-	if err == nil {
-		err = b.Commit(pebble.Sync)
-	}
-	b.Close()
+	err = s.store.PutJob(&j)
 	unlock()
 	if err != nil {
 		return Job{}, fmt.Errorf("finalize job %s: %w", id, err)
@@ -541,26 +482,6 @@ func (s *Service) Wait(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func (s *Service) unfinished() ([]Job, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{famJob}, UpperBound: []byte{famJob + 1}})
-	if err != nil {
-		return nil, fmt.Errorf("find unfinished jobs: %w", err)
-	}
-	defer it.Close()
-	var out []Job
-	for it.First(); it.Valid(); it.Next() {
-		var sj storedJob
-		if err := json.Unmarshal(it.Value(), &sj); err != nil {
-			return nil, fmt.Errorf("decode job %q: %w", it.Key(), err)
-		}
-		switch sj.Status {
-		case StatusFinalizePending, StatusFinalizingEntities, StatusFinalizingRelationships:
-			out = append(out, sj.Job)
-		}
-	}
-	return out, it.Error()
 }
 
 func quote(s string) string {

@@ -1,0 +1,284 @@
+package pebblestore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/syncjobs"
+)
+
+// Jobs keeps the sync jobs of every account in the store's database,
+// beside the graph, in three key families:
+//
+//	J <account> 0 <job id>          job record (JSON, with finalize progress)
+//	E <account> 0 <job id>          number of events reported (uvarint)
+//	S <job id> 0 <kind> <object id> staged object, in canonical form
+//
+// Account ids and job ids never contain a NUL byte, so the separators are
+// unambiguous; job ids are UUIDs, unique across accounts, so staging needs
+// no account. Every write is one synced batch; a finalize chunk's record is
+// written in the graph transaction's own batch (txn.Set), so the chunk's
+// object changes, its log entry and the job's progress are one atomic
+// write.
+type Jobs struct {
+	s  *Store
+	db *pebble.DB
+}
+
+var _ syncjobs.Store = (*Jobs)(nil)
+
+// Jobs returns the store of the sync jobs kept in s's database. It holds
+// no state of its own, so every call returns an equivalent value.
+func (s *Store) Jobs() *Jobs { return &Jobs{s: s, db: s.db} }
+
+const (
+	famJob    = 'J'
+	famEvents = 'E'
+	famStage  = 'S'
+)
+
+func jobKey(account, id string) []byte {
+	return append(append(append([]byte{famJob}, account...), 0), id...)
+}
+
+func eventsKey(account, id string) []byte {
+	return append(append(append([]byte{famEvents}, account...), 0), id...)
+}
+
+func stagePrefix(id string) []byte {
+	return append(append([]byte{famStage}, id...), 0)
+}
+
+func stageKindPrefix(id string, kind graph.Kind) []byte {
+	return append(stagePrefix(id), byte(kind))
+}
+
+func stageKey(id string, kind graph.Kind, oid string) []byte {
+	return append(stageKindPrefix(id, kind), oid...)
+}
+
+// jobRecord is the value of a 'J' key: the job in the API's shape plus its
+// finalize progress, which the API does not show.
+type jobRecord struct {
+	syncjobs.Job
+	Progress string `json:"progress,omitempty"`
+}
+
+func encodeJob(j *syncjobs.Job) ([]byte, error) {
+	v, err := json.Marshal(jobRecord{Job: *j, Progress: j.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
+	}
+	return v, nil
+}
+
+func decodeJob(v []byte) (syncjobs.Job, error) {
+	var r jobRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return syncjobs.Job{}, err
+	}
+	r.Job.Progress = r.Progress
+	return r.Job, nil
+}
+
+// setJob writes the job's record into a batch.
+func setJob(b *pebble.Batch, j *syncjobs.Job) error {
+	v, err := encodeJob(j)
+	if err != nil {
+		return err
+	}
+	return b.Set(jobKey(j.AccountID, j.ID), v, nil)
+}
+
+// Job returns the job's record as last written, with NumEvents from its
+// event count; syncjobs.ErrJobNotFound when there is none.
+func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
+	v, closer, err := js.db.Get(jobKey(account, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return syncjobs.Job{}, syncjobs.ErrJobNotFound
+	}
+	if err != nil {
+		return syncjobs.Job{}, fmt.Errorf("read job %s: %w", id, err)
+	}
+	j, err := decodeJob(v)
+	closer.Close()
+	if err != nil {
+		return syncjobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	j.NumEvents = 0
+	v, closer, err = js.db.Get(eventsKey(account, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return j, nil
+	}
+	if err != nil {
+		return syncjobs.Job{}, fmt.Errorf("read events of job %s: %w", id, err)
+	}
+	n, _ := binary.Uvarint(v)
+	closer.Close()
+	j.NumEvents = int(n)
+	return j, nil
+}
+
+// PutJob writes the job's record.
+func (js *Jobs) PutJob(j *syncjobs.Job) error {
+	return js.commit(j.ID, func(b *pebble.Batch) error { return setJob(b, j) })
+}
+
+// SetEvents writes the number of events reported for a job.
+func (js *Jobs) SetEvents(account, id string, n int) error {
+	return js.commit(id, func(b *pebble.Batch) error {
+		return b.Set(eventsKey(account, id), binary.AppendUvarint(nil, uint64(n)), nil)
+	})
+}
+
+// Finish writes the job's record and deletes its staging in one batch.
+func (js *Jobs) Finish(j *syncjobs.Job) error {
+	return js.commit(j.ID, func(b *pebble.Batch) error {
+		if err := setJob(b, j); err != nil {
+			return err
+		}
+		p := stagePrefix(j.ID)
+		return b.DeleteRange(p, PrefixEnd(p), nil)
+	})
+}
+
+// commit writes what fill puts in a batch, synced.
+func (js *Jobs) commit(id string, fill func(b *pebble.Batch) error) error {
+	b := js.db.NewBatch()
+	defer b.Close()
+	if err := fill(b); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("write job %s: %w", id, err)
+	}
+	return nil
+}
+
+// Stage writes the new objects and the job's record in one indexed batch,
+// whose reads see the objects staged earlier in the same call.
+func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool) error) error {
+	b := js.db.NewIndexedBatch()
+	defer b.Close()
+	added := make([]bool, len(objs))
+	for i, o := range objs {
+		same := false
+		for _, k := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
+			v, closer, err := b.Get(stageKey(j.ID, k, o.ID))
+			if errors.Is(err, pebble.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read staged object %s: %w", o.ID, err)
+			}
+			same = k == o.Kind && bytes.Equal(v, o.Data)
+			closer.Close()
+			if !same {
+				return &syncjobs.DuplicateError{Index: i, Kind: k}
+			}
+		}
+		if same {
+			continue
+		}
+		if err := b.Set(stageKey(j.ID, o.Kind, o.ID), o.Data, nil); err != nil {
+			return fmt.Errorf("stage object %s: %w", o.ID, err)
+		}
+		added[i] = true
+	}
+	if err := fn(added); err != nil {
+		return err
+	}
+	if err := setJob(b, j); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("stage objects of job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Staged returns a copy of the staged object's data.
+func (js *Jobs) Staged(jobID string, kind graph.Kind, id string) ([]byte, bool, error) {
+	v, closer, err := js.db.Get(stageKey(jobID, kind, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read staged object %s: %w", id, err)
+	}
+	defer closer.Close()
+	return slices.Clone(v), true, nil
+}
+
+// ScanStaged iterates the job's staged objects of a kind from one
+// consistent snapshot.
+func (js *Jobs) ScanStaged(jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) error {
+	p := stageKindPrefix(jobID, kind)
+	lower := p
+	if after != "" {
+		lower = append(append(slices.Clip(p), after...), 0)
+	}
+	it, err := js.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: PrefixEnd(p)})
+	if err != nil {
+		return fmt.Errorf("read staged objects of job %s: %w", jobID, err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("read staged objects of job %s: %w", jobID, err)
+		}
+		if err := fn(string(it.Key()[len(p):]), v); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("read staged objects of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// Unfinished reads every job record and returns those being finalized.
+func (js *Jobs) Unfinished() ([]syncjobs.Job, error) {
+	it, err := js.db.NewIter(&pebble.IterOptions{LowerBound: []byte{famJob}, UpperBound: []byte{famJob + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	defer it.Close()
+	var out []syncjobs.Job
+	for it.First(); it.Valid(); it.Next() {
+		j, err := decodeJob(it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("decode job %q: %w", it.Key(), err)
+		}
+		if j.Status.Finalizing() {
+			out = append(out, j)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	return out, nil
+}
+
+// Apply runs fn in a graph transaction of j's account (Store.Update) and
+// sets j's record in the transaction's batch once fn returns.
+func (js *Jobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, error) {
+	return js.s.update(j.AccountID, func(tx *txn) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		v, err := encodeJob(j)
+		if err != nil {
+			return err
+		}
+		return tx.Set(jobKey(j.AccountID, j.ID), v)
+	})
+}

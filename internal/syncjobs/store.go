@@ -1,0 +1,90 @@
+package syncjobs
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/j1ds/j1ds/internal/graph"
+)
+
+// Store keeps what the jobs of every account persist: each job's record
+// (with its finalize progress), the number of events reported for it, and
+// the objects uploaded to it (its staging) until it ends. Every write is
+// atomic and durable when the method returns; a failed write changes
+// nothing. The Service serialises the writes of one job, so a Store need
+// not.
+type Store interface {
+	// Job returns the record of the account's job with id as last written,
+	// Progress included, with NumEvents set to the count last written by
+	// SetEvents (0 when none). ErrJobNotFound when there is none.
+	Job(account, id string) (Job, error)
+	// PutJob writes the job's record, replacing the one stored.
+	PutJob(j *Job) error
+	// SetEvents writes the number of events reported for a job, apart from
+	// its record: writing the record leaves it as it is.
+	SetEvents(account, id string, n int) error
+	// Stage adds objs to the staging of job j, in order, and writes j's
+	// record with them in one atomic write. An object staged already (by
+	// an earlier call or earlier in objs) under the same kind and id with
+	// the same Data is skipped; one staged under the other kind, or with
+	// other Data, fails the call with a *DuplicateError. Once every object
+	// is resolved, fn learns which objects are new (added[i]) and may
+	// update j before its record is written. On a duplicate or an error
+	// from fn nothing is written.
+	Stage(j *Job, objs []StagedObject, fn func(added []bool) error) error
+	// Staged returns the Data of the object staged for the job under kind
+	// and id; ok is false when there is none.
+	Staged(jobID string, kind graph.Kind, id string) (data []byte, ok bool, err error)
+	// ScanStaged calls fn for each object staged for the job under kind
+	// whose id sorts after the given one (all when empty), in id order.
+	// data is valid only during the call, and fn must not call the Store.
+	// An error from fn stops the scan and is returned.
+	ScanStaged(jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) error
+	// Finish writes the record of a job that reached a final state and
+	// drops its staging, in one atomic write.
+	Finish(j *Job) error
+	// Unfinished returns every stored job, of every account, whose record's
+	// Status is Finalizing, Progress included.
+	Unfinished() ([]Job, error)
+	// Apply runs fn as one transaction on the graph of j's account
+	// (graph.Graph.Update) and commits the transaction's changes and j's
+	// record, as it stands when fn returns, in one atomic write, even when
+	// the transaction changes no object. An error from fn writes neither.
+	Apply(j *Job, fn func(graph.Txn) error) (graph.Commit, error)
+}
+
+// StagedObject is one uploaded object as a job stages it.
+type StagedObject struct {
+	Kind graph.Kind
+	// ID is the object's id in the graph (graph.ObjectID of the job's
+	// account and scope and the object's _key).
+	ID string
+	// Data is the object in canonical form (graph.Input.AppendCanonical).
+	Data []byte
+}
+
+// ErrJobNotFound is returned by Store.Job for a job that does not exist.
+var ErrJobNotFound = errors.New("job not found")
+
+// DuplicateError is returned by Store.Stage for an object whose id is
+// staged already as the other kind or with other content.
+type DuplicateError struct {
+	// Index is the object's index in the objects given to Stage.
+	Index int
+	// Kind is the kind the id is staged as.
+	Kind graph.Kind
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("object %d: its id is staged already as %s with other content", e.Index, e.Kind)
+}
+
+// Finalizing reports whether a job in this state is being finalized: its
+// finalization resumes when the service opens.
+func (s Status) Finalizing() bool {
+	switch s {
+	case StatusFinalizePending, StatusFinalizingEntities, StatusFinalizingRelationships:
+		return true
+	}
+	return false
+}
