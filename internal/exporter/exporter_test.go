@@ -351,6 +351,39 @@ func TestChangesLandInCommitOrder(t *testing.T) {
 	}
 }
 
+// TestFlushWaitsForTheInterval: an account's batch is written when its
+// oldest change is FlushInterval old, not a moment before, and holds the
+// changes committed meanwhile.
+func TestFlushWaitsForTheInterval(t *testing.T) {
+	const interval = 5 * time.Minute
+	e := newEnv(t, exporter.Config{FlushInterval: interval})
+	e.enable("acct1", "bkt")
+	oldest := e.clock.Now() // the commit time of the first change
+	want := e.write("acct1", 2)
+	e.clock.Advance(time.Minute)
+	want = append(want, e.write("acct1", 1)...)
+	due := oldest.Add(interval)
+	e.advanceTo(due.Add(-time.Nanosecond))
+	at := e.settle()
+	if n := e.dest.putCount(); n != 0 {
+		t.Fatalf("%d objects written before the oldest change was %s old", n, interval)
+	}
+	if l := e.exp.Status("acct1"); !l.PendingSince.Equal(oldest) || !l.NextAttempt.Equal(due) || !at.Equal(due) {
+		t.Fatalf("pending since %v, next attempt %v, the scheduler waits until %v; want %v, %v and %v", l.PendingSince, l.NextAttempt, at, oldest, due, due)
+	}
+	e.clock.Advance(time.Nanosecond)
+	waitFor(t, "the batch to be exported", func() bool {
+		r, _ := e.st.Get("acct1")
+		return r.Stream.ObjectsExported == 1
+	})
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) || e.dest.putCount() != 1 {
+		t.Fatalf("%d objects with %d records, want 1 with the %d changes", e.dest.putCount(), len(got), len(want))
+	}
+	if r, _ := e.st.Get("acct1"); !r.Stream.LastExportAt.Equal(due) {
+		t.Fatalf("exported at %v, want %v (the oldest change + the interval)", r.Stream.LastExportAt, due)
+	}
+}
+
 func TestSizeCapSplitsAtTransactionBoundaries(t *testing.T) {
 	e := newEnv(t, exporter.Config{FlushInterval: time.Hour, MaxBatchBytes: 2000})
 	e.enable("acct1", "bkt")
@@ -388,8 +421,12 @@ func TestDisableDiscardsAndReenableStartsFresh(t *testing.T) {
 	}
 }
 
+// TestFailedUploadsRetryToTheSameKey: each retry waits out an exponential
+// backoff with jitter (from RetryMin, capped at RetryMax), then writes the
+// same key with the same records.
 func TestFailedUploadsRetryToTheSameKey(t *testing.T) {
-	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	const retryMin, retryMax = time.Second, 3 * time.Second
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: retryMin, RetryMax: retryMax})
 	var mu sync.Mutex
 	failures := 3
 	e.dest.storeThenFail = true // the upload lands but its answer is lost
@@ -404,7 +441,24 @@ func TestFailedUploadsRetryToTheSameKey(t *testing.T) {
 	}
 	e.enable("acct1", "bkt")
 	want := e.write("acct1", 5)
-	e.advanceUntil("acknowledged upload", func() bool {
+	e.advanceTo(e.exp.Status("acct1").NextAttempt)
+	for n := 1; n <= 3; n++ {
+		next := e.settle() // after failure n
+		if l := e.exp.Status("acct1"); l.Failures != n || !l.NextAttempt.Equal(next) {
+			t.Fatalf("after upload %d: %d failures, next attempt %v; want %d and %v", n, l.Failures, l.NextAttempt, n, next)
+		}
+		full := min(retryMin<<(n-1), retryMax) // 1 s, 2 s, then the 3 s cap
+		if wait := next.Sub(e.clock.Now()); wait < full/2 || wait > full {
+			t.Fatalf("retry %d in %s, want between %s and %s", n, wait, full/2, full)
+		}
+		e.advanceTo(next.Add(-time.Nanosecond))
+		e.settle()
+		if p := e.dest.putCount(); p != n {
+			t.Fatalf("%d uploads before retry %d was due, want %d", p, n, n)
+		}
+		e.clock.Advance(time.Nanosecond)
+	}
+	waitFor(t, "the upload to succeed", func() bool {
 		r, _ := e.st.Get("acct1")
 		return r.Stream.ObjectsExported == 1
 	})
@@ -444,8 +498,25 @@ func TestPermanentErrorIsShownInStatus(t *testing.T) {
 	if r.Stream.LastError.Code != "ACCESS_DENIED" || r.Stream.Cursor != r.Stream.EnabledAtLSN {
 		t.Fatalf("status %+v: the error must be shown and the cursor must not move", r.Stream)
 	}
-	if l := e.exp.Status("acct1"); l.Failures != 1 || l.PendingSince.IsZero() {
+	l := e.exp.Status("acct1")
+	if l.Failures != 1 || l.PendingSince.IsZero() {
 		t.Fatalf("live status %+v", l)
+	}
+	// The retry comes on the slow schedule: PermanentRetry, 10 minutes by
+	// default, not the transient backoff.
+	retry := e.clock.Now().Add(10 * time.Minute)
+	if !l.NextAttempt.Equal(retry) {
+		t.Fatalf("next attempt %v, want %v", l.NextAttempt, retry)
+	}
+	e.advanceTo(retry.Add(-time.Nanosecond))
+	e.settle()
+	if l := e.exp.Status("acct1"); l.Failures != 1 {
+		t.Fatalf("retried before the slow schedule: %+v", l)
+	}
+	e.clock.Advance(time.Nanosecond)
+	e.settle()
+	if l := e.exp.Status("acct1"); l.Failures != 2 {
+		t.Fatalf("no retry on the slow schedule: %+v", l)
 	}
 }
 
