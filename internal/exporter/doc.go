@@ -10,7 +10,9 @@
 // single scheduler keeps pending accounts in a heap ordered by the time
 // their batch is due (oldest change + flush interval, or at once past the
 // size cap) and hands due accounts to a fixed pool of workers. An enabled
-// account with no changes costs nothing.
+// account with no changes costs nothing. The scheduler, the retry backoff
+// and flush timestamps read and wait on Config.Clock, which tests replace
+// with a clock they advance.
 //
 // # Batches and memory
 //

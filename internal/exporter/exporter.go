@@ -67,7 +67,9 @@ type Config struct {
 	Classify   func(error) Classification
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	Now        func() time.Time
+	// Clock is the time the exporter reads and waits on; nil is the
+	// system clock.
+	Clock Clock
 
 	// AfterUpload, when set, runs after an object is stored and before the
 	// cursor moves: the failpoint of crash tests.
@@ -115,8 +117,8 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = systemClock{}
 	}
 }
 
@@ -240,7 +242,7 @@ func (e *Exporter) Open() error {
 func (e *Exporter) Close(ctx context.Context) error {
 	e.mu.Lock()
 	e.mu.closing = true
-	now := e.cfg.Now()
+	now := e.cfg.Clock.Now()
 	for _, a := range e.mu.accounts {
 		if a.pendingSince != 0 && !a.running && !a.queued {
 			e.scheduleLocked(a, now)
@@ -334,7 +336,7 @@ func (e *Exporter) install(r stream.State) error {
 		var te *changelog.TruncatedError
 		switch {
 		case errors.As(err, &te):
-			a.pendingSince = e.cfg.Now().UnixMicro() // the flush records the gap
+			a.pendingSince = e.cfg.Clock.Now().UnixMicro() // the flush records the gap
 		case err != nil:
 			return err
 		case ok:
@@ -384,7 +386,7 @@ func (e *Exporter) Notify(ev changelog.CommitEvent) {
 // FlushInterval old, or at once past the size cap or when closing.
 func (e *Exporter) dueFor(a *account) time.Time {
 	if e.mu.closing || a.pendingBytes >= e.cfg.MaxBatchBytes {
-		return e.cfg.Now()
+		return e.cfg.Clock.Now()
 	}
 	return time.UnixMicro(a.pendingSince).Add(e.cfg.FlushInterval)
 }
@@ -408,19 +410,20 @@ func (e *Exporter) poke() {
 // schedule hands due accounts to the workers, one goroutine for all.
 func (e *Exporter) schedule(ctx context.Context) {
 	defer e.wg.Done()
-	timer := time.NewTimer(time.Hour)
+	timer := e.cfg.Clock.NewTimer(e.cfg.Clock.Now().Add(time.Hour))
 	defer timer.Stop()
 	for {
 		e.mu.Lock()
 		var next *account
-		wait := time.Hour
+		now := e.cfg.Clock.Now()
+		until := now.Add(time.Hour)
 		if len(e.mu.due) > 0 {
 			top := e.mu.due[0]
-			if d := top.nextAttempt.Sub(e.cfg.Now()); d <= 0 {
+			if !top.nextAttempt.After(now) {
 				next = heap.Pop(&e.mu.due).(*account)
 				next.queued = true
 			} else {
-				wait = d
+				until = top.nextAttempt
 			}
 		}
 		e.mu.Unlock()
@@ -432,16 +435,11 @@ func (e *Exporter) schedule(ctx context.Context) {
 			}
 			continue
 		}
-		timer.Reset(wait)
+		timer.Reset(until)
 		select {
-		case <-timer.C:
+		case <-timer.C():
 		case <-e.wake:
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
+			timer.Stop()
 		case <-ctx.Done():
 			return
 		}
@@ -486,7 +484,7 @@ func (e *Exporter) run(a *account) {
 	var c Classification
 	if err != nil && !errors.Is(err, stream.ErrStale) {
 		c = e.cfg.Classify(err)
-		p := &stream.Problem{Code: c.Code, Message: c.Message, At: e.cfg.Now().UTC()}
+		p := &stream.Problem{Code: c.Code, Message: c.Message, At: e.cfg.Clock.Now().UTC()}
 		if serr := e.checkpoint.SetError(a.id, job.gen, p); serr != nil && !errors.Is(serr, stream.ErrStale) {
 			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
 		}
@@ -510,7 +508,7 @@ func (e *Exporter) settle(a *account, res flushResult, err error, c Classificati
 		a.cursor = res.cursor
 		a.pendingBytes = max(0, a.pendingBytes-res.bytes)
 	}
-	now := e.cfg.Now()
+	now := e.cfg.Clock.Now()
 	if res.attempted != (batchPin{}) {
 		a.retry = res.attempted // inert once the cursor moves past its start
 	}

@@ -73,6 +73,13 @@ func (o *memObject) Close() error {
 	return nil
 }
 
+// putCount is how many objects were stored, rewrites of a key included.
+func (b *bucketStore) putCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.puts)
+}
+
 func (b *bucketStore) keys() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -112,8 +119,12 @@ func (b *bucketStore) lines(t *testing.T, prefix string) []string {
 	return out
 }
 
+// env is an exporter over a real store, on a fake clock that the store
+// (commit times), the settings (status times) and the exporter share:
+// time moves only when a test advances it.
 type env struct {
 	t     *testing.T
+	clock *exporter.FakeClock
 	store *pebblestore.Store
 	st    *settings.Service
 	dest  *bucketStore
@@ -124,12 +135,14 @@ type env struct {
 
 func newEnv(t *testing.T, cfg exporter.Config) *env {
 	t.Helper()
-	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+	clock := exporter.NewFakeClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{t: t, store: store, st: settings.New(store.Settings(), nil), dest: newBucketStore(), cfg: cfg}
+	cfg.Clock = clock
+	e := &env{t: t, clock: clock, store: store, st: settings.New(store.Settings(), clock.Now), dest: newBucketStore(), cfg: cfg}
 	e.start()
 	return e
 }
@@ -161,7 +174,7 @@ func (e *env) stop() {
 // does after a passing connection test.
 func (e *env) enable(account, bucket string) {
 	e.t.Helper()
-	if _, err := e.st.SaveTest(account, settings.ConnectionTest{OK: true, At: time.Now(), BucketName: bucket, AWSAccountID: "111122223333"}); err != nil {
+	if _, err := e.st.SaveTest(account, settings.ConnectionTest{OK: true, At: e.clock.Now(), BucketName: bucket, AWSAccountID: "111122223333"}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.apply(account, settings.Settings{Enabled: true, BucketName: bucket, AWSAccountID: "111122223333", RegionConfirmed: true})
@@ -234,6 +247,54 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// advanceTo moves the clock forward to at (not back when at has passed).
+func (e *env) advanceTo(at time.Time) {
+	if d := at.Sub(e.clock.Now()); d > 0 {
+		e.clock.Advance(d)
+	}
+}
+
+// settle waits until the exporter rests on the clock: no flush handed to
+// a worker or running, and the scheduler blocked on its timer, set to when
+// the first scheduled account is due (anywhere when none is). From there
+// only advancing the clock or a commit starts anything. It returns the
+// time the scheduler waits for. The bound only stops a broken test.
+func (e *env) settle() time.Time {
+	e.t.Helper()
+	bound := time.NewTimer(20 * time.Second)
+	defer bound.Stop()
+	for {
+		// The end of a flush wakes the scheduler, which resets its timer:
+		// a change of the clock. The poll is a fallback.
+		changed := e.clock.Changed()
+		timers := e.clock.Timers()
+		next, busy := e.exp.Scheduled()
+		if !busy && len(timers) == 1 && (next.IsZero() || timers[0].Equal(next)) && slices.Equal(timers, e.clock.Timers()) {
+			return timers[0]
+		}
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Millisecond):
+		case <-bound.C:
+			e.t.Fatalf("the exporter does not settle: flushing %v, first account due %v, the clock's timers %v", busy, next, timers)
+		}
+	}
+}
+
+// advanceUntil runs the clock from one wake-up of the scheduler to the
+// next until cond holds; it never skips past a scheduled attempt.
+func (e *env) advanceUntil(what string, cond func() bool) {
+	e.t.Helper()
+	for range 100 {
+		at := e.settle()
+		if cond() {
+			return
+		}
+		e.advanceTo(at)
+	}
+	e.t.Fatalf("no %s after 100 wake-ups of the scheduler", what)
+}
+
 var keyRE = regexp.MustCompile(`^bkt/jupiterone/graph/cdc/accountId=([A-Za-z0-9_-]+)/year=\d{4}/month=\d{2}/day=\d{2}/time=\d{6}\.\d{6}Z\.jsonl$`)
 
 func TestChangesLandInCommitOrder(t *testing.T) {
@@ -246,6 +307,7 @@ func TestChangesLandInCommitOrder(t *testing.T) {
 		want1 = append(want1, e.write("acct1", 4)...)
 		want2 = append(want2, e.write("acct2", 2)...)
 	}
+	e.clock.Advance(2 * time.Second) // past both batches' flush interval
 	// Exported means stored and then the cursor saved: objects land a
 	// moment before their cursor moves, so wait for both.
 	caughtUp := func(account string) bool {
@@ -272,11 +334,55 @@ func TestChangesLandInCommitOrder(t *testing.T) {
 	if r.Stream.EventsExported != int64(len(want1)) || r.Stream.LastExportKey == "" {
 		t.Fatalf("status after export: %+v", r.Stream)
 	}
-	// Idle: nothing changed, so nothing more is written.
-	before := len(e.dest.keys())
-	time.Sleep(2500 * time.Millisecond)
-	if after := len(e.dest.keys()); after != before {
-		t.Fatalf("an idle interval wrote %d objects", after-before)
+	// Idle: nothing changed, so nothing more is written, however long the
+	// clock runs: through several flush intervals and past the
+	// scheduler's own hourly timer.
+	e.settle()
+	for _, account := range []string{"acct1", "acct2"} {
+		if l := e.exp.Status(account); !l.PendingSince.IsZero() {
+			t.Fatalf("%s is idle but shows changes pending since %v", account, l.PendingSince)
+		}
+	}
+	before := e.dest.putCount()
+	for _, d := range []time.Duration{time.Second, time.Second, time.Second, time.Second, time.Second, 2 * time.Hour} {
+		e.clock.Advance(d)
+		e.settle() // whatever came due has been flushed
+	}
+	if after := e.dest.putCount(); after != before {
+		t.Fatalf("an idle exporter wrote %d objects", after-before)
+	}
+}
+
+// TestFlushWaitsForTheInterval: an account's batch is written when its
+// oldest change is FlushInterval old, not a moment before, and holds the
+// changes committed meanwhile.
+func TestFlushWaitsForTheInterval(t *testing.T) {
+	const interval = 5 * time.Minute
+	e := newEnv(t, exporter.Config{FlushInterval: interval})
+	e.enable("acct1", "bkt")
+	oldest := e.clock.Now() // the commit time of the first change
+	want := e.write("acct1", 2)
+	e.clock.Advance(time.Minute)
+	want = append(want, e.write("acct1", 1)...)
+	due := oldest.Add(interval)
+	e.advanceTo(due.Add(-time.Nanosecond))
+	at := e.settle()
+	if n := e.dest.putCount(); n != 0 {
+		t.Fatalf("%d objects written before the oldest change was %s old", n, interval)
+	}
+	if l := e.exp.Status("acct1"); !l.PendingSince.Equal(oldest) || !l.NextAttempt.Equal(due) || !at.Equal(due) {
+		t.Fatalf("pending since %v, next attempt %v, the scheduler waits until %v; want %v, %v and %v", l.PendingSince, l.NextAttempt, at, oldest, due, due)
+	}
+	e.clock.Advance(time.Nanosecond)
+	waitFor(t, "the batch to be exported", func() bool {
+		r, _ := e.st.Get("acct1")
+		return r.Stream.ObjectsExported == 1
+	})
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) || e.dest.putCount() != 1 {
+		t.Fatalf("%d objects with %d records, want 1 with the %d changes", e.dest.putCount(), len(got), len(want))
+	}
+	if r, _ := e.st.Get("acct1"); !r.Stream.LastExportAt.Equal(due) {
+		t.Fatalf("exported at %v, want %v (the oldest change + the interval)", r.Stream.LastExportAt, due)
 	}
 }
 
@@ -317,8 +423,12 @@ func TestDisableDiscardsAndReenableStartsFresh(t *testing.T) {
 	}
 }
 
+// TestFailedUploadsRetryToTheSameKey: each retry waits out an exponential
+// backoff with jitter (from RetryMin, capped at RetryMax), then writes the
+// same key with the same records.
 func TestFailedUploadsRetryToTheSameKey(t *testing.T) {
-	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	const retryMin, retryMax = time.Second, 3 * time.Second
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: retryMin, RetryMax: retryMax})
 	var mu sync.Mutex
 	failures := 3
 	e.dest.storeThenFail = true // the upload lands but its answer is lost
@@ -333,6 +443,23 @@ func TestFailedUploadsRetryToTheSameKey(t *testing.T) {
 	}
 	e.enable("acct1", "bkt")
 	want := e.write("acct1", 5)
+	e.advanceTo(e.exp.Status("acct1").NextAttempt)
+	for n := 1; n <= 3; n++ {
+		next := e.settle() // after failure n
+		if l := e.exp.Status("acct1"); l.Failures != n || !l.NextAttempt.Equal(next) {
+			t.Fatalf("after upload %d: %d failures, next attempt %v; want %d and %v", n, l.Failures, l.NextAttempt, n, next)
+		}
+		full := min(retryMin<<(n-1), retryMax) // 1 s, 2 s, then the 3 s cap
+		if wait := next.Sub(e.clock.Now()); wait < full/2 || wait > full {
+			t.Fatalf("retry %d in %s, want between %s and %s", n, wait, full/2, full)
+		}
+		e.advanceTo(next.Add(-time.Nanosecond))
+		e.settle()
+		if p := e.dest.putCount(); p != n {
+			t.Fatalf("%d uploads before retry %d was due, want %d", p, n, n)
+		}
+		e.clock.Advance(time.Nanosecond)
+	}
 	waitFor(t, "the upload to succeed", func() bool {
 		r, _ := e.st.Get("acct1")
 		return r.Stream.ObjectsExported == 1
@@ -364,6 +491,7 @@ func TestPermanentErrorIsShownInStatus(t *testing.T) {
 	e.dest.fail = func(string) error { return errors.New("AccessDenied") }
 	e.enable("acct1", "bkt")
 	e.write("acct1", 1)
+	e.advanceTo(e.exp.Status("acct1").NextAttempt)
 	waitFor(t, "the error in the status", func() bool {
 		r, _ := e.st.Get("acct1")
 		return r.Stream.LastError != nil
@@ -372,8 +500,25 @@ func TestPermanentErrorIsShownInStatus(t *testing.T) {
 	if r.Stream.LastError.Code != "ACCESS_DENIED" || r.Stream.Cursor != r.Stream.EnabledAtLSN {
 		t.Fatalf("status %+v: the error must be shown and the cursor must not move", r.Stream)
 	}
-	if l := e.exp.Status("acct1"); l.Failures != 1 || l.PendingSince.IsZero() {
+	l := e.exp.Status("acct1")
+	if l.Failures != 1 || l.PendingSince.IsZero() {
 		t.Fatalf("live status %+v", l)
+	}
+	// The retry comes on the slow schedule: PermanentRetry, 10 minutes by
+	// default, not the transient backoff.
+	retry := e.clock.Now().Add(10 * time.Minute)
+	if !l.NextAttempt.Equal(retry) {
+		t.Fatalf("next attempt %v, want %v", l.NextAttempt, retry)
+	}
+	e.advanceTo(retry.Add(-time.Nanosecond))
+	e.settle()
+	if l := e.exp.Status("acct1"); l.Failures != 1 {
+		t.Fatalf("retried before the slow schedule: %+v", l)
+	}
+	e.clock.Advance(time.Nanosecond)
+	e.settle()
+	if l := e.exp.Status("acct1"); l.Failures != 2 {
+		t.Fatalf("no retry on the slow schedule: %+v", l)
 	}
 }
 
@@ -381,12 +526,12 @@ func TestBacklogPastRetentionIsAGap(t *testing.T) {
 	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	// A store with byte retention, so old entries can be truncated.
 	e.stop()
-	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Retention: pebblestore.Retention{MaxBytes: 1500, Interval: time.Hour}})
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: e.clock.Now, Retention: pebblestore.Retention{MaxBytes: 1500, Interval: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	e.store, e.st = store, settings.New(store.Settings(), nil)
+	e.store, e.st = store, settings.New(store.Settings(), e.clock.Now)
 	e.start()
 
 	var mu sync.Mutex
@@ -404,6 +549,13 @@ func TestBacklogPastRetentionIsAGap(t *testing.T) {
 	for range 10 {
 		e.write("acct1", 2)
 	}
+	// The batch comes due during the outage: the upload fails and the
+	// backlog waits in the log.
+	e.advanceTo(e.exp.Status("acct1").NextAttempt)
+	e.settle()
+	if l := e.exp.Status("acct1"); l.Failures != 1 {
+		t.Fatalf("%d failures during the outage, want 1", l.Failures)
+	}
 	if _, err := store.Truncate(); err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +564,7 @@ func TestBacklogPastRetentionIsAGap(t *testing.T) {
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	waitFor(t, "the export after the outage", func() bool {
+	e.advanceUntil("export after the outage", func() bool {
 		r, _ := e.st.Get("acct1")
 		return r.Stream.Cursor == mustEnd(t, store, "acct1")
 	})
@@ -541,6 +693,7 @@ func TestRecordsOfEverySizeArriveWhole(t *testing.T) {
 		}
 		want = append(want, e.writeObjects("acct1", raws)...)
 	}
+	e.advanceTo(e.exp.Status("acct1").NextAttempt)
 	waitFor(t, "the records exported", func() bool {
 		r, _ := e.st.Get("acct1")
 		return r.Stream.Cursor == mustEnd(t, e.store, "acct1")

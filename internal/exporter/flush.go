@@ -71,7 +71,7 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 			return false, nil // the retried batch ends where it ended before
 		}
 		if obj == nil {
-			start, oldest = time.Now(), en.CommitTime
+			start, oldest = e.cfg.Clock.Now(), en.CommitTime
 			key = ObjectKey(j.account, en.CommitTime, e.cfg.Suffix)
 			obj = e.dest.Object(ctx, j.target, key)
 			var err error
@@ -153,7 +153,7 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		e.cfg.AfterUpload(j.account, key)
 	}
 	// The object is stored: now, and only now, the cursor moves.
-	if err := e.checkpoint.Advance(j.account, j.gen, last, events, key, e.cfg.Now()); err != nil {
+	if err := e.checkpoint.Advance(j.account, j.gen, last, events, key, e.cfg.Clock.Now()); err != nil {
 		return res, err
 	}
 	res.cursor, res.bytes = last, size
@@ -165,8 +165,9 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	e.metrics.objects.Inc()
 	e.metrics.events.Add(float64(events))
 	e.metrics.recordBytes.Add(float64(size))
-	e.metrics.flushDuration.Observe(time.Since(start).Seconds())
-	e.metrics.lag.Observe(time.Since(time.UnixMicro(oldest)).Seconds())
+	done := e.cfg.Clock.Now()
+	e.metrics.flushDuration.Observe(done.Sub(start).Seconds())
+	e.metrics.lag.Observe(done.Sub(time.UnixMicro(oldest)).Seconds())
 	e.cfg.Logger.Info("object exported", slog.String("account", j.account), slog.String("key", key),
 		slog.Int("events", events), slog.Int64("record_bytes", size), slog.Uint64("cursor", last))
 	return res, nil
@@ -224,7 +225,7 @@ func (p *pooledGzip) Close() error {
 // skipGap records that retention removed the changes before the cursor
 // could reach them, and moves the cursor past them.
 func (e *Exporter) skipGap(j flushJob, te *changelog.TruncatedError, res *flushResult) error {
-	g, isNew, err := e.checkpoint.SkipGap(j.account, j.gen, stream.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Now().UTC()})
+	g, isNew, err := e.checkpoint.SkipGap(j.account, j.gen, stream.Gap{FromLSN: te.From, ToLSN: te.To, At: e.cfg.Clock.Now().UTC()})
 	if err != nil {
 		return err
 	}
