@@ -27,6 +27,7 @@ import (
 	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
@@ -70,9 +71,9 @@ func streamNow() time.Time { return time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC) 
 
 // withStreaming turns on the Data Streaming API over stub, and /metrics.
 // The settings store is returned through st when it is not nil.
-func withStreaming(stub *streamStub, st **settings.Store) func(*api.Config) {
+func withStreaming(stub *streamStub, st **settings.Service) func(*api.Config) {
 	return func(c *api.Config) {
-		ss := settings.New(c.Graph.DB(), streamNow)
+		ss := settings.New(c.Graph.(*pebblestore.Store).Settings(), streamNow)
 		if st != nil {
 			*st = ss
 		}
@@ -226,7 +227,7 @@ var authzRoutes = map[string]routeSpec{
 type authzFixture struct {
 	e     *env
 	stub  *streamStub
-	st    *settings.Store
+	st    *settings.Service
 	admin map[string]string // account -> admin key
 	n     int
 }
@@ -477,7 +478,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 // tenantSnapshot is everything of account a that another tenant must not
 // change: its log, objects (through the store), jobs and settings.
-func tenantSnapshot(t *testing.T, e *env, st *settings.Store, a string, jobIDs []string) string {
+func tenantSnapshot(t *testing.T, e *env, st *settings.Service, a string, jobIDs []string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "end %d\n", e.end(t, a))
@@ -514,7 +515,7 @@ func tenantSnapshot(t *testing.T, e *env, st *settings.Store, a string, jobIDs [
 
 func TestTenantIsolation(t *testing.T) {
 	stub := &streamStub{}
-	var st *settings.Store
+	var st *settings.Service
 	e := newEnv(t, withStreaming(stub, &st))
 	const a, b = "tenant-a", "tenant-b"
 	keyA := e.newAccountWith(t, a, accounts.EntitlementDataStreaming)

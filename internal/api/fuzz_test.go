@@ -23,7 +23,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
-	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
@@ -36,10 +36,10 @@ const (
 // fuzzAPI is an API over a real store, called in process (no network).
 type fuzzAPI struct {
 	h        http.Handler
-	store    *graph.Store
+	store    *pebblestore.Store
 	jobs     *syncjobs.Service
-	accts    *accounts.Store
-	st       *settings.Store
+	accts    accounts.Store
+	st       *settings.Service
 	key      string
 	job      string
 	entity   string // ids of objects PATCH targets
@@ -49,18 +49,18 @@ type fuzzAPI struct {
 func newFuzzAPI(f *testing.F) *fuzzAPI {
 	f.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := graph.Open(f.TempDir(), graph.Options{Logger: quiet})
+	store, err := pebblestore.Open(f.TempDir(), pebblestore.Options{Logger: quiet})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { store.Close() })
-	jobs, err := syncjobs.Open(store, syncjobs.Options{Logger: quiet})
+	jobs, err := syncjobs.Open(store, store.Jobs(), syncjobs.Options{Logger: quiet})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(jobs.Close)
-	a := &fuzzAPI{store: store, jobs: jobs, accts: accounts.New(store.DB())}
-	cfg := api.Config{Graph: store, Accounts: a.accts, Jobs: jobs, OperatorKey: operatorKey, Logger: quiet, MaxBody: 1 << 20}
+	a := &fuzzAPI{store: store, jobs: jobs, accts: store.Accounts()}
+	cfg := api.Config{Graph: store, Log: store, Accounts: a.accts, Jobs: jobs, OperatorKey: operatorKey, Logger: quiet, MaxBody: 1 << 20}
 	withStreaming(&streamStub{}, &a.st)(&cfg)
 	a.h = api.New(cfg)
 	for _, id := range []string{fuzzAcct, fuzzOther} {

@@ -26,6 +26,7 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
@@ -48,8 +49,8 @@ type seenRequest struct {
 
 type env struct {
 	srv   *httptest.Server
-	store *graph.Store
-	accts *accounts.Store
+	store *pebblestore.Store
+	accts accounts.Store
 	jobs  *syncjobs.Service
 	clock *testClock
 
@@ -65,7 +66,7 @@ func newEnv(t *testing.T, opts ...func(*api.Config)) *env {
 	clk.Set(time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	store, err := graph.Open(t.TempDir(), graph.Options{Now: clk.Now, Logger: quiet})
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: clk.Now, Logger: quiet})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -74,14 +75,14 @@ func newEnv(t *testing.T, opts ...func(*api.Config)) *env {
 			t.Errorf("close store: %v", err)
 		}
 	})
-	jobs, err := syncjobs.Open(store, syncjobs.Options{Logger: quiet, Now: clk.Now})
+	jobs, err := syncjobs.Open(store, store.Jobs(), syncjobs.Options{Logger: quiet, Now: clk.Now})
 	if err != nil {
 		t.Fatalf("open sync jobs: %v", err)
 	}
 	t.Cleanup(jobs.Close)
 
-	e := &env{store: store, accts: accounts.New(store.DB()), jobs: jobs, clock: clk}
-	cfg := api.Config{Graph: store, Accounts: e.accts, Jobs: jobs, OperatorKey: operatorKey, Logger: quiet}
+	e := &env{store: store, accts: store.Accounts(), jobs: jobs, clock: clk}
+	cfg := api.Config{Graph: store, Log: store, Accounts: e.accts, Jobs: jobs, OperatorKey: operatorKey, Logger: quiet}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -30,7 +30,7 @@ const hostileMaxBody = 64 << 10
 // API, an entitled account with an admin key, an open job and an entity.
 type hostileEnv struct {
 	*env
-	st     *settings.Store
+	st     *settings.Service
 	key    string
 	job    string
 	entity string // id of an entity of the account

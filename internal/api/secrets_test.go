@@ -26,11 +26,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
-	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 	"github.com/j1ds/j1ds/internal/web"
 )
@@ -77,12 +77,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 
-	store, err := graph.Open(t.TempDir(), graph.Options{Logger: log, Registerer: reg})
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	jobs, err := syncjobs.Open(store, syncjobs.Options{Logger: log})
+	jobs, err := syncjobs.Open(store, store.Jobs(), syncjobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +95,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := settings.New(store.DB(), nil)
+	st := settings.New(store.Settings(), nil)
 	stub := &streamStub{}
 	h := api.New(api.Config{
-		Graph: store, Accounts: accounts.New(store.DB()), Jobs: jobs,
+		Graph: store, Log: store, Accounts: store.Accounts(), Jobs: jobs,
 		OperatorKey: secretOperatorKey, Logger: log, Registerer: reg, Gatherer: reg,
 		Streaming: &api.Streaming{
 			Settings: st, Exporter: stub,
@@ -201,7 +201,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	record(tb)
 	var res struct {
 		OK    bool
-		Error *settings.Problem
+		Error *stream.Problem
 	}
 	if err := json.Unmarshal(tb, &res); err != nil || res.OK || res.Error == nil {
 		t.Fatalf("the connection test should fail: %s", tb)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 	"github.com/j1ds/j1ds/internal/web"
@@ -30,8 +31,9 @@ const DefaultMaxBody = 32 << 20
 
 // Config holds what the API serves.
 type Config struct {
-	Graph    *graph.Store
-	Accounts *accounts.Store
+	Graph    graph.Graph
+	Log      changelog.Source
+	Accounts accounts.Store
 	Jobs     *syncjobs.Service
 	// OperatorKey enables the operator API; empty disables it.
 	OperatorKey string

@@ -13,12 +13,14 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
+	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/stream"
 )
 
 // Streaming is what the Data Streaming settings API needs.
 type Streaming struct {
-	Settings *settings.Store
+	Settings *settings.Service
 	// Exporter applies saved settings and reports live status.
 	Exporter interface {
 		Reload(account string) error
@@ -119,7 +121,7 @@ func (s *Server) streamingAdmin(h accountHandler) http.HandlerFunc {
 type streamingView struct {
 	settings.Settings
 	RequiredRegion       string                   `json:"requiredRegion"`
-	BucketPolicy         settings.Policy          `json:"bucketPolicy"`
+	BucketPolicy         s3dest.Policy          `json:"bucketPolicy"`
 	LastConnectionTest   *settings.ConnectionTest `json:"lastConnectionTest"`
 	FlushIntervalSeconds float64                  `json:"flushIntervalSeconds"`
 	Status               streamStatus             `json:"status"`
@@ -136,8 +138,8 @@ type streamStatus struct {
 	LagSeconds      float64           `json:"lagSeconds"`
 	NextAttempt     *time.Time        `json:"nextAttempt"`
 	Failures        int               `json:"failures"`
-	LastError       *settings.Problem `json:"lastError"`
-	Gaps            []settings.Gap    `json:"gaps"`
+	LastError       *stream.Problem `json:"lastError"`
+	Gaps            []stream.Gap    `json:"gaps"`
 	Periods         []settings.Period `json:"periods"`
 }
 
@@ -155,7 +157,7 @@ func (s *Server) view(r settings.Record) streamingView {
 	v := streamingView{
 		Settings:             r.Settings,
 		RequiredRegion:       st.RequiredRegion,
-		BucketPolicy:         settings.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
+		BucketPolicy:         s3dest.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
 		LastConnectionTest:   r.LastTest,
 		FlushIntervalSeconds: st.FlushInterval.Seconds(),
 		Status: streamStatus{
@@ -166,7 +168,7 @@ func (s *Server) view(r settings.Record) streamingView {
 			EventsExported:  r.Stream.EventsExported,
 			LastError:       r.Stream.LastError,
 			Gaps:            r.Stream.Gaps,
-			Periods:         r.Stream.Periods,
+			Periods:         r.Periods,
 			Failures:        live.Failures,
 		},
 	}
@@ -179,7 +181,7 @@ func (s *Server) view(r settings.Record) streamingView {
 		}
 	}
 	if v.Status.Gaps == nil {
-		v.Status.Gaps = []settings.Gap{}
+		v.Status.Gaps = []stream.Gap{}
 	}
 	if v.Status.Periods == nil {
 		v.Status.Periods = []settings.Period{}
@@ -250,18 +252,18 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	// Given values are checked even when disabling: nothing invalid is
 	// stored.
 	if b.BucketName != nil && *b.BucketName != "" {
-		if err := settings.ValidateBucketName(n.BucketName); err != nil {
+		if err := s3dest.ValidateBucketName(n.BucketName); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
 		}
 	}
 	if b.AWSAccountID != nil && *b.AWSAccountID != "" {
-		if err := settings.ValidateAWSAccountID(n.AWSAccountID); err != nil {
+		if err := s3dest.ValidateAWSAccountID(n.AWSAccountID); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
 		}
 	}
-	rec, err := st.Settings.Apply(p.account.ID, n, func() (uint64, error) { return s.cfg.Graph.End(p.account.ID) })
+	rec, err := st.Settings.Apply(p.account.ID, n, func() (uint64, error) { return s.cfg.Log.End(p.account.ID) })
 	var fe *settings.FieldError
 	switch {
 	case errors.As(err, &fe):
@@ -285,7 +287,7 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 
 type testResult struct {
 	OK    bool              `json:"ok"`
-	Error *settings.Problem `json:"error,omitempty"`
+	Error *stream.Problem `json:"error,omitempty"`
 }
 
 func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p principal) {
@@ -297,7 +299,7 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 	if !s.decodeStrict(w, r, &b) {
 		return
 	}
-	for _, err := range []error{settings.ValidateBucketName(b.BucketName), settings.ValidateAWSAccountID(b.AWSAccountID)} {
+	for _, err := range []error{s3dest.ValidateBucketName(b.BucketName), s3dest.ValidateAWSAccountID(b.AWSAccountID)} {
 		if err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
@@ -318,7 +320,7 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 	res := testResult{OK: true}
 	if err := st.TestConnection(ctx, b.BucketName, b.AWSAccountID, body); err != nil {
 		code, msg := st.Explain(err, b.BucketName, b.AWSAccountID)
-		res = testResult{Error: &settings.Problem{Code: code, Message: msg, At: now.UTC()}}
+		res = testResult{Error: &stream.Problem{Code: code, Message: msg, At: now.UTC()}}
 	}
 	if _, err := st.Settings.SaveTest(p.account.ID, settings.ConnectionTest{
 		OK: res.OK, At: now.UTC(), BucketName: b.BucketName, AWSAccountID: b.AWSAccountID, Error: res.Error,
@@ -332,10 +334,10 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 func (s *Server) bucketPolicy(w http.ResponseWriter, r *http.Request, p principal) {
 	bucket := r.URL.Query().Get("bucket")
 	if bucket != "" {
-		if err := settings.ValidateBucketName(bucket); err != nil {
+		if err := s3dest.ValidateBucketName(bucket); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, settings.BucketPolicy(s.cfg.Streaming.PlatformAccountID, bucket))
+	writeJSON(w, http.StatusOK, s3dest.BucketPolicy(s.cfg.Streaming.PlatformAccountID, bucket))
 }
