@@ -15,17 +15,12 @@ import (
 )
 
 // Accounts keeps accounts and their API keys in the store's database,
-// under two families of their own and no other key:
-//
-//	'A' + accountID                    -> JSON {id, entitlements, createdAt}
-//	'K' 'h' + sha256(secret)           -> JSON {id, accountId, role, createdAt}
-//	'K' 'i' + accountID + '/' + keyID  -> sha256(secret) (32 raw bytes)
-//
-// Account ids never contain '/' (accounts.ValidateID), so an account's
-// index entries are exactly the keys under 'K' 'i' + accountID + '/'. The
-// hash records ('h') and the index ('i') use distinct sub-prefixes and
-// cannot collide; a hash record key is always 34 bytes long. A secret is
-// never stored, only its hash, so Authenticate is one point lookup.
+// in the families 'A' and 'K' (keys.go) and no other key. Account ids never
+// contain '/' (accounts.ValidateID), so an account's index entries are
+// exactly the keys under 'K' 'i' + accountID + '/'; the hash records ('h')
+// and the index ('i') use distinct sub-prefixes and cannot collide. A
+// secret is never stored, only its hash, so Authenticate is one point
+// lookup.
 //
 // Every write is one batch committed with pebble.Sync, so a key record and
 // its index entry appear and disappear together. Check-then-write
@@ -65,26 +60,6 @@ func lockAccount(id string) (unlock func()) {
 	m.Lock()
 	return m.Unlock
 }
-
-const (
-	famAccount = 'A'
-	famKey     = 'K'
-
-	subKeyHash  = 'h' // 'K' 'h' + sha256(secret) -> JSON key record
-	subKeyIndex = 'i' // 'K' 'i' + account + '/' + keyID -> sha256(secret)
-)
-
-func accountKey(id string) []byte { return append([]byte{famAccount}, id...) }
-
-func keyHashKey(sum []byte) []byte { return append([]byte{famKey, subKeyHash}, sum...) }
-
-// keyIndexPrefix is the start of account's index entries; account ids
-// never contain '/', so it matches no other account's entries.
-func keyIndexPrefix(account string) []byte {
-	return append([]byte{famKey, subKeyIndex}, account+"/"...)
-}
-
-func keyIndexKey(account, keyID string) []byte { return append(keyIndexPrefix(account), keyID...) }
 
 // accountRecord and keyRecord are the stored JSON of an account and a key,
 // apart from the accounts types so the layout stays fixed whatever those

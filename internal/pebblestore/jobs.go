@@ -15,11 +15,7 @@ import (
 )
 
 // Jobs keeps the sync jobs of every account in the store's database,
-// beside the graph, in three key families:
-//
-//	J <account> 0 <job id>          job record (JSON, with finalize progress)
-//	E <account> 0 <job id>          number of events reported (uvarint)
-//	S <job id> 0 <kind> <object id> staged object, in canonical form
+// beside the graph, in the families 'J', 'E' and 'S' (keys.go).
 //
 // Account ids and job ids never contain a NUL byte, so the separators are
 // unambiguous; job ids are UUIDs, unique across accounts, so staging needs
@@ -37,32 +33,6 @@ var _ syncjobs.Store = (*Jobs)(nil)
 // Jobs returns the store of the sync jobs kept in s's database. It holds
 // no state of its own, so every call returns an equivalent value.
 func (s *Store) Jobs() *Jobs { return &Jobs{s: s, db: s.db} }
-
-const (
-	famJob    = 'J'
-	famEvents = 'E'
-	famStage  = 'S'
-)
-
-func jobKey(account, id string) []byte {
-	return append(append(append([]byte{famJob}, account...), 0), id...)
-}
-
-func eventsKey(account, id string) []byte {
-	return append(append(append([]byte{famEvents}, account...), 0), id...)
-}
-
-func stagePrefix(id string) []byte {
-	return append(append([]byte{famStage}, id...), 0)
-}
-
-func stageKindPrefix(id string, kind graph.Kind) []byte {
-	return append(stagePrefix(id), byte(kind))
-}
-
-func stageKey(id string, kind graph.Kind, oid string) []byte {
-	return append(stageKindPrefix(id, kind), oid...)
-}
 
 // jobRecord is the value of a 'J' key: the job in the API's shape plus its
 // finalize progress, which the API does not show.

@@ -6,21 +6,44 @@ import (
 	"github.com/j1ds/j1ds/internal/graph"
 )
 
-// Key layout (the first byte is the family; other packages own other
-// families of the same database: 'A' and 'K' accounts, 'J', 'E' and 'S' sync
-// jobs):
+// Key layout. The first byte of a key is its family; every key of the
+// store's database belongs to exactly one family below, and each family is
+// read and written only by the file named beside it. Account ids, scopes,
+// types, object ids and job ids never contain a NUL byte (validated), and
+// account ids never contain '/', so the separators are unambiguous.
+//
+// The graph and its log (store.go, log.go, retention.go):
 //
 //	o <account> 0 <id>                       object: 16-byte content hash + JSON state
 //	t <account> 0 <kind> <type> 0 <id>       live objects by kind and type
 //	s <account> 0 <scope> 0 <kind> <id>      live objects by scope → type
 //	a <account> 0 <entity id> 0 <rel id>     live relationships attached to an entity
-//	L <account> 0 <lsn:8>                    log entry of one transaction
+//	L <account> 0 <lsn:8>                    log entry of one transaction (encoding in log.go)
 //	G <lsn:8>                                global log index → commit time, size, account
 //	T <account>                              last truncated LSN and its commit time
 //	Mtrunc                                   highest truncated LSN of all accounts
 //
-// Account ids, scopes, types and ids never contain a NUL byte (validated),
-// so the separators are unambiguous.
+// Accounts and API keys (accounts.go):
+//
+//	A <account>                              JSON account {id, entitlements, createdAt}
+//	K h <sha256(secret):32>                  JSON key {id, accountId, role, createdAt}
+//	K i <account> / <key id>                 sha256(secret), 32 raw bytes
+//
+// Sync jobs (jobs.go):
+//
+//	J <account> 0 <job id>                   JSON job record, with finalize progress
+//	E <account> 0 <job id>                   number of events reported (uvarint)
+//	S <job id> 0 <kind> <object id>          staged object, in canonical form
+//
+// Data Streaming (settings.go):
+//
+//	D <account>                              JSON settings, last connection test, enabled periods
+//	C <account>                              JSON stream state: the exporter's checkpoint
+//
+// A graph transaction writes its objects, their index entries, its log
+// entry and global index entry, and (for a sync job's finalize chunk) the
+// job record in one synced batch. Every other write is one synced batch of
+// its own family.
 const (
 	famObject   = 'o'
 	famType     = 't'
@@ -121,3 +144,53 @@ func PrefixEnd(p []byte) []byte {
 func settingsKey(account string) []byte { return append([]byte{famSettings}, account...) }
 
 func streamKey(account string) []byte { return append([]byte{famStream}, account...) }
+
+// Accounts and API keys.
+
+const (
+	famAccount = 'A'
+	famKey     = 'K'
+
+	subKeyHash  = 'h' // 'K' 'h' + sha256(secret) -> JSON key record
+	subKeyIndex = 'i' // 'K' 'i' + account + '/' + keyID -> sha256(secret)
+)
+
+func accountKey(id string) []byte { return append([]byte{famAccount}, id...) }
+
+func keyHashKey(sum []byte) []byte { return append([]byte{famKey, subKeyHash}, sum...) }
+
+// keyIndexPrefix is the start of account's index entries; account ids
+// never contain '/', so it matches no other account's entries.
+func keyIndexPrefix(account string) []byte {
+	return append([]byte{famKey, subKeyIndex}, account+"/"...)
+}
+
+func keyIndexKey(account, keyID string) []byte { return append(keyIndexPrefix(account), keyID...) }
+
+// Sync jobs.
+
+const (
+	famJob    = 'J'
+	famEvents = 'E'
+	famStage  = 'S'
+)
+
+func jobKey(account, id string) []byte {
+	return append(append(append([]byte{famJob}, account...), 0), id...)
+}
+
+func eventsKey(account, id string) []byte {
+	return append(append(append([]byte{famEvents}, account...), 0), id...)
+}
+
+func stagePrefix(id string) []byte {
+	return append(append([]byte{famStage}, id...), 0)
+}
+
+func stageKindPrefix(id string, kind graph.Kind) []byte {
+	return append(stagePrefix(id), byte(kind))
+}
+
+func stageKey(id string, kind graph.Kind, oid string) []byte {
+	return append(stageKindPrefix(id, kind), oid...)
+}
