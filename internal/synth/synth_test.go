@@ -21,6 +21,7 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
@@ -306,7 +307,7 @@ func TestRelTypeName(t *testing.T) {
 // one account and key, that records the size of every upload.
 type server struct {
 	url, account, key string
-	store             *graph.Store
+	store             *pebblestore.Store
 
 	mu      sync.Mutex
 	uploads []int // objects per upload request
@@ -315,7 +316,7 @@ type server struct {
 func newServer(t *testing.T) *server {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := graph.Open(t.TempDir(), graph.Options{Logger: quiet})
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Logger: quiet})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -324,12 +325,12 @@ func newServer(t *testing.T) *server {
 			t.Errorf("close store: %v", err)
 		}
 	})
-	jobs, err := syncjobs.Open(store, syncjobs.Options{Logger: quiet})
+	jobs, err := syncjobs.Open(store, store.Jobs(), syncjobs.Options{Logger: quiet})
 	if err != nil {
 		t.Fatalf("open sync jobs: %v", err)
 	}
 	t.Cleanup(jobs.Close)
-	accts := accounts.New(store.DB())
+	accts := store.Accounts()
 	if _, err := accts.CreateAccount("synth-test", []string{accounts.EntitlementDataStreaming}); err != nil {
 		t.Fatalf("create account: %v", err)
 	}
@@ -338,7 +339,7 @@ func newServer(t *testing.T) *server {
 		t.Fatalf("create key: %v", err)
 	}
 	s := &server{account: "synth-test", key: key, store: store}
-	h := api.New(api.Config{Graph: store, Accounts: accts, Jobs: jobs, Logger: quiet})
+	h := api.New(api.Config{Graph: store, Log: store, Accounts: accts, Jobs: jobs, Logger: quiet})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/entities") || strings.HasSuffix(r.URL.Path, "/relationships") {
 			body, _ := io.ReadAll(r.Body)
