@@ -146,11 +146,11 @@ func (c Config) Validate() error {
 // dispatches due accounts to a fixed pool of workers, and an idle account
 // costs nothing.
 type Exporter struct {
-	cfg        Config
-	src        changelog.Source
-	checkpoint stream.Checkpoint
-	dest       Destination
-	metrics    *metrics
+	cfg         Config
+	src         changelog.Source
+	checkpoint  stream.Checkpoint
+	dest        Destination
+	metrics     *metrics
 	unsubscribe func()
 
 	mu struct {
@@ -174,14 +174,14 @@ type Exporter struct {
 
 // account is the exporter's state of one enabled account.
 type account struct {
-	id            string
-	gen           uint64
-	target        string
-	cursor        uint64 // last LSN stored (or skipped)
-	end           uint64 // highest LSN known committed
-	pendingSince  int64  // commit time (µs) of the oldest unexported change; 0 when none
-	pendingBytes  int64
-	failures      int
+	id           string
+	gen          uint64
+	target       string
+	cursor       uint64 // last LSN stored (or skipped)
+	end          uint64 // highest LSN known committed
+	pendingSince int64  // commit time (µs) of the oldest unexported change; 0 when none
+	pendingBytes int64
+	failures     int
 	// retry pins the batch of a failed flush: retried from the same
 	// cursor, it holds exactly the same changes (see flush).
 	retry       batchPin
