@@ -16,9 +16,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/j1ds/j1ds/internal/exporter"
-	"github.com/j1ds/j1ds/internal/locals3"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 // The bench's S3 cast, as in the demo: the customer's AWS account owns the

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/synth"
+	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
 // TestCrashMatrix: three accounts change throughout: crash-rest by REST

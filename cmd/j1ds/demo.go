@@ -25,8 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/j1ds/j1ds/internal/exporter"
-	"github.com/j1ds/j1ds/internal/locals3"
-	"github.com/j1ds/j1ds/internal/synth"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
+	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
 // The demo's cast: a customer's AWS account owning the bucket, and the

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/locals3"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 // soakHeapCap and soakRSSCap bound the heap and the RSS of j1ds (a child

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/locals3"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 func isTime(s string) bool {
