@@ -228,7 +228,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 	cfg := streamConfig(t, e)
 	cfg.LogRetentionBytes, cfg.LogRetentionInterval = retentionBytes, 200*time.Millisecond
 	var store atomic.Pointer[graph.Store]
-	cfg.test.storeOpened = store.Store
+	cfg.Test.StoreOpened = store.Store
 	j := startServe(t, cfg)
 	key := j.account(t, account, true)
 	j.enable(t, key, account, streamBucket, s3Owner)
@@ -381,7 +381,7 @@ func TestDiskFullAPI(t *testing.T) {
 	cfg.MinFreeBytes = 64 << 20
 	var free atomic.Uint64
 	free.Store(1 << 40)
-	cfg.test.freeSpace = func(string) (uint64, error) { return free.Load(), nil }
+	cfg.Test.FreeSpace = func(string) (uint64, error) { return free.Load(), nil }
 	j := startServe(t, cfg)
 	key := j.account(t, account, true)
 	j.enable(t, key, account, streamBucket, s3Owner)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/j1ds/j1ds/internal/serve"
 )
 
 // TestMain keeps the AWS SDK off the network: no instance metadata
@@ -22,41 +24,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestServeConfigValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		edit func(*serveConfig)
-		want string // substring of the error; "" for valid
-	}{
-		{"defaults", func(*serveConfig) {}, ""},
-		{"no data", func(c *serveConfig) { c.Data = "" }, "--data"},
-		{"bad listen", func(c *serveConfig) { c.Listen = "8080" }, `--listen "8080"`},
-		{"negative retention", func(c *serveConfig) { c.LogRetention = -time.Second }, "--log-retention -1s"},
-		{"tiny body", func(c *serveConfig) { c.MaxBody = 10 }, "--max-body 10"},
-		{"bad level", func(c *serveConfig) { c.LogLevel = "loud" }, `--log-level "loud"`},
-		{"short operator key", func(c *serveConfig) { c.OperatorKey = "abc" }, "--operator-key"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := defaultServeConfig()
-			tt.edit(&c)
-			err := c.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want one containing %q", err, tt.want)
-			}
-		})
-	}
-}
-
 func TestEnvFlagsFillUnsetFlags(t *testing.T) {
 	t.Setenv("J1DS_LISTEN", "127.0.0.1:9999")
 	t.Setenv("J1DS_DATA", "/from/env")
 	t.Setenv("J1DS_LOG_RETENTION", "1h")
-	c := defaultServeConfig()
-	fs := newServeFlags(&c)
+	c := serve.DefaultConfig()
+	fs := serve.NewFlagSet(&c)
 	if err := envFlags(fs, []string{"--data", "/from/flag"}); err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +37,8 @@ func TestEnvFlagsFillUnsetFlags(t *testing.T) {
 		t.Fatalf("config %+v", c)
 	}
 	t.Setenv("J1DS_MAX_BODY", "lots")
-	c = defaultServeConfig()
-	if err := envFlags(newServeFlags(&c), nil); err == nil || !strings.Contains(err.Error(), "J1DS_MAX_BODY") {
+	c = serve.DefaultConfig()
+	if err := envFlags(serve.NewFlagSet(&c), nil); err == nil || !strings.Contains(err.Error(), "J1DS_MAX_BODY") {
 		t.Fatalf("bad env value: %v", err)
 	}
 }
@@ -75,7 +48,7 @@ func TestEnvFlagsFillUnsetFlags(t *testing.T) {
 // stop gracefully, start again on the same data and use the key again.
 func TestServeAdminRestart(t *testing.T) {
 	dir := t.TempDir()
-	cfg := defaultServeConfig()
+	cfg := serve.DefaultConfig()
 	cfg.Data, cfg.Listen = dir, "127.0.0.1:0"
 	cfg.PlatformAccountID = "123456789012"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -83,7 +56,7 @@ func TestServeAdminRestart(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		addr := make(chan string, 1)
 		done := make(chan error, 1)
-		go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
+		go func() { done <- serve.Run(ctx, cfg, log, func(a string) { addr <- a }) }()
 		var a string
 		select {
 		case a = <-addr:
@@ -133,7 +106,7 @@ func TestServeAdminRestart(t *testing.T) {
 	if code := get(); code != http.StatusOK {
 		t.Fatalf("GET with the new key: %d", code)
 	}
-	opKey, err := os.ReadFile(filepath.Join(dir, operatorKeyFile))
+	opKey, err := os.ReadFile(filepath.Join(dir, serve.OperatorKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +117,7 @@ func TestServeAdminRestart(t *testing.T) {
 	if code := get(); code != http.StatusOK {
 		t.Fatalf("GET after restart: %d", code)
 	}
-	again, _ := os.ReadFile(filepath.Join(dir, operatorKeyFile))
+	again, _ := os.ReadFile(filepath.Join(dir, serve.OperatorKeyFile))
 	if !bytes.Equal(opKey, again) {
 		t.Fatal("the operator key changed across restarts")
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/verify"
 )
@@ -95,7 +96,7 @@ func serveMatrixChild(path string) int {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	cfg := defaultServeConfig()
+	cfg := serve.DefaultConfig()
 	cfg.Data, cfg.Listen, cfg.OperatorKey = c.Data, "127.0.0.1:0", c.OperatorKey
 	cfg.FlushInterval, cfg.PlatformAccountID = c.FlushInterval, s3Writer
 	if c.LogRetention > 0 {
@@ -121,7 +122,7 @@ func serveMatrixChild(path string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := serve(ctx, cfg, log, nil); err != nil {
+	if err := serve.Run(ctx, cfg, log, nil); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -132,7 +133,7 @@ func serveMatrixChild(path string) int {
 // FlushInterval are taken from cfg), extraEnv added to its environment,
 // and waits until it listens (its url is empty if a failpoint killed it
 // before). The child is killed when the test ends.
-func startMatrixChild(t *testing.T, e *s3Env, cfg serveConfig, mc matrixChildConfig, extraEnv ...string) *child {
+func startMatrixChild(t *testing.T, e *s3Env, cfg serve.Config, mc matrixChildConfig, extraEnv ...string) *child {
 	t.Helper()
 	mc.Data, mc.OperatorKey, mc.Endpoint, mc.FlushInterval = cfg.Data, cfg.OperatorKey, cfg.S3.Endpoint, cfg.FlushInterval
 	mc.CAFile = e.srv.CAFile

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
@@ -304,7 +305,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // (versitygw's) and no instance metadata. Nothing of this process's AWS_*
 // or J1DS_* environment reaches it. It waits until the child listens; the
 // child is killed when the test ends.
-func startBuiltChild(t *testing.T, e *s3Env, cfg serveConfig) *child {
+func startBuiltChild(t *testing.T, e *s3Env, cfg serve.Config) *child {
 	t.Helper()
 	cmd := exec.Command(builtJ1ds(t), "serve",
 		"--data", cfg.Data,
