@@ -11,6 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// Pebble allocates with C malloc: limit glibc's arenas as the process
+	// starts, before any thread allocates.
+	_ "github.com/j1ds/j1ds/internal/malloc"
 )
 
 const usage = `j1ds streams the changes of a JupiterOne-style graph.
