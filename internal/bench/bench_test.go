@@ -1,9 +1,10 @@
-package main
+package bench
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a cold build of versitygw
 	defer cancel()
-	c := benchConfig{
+	c := Config{
 		Quick: true, JSON: true, Dir: t.TempDir(),
 		Entities: 500, Batch: 100, Writers: 2,
 		Changes: 2000, Accounts: 4,
@@ -34,7 +35,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if err := bench(ctx, c, &stdout, &stderr); err != nil {
+	if err := Run(ctx, c, &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\nprogress:\n%s", err, stderr.String())
 	}
 	var r map[string]any
@@ -75,19 +76,25 @@ func TestBenchSmoke(t *testing.T) {
 // TestBenchOnly: --only picks phases by name, and a wrong name is refused
 // with the list of phases.
 func TestBenchOnly(t *testing.T) {
-	c, err := parseBench([]string{"--only", "ingest, export"})
+	parse := func(args ...string) (Config, error) {
+		c := DefaultConfig()
+		fs := NewFlagSet(&c)
+		fs.SetOutput(io.Discard)
+		return c, fs.Parse(args)
+	}
+	c, err := parse("--only", "ingest, export")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range benchPhases {
+	for _, p := range phases {
 		if want := p == "ingest" || p == "export"; c.runs(p) != want {
 			t.Errorf("--only ingest,export: runs(%s) = %v", p, !want)
 		}
 	}
-	if c, _ := parseBench(nil); !c.runs("burst") || !c.runs("idle") {
+	if c, _ := parse(); !c.runs("burst") || !c.runs("idle") {
 		t.Error("without --only every phase runs")
 	}
-	_, err = parseBench([]string{"--only", "export,brust"})
+	_, err = parse("--only", "export,brust")
 	if err == nil || !strings.Contains(err.Error(), `unknown phase "brust"`) || !strings.Contains(err.Error(), "idle, burst, export, latency, ingest") {
 		t.Errorf("--only export,brust: %v, want the unknown phase named and the phases listed", err)
 	}
