@@ -35,7 +35,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	r := report{GOMAXPROCS: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Quick: c.Quick}
+	r := report{GOMAXPROCS: runtime.GOMAXPROCS(0), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Quick: c.Quick, Runs: c.rounds()}
 
 	progress("starting versitygw (TLS, its own process)")
 	b, err := startBenchS3(ctx, dir, stderr)
@@ -170,7 +170,8 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 	if err != nil {
 		return gzipSetting{}, fmt.Errorf("corpus: %w", err)
 	}
-	enc, rec, err := benchEncode(logs, in, progress)
+	rounds := c.rounds()
+	enc, rec, err := benchEncode(logs, in, rounds, progress)
 	if err != nil {
 		return rec, err
 	}
@@ -192,22 +193,18 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 	r.EncodeLimitPerCPU = limit(rec.Name).EventsPerCPU
 	r.CompressionRatio = limit(rec.Name).Ratio
 	r.EncodeStdlib6 = limit("stdlib-6").EventsPerS
-	for round := range limitRounds {
-		progress("encode limit: %s, finished record lines only, whole corpus (run %d of %d)", rec.Name, round+1, limitRounds)
+
+	// Every figure a ratio is built from, the limits above included, is
+	// the best of the same number of runs (c.rounds: three, or one with
+	// --quick): measured the same way, a run the machine slowed down
+	// counts no more on one side of a ratio than on the other.
+	for round := range rounds {
+		progress("encode limit: %s, finished record lines only, whole corpus (run %d of %d)", rec.Name, round+1, rounds)
 		g, err := encodeLimit(in, rec, false)
 		if err != nil {
 			return rec, err
 		}
 		r.EncodeGzipOnly, r.EncodeGzipOnlyPerCPU = max(r.EncodeGzipOnly, g.EventsPerS), max(r.EncodeGzipOnlyPerCPU, g.EventsPerCPU)
-	}
-
-	// The baseline, the export and the limit are each the best of
-	// limitRounds runs (the baseline and the export run once with --quick):
-	// measured the same way, a run the machine slowed down counts no more on
-	// one side of a ratio than on the other.
-	rounds := limitRounds
-	if c.Quick {
-		rounds = 1
 	}
 	for round := range rounds {
 		progress("baseline: encoding/json of maps, compress/gzip default level, one PutObject per object, one core (run %d of %d)", round+1, rounds)
@@ -224,40 +221,49 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 	for i := range accounts {
 		accounts[i] = corpusAccount(i)
 	}
-	for round := range rounds {
-		progress("export: the exporter at %s, one core, %d objects to versitygw (run %d of %d)", rec.Name, c.Accounts, round+1, rounds)
-		profile := ""
-		if round == 0 {
-			profile = c.profile("export.pprof")
+	// export runs the exporter over the corpus rounds times, each into a
+	// bucket of its own, the first with a CPU profile, and returns the
+	// best rate by wall clock and per CPU-second, and the last run.
+	export := func(what, bucket string, g gzipSetting, profile string, discard bool) (eps, epcs float64, last exportRun, err error) {
+		for round := range rounds {
+			progress("export: %s (run %d of %d)", what, round+1, rounds)
+			if round > 0 {
+				profile = ""
+			}
+			x, err := benchExport(ctx, s, b, accounts, fmt.Sprintf("%s-%d", bucket, round+1), g, st.Records, profile, discard)
+			if err != nil {
+				return 0, 0, x, fmt.Errorf("export: %w", err)
+			}
+			progress("export: run %d: %.0f events/s, %.0f per CPU-second", round+1, x.eps(), x.epcs())
+			eps, epcs, last = max(eps, x.eps()), max(epcs, x.epcs()), x
 		}
-		x, err := benchExport(ctx, s, b, accounts, fmt.Sprintf("bench-export-%d", round+1), rec, st.Records, profile, false)
-		if err != nil {
-			return rec, fmt.Errorf("export: %w", err)
-		}
-		progress("export: run %d: %.0f events/s, %.0f per CPU-second", round+1, x.eps(), x.epcs())
-		if x.eps() > r.Export {
-			r.Export, r.ExportMBPerS = x.eps(), float64(st.Bytes+st.Records)/1e6/x.Duration.Seconds()
-		}
-		r.ExportPerCPU = max(r.ExportPerCPU, x.epcs())
-		r.ExportRatio, r.ExportObjects = float64(st.Bytes+st.Records)/float64(x.Bytes), x.Objects
+		return eps, epcs, last, nil
 	}
+	var x exportRun
+	r.Export, r.ExportPerCPU, x, err = export(fmt.Sprintf("the exporter at %s, one core, %d objects to versitygw", rec.Name, c.Accounts),
+		"bench-export", rec, c.profile("export.pprof"), false)
+	if err != nil {
+		return rec, err
+	}
+	r.ExportMBPerS = float64(st.Bytes+st.Records) / 1e6 * r.Export / float64(st.Records)
+	r.ExportRatio, r.ExportObjects = float64(st.Bytes+st.Records)/float64(x.Bytes), x.Objects
 	r.ExportVsLimit, r.ExportVsBaseline = r.Export/r.EncodeLimit, r.Export/r.Baseline
 	r.ExportCPUVsLimit, r.ExportCPUVsBaseline = r.ExportPerCPU/r.EncodeLimitPerCPU, r.ExportPerCPU/r.BaselinePerCPU
 	r.ExportVsGzipOnly, r.ExportCPUVsGzipOnly = r.Export/r.EncodeGzipOnly, r.ExportPerCPU/r.EncodeGzipOnlyPerCPU
-	progress("export: the exporter at %s, one core, %d objects discarded instead of uploaded", rec.Name, c.Accounts)
-	x, err := benchExport(ctx, s, b, accounts, "bench-export-discard", rec, st.Records, c.profile("export-discard.pprof"), true)
+
+	r.ExportNoUpload, r.ExportNoUploadPerCPU, _, err = export(fmt.Sprintf("the exporter at %s, one core, %d objects discarded instead of uploaded", rec.Name, c.Accounts),
+		"bench-export-discard", rec, c.profile("export-discard.pprof"), true)
 	if err != nil {
-		return rec, fmt.Errorf("export: %w", err)
+		return rec, err
 	}
-	r.ExportNoUpload, r.ExportNoUploadPerCPU = x.eps(), x.epcs()
 	r.ExportNoUploadVsLimit, r.ExportNoUploadCPUVsLimit = r.ExportNoUpload/r.EncodeLimit, r.ExportNoUploadPerCPU/r.EncodeLimitPerCPU
+
 	std := gzipSetting{"stdlib-6", "stdlib", 6}
-	progress("export: the exporter with compress/gzip at its default level (%s), one core", std.Name)
-	x, err = benchExport(ctx, s, b, accounts, "bench-export-stdlib6", std, st.Records, c.profile("export-stdlib6.pprof"), false)
+	r.ExportStdlib6, _, _, err = export(fmt.Sprintf("the exporter with compress/gzip at its default level (%s), one core", std.Name),
+		"bench-export-stdlib6", std, c.profile("export-stdlib6.pprof"), false)
 	if err != nil {
-		return rec, fmt.Errorf("export: %w", err)
+		return rec, err
 	}
-	r.ExportStdlib6 = x.eps()
 	r.ExportStdlib6VsLim, r.ExportStdlib6VsBase = r.ExportStdlib6/r.EncodeStdlib6, r.ExportStdlib6/r.Baseline
 	return rec, nil
 }

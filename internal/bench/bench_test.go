@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,21 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if ratio, _ := r["compression_ratio"].(float64); ratio < minCompressionRatio {
 		t.Errorf("serve's default setting compresses %.2fx, below %.1f", ratio, minCompressionRatio)
+	}
+	// Every side of every ratio is measured the same number of times: with
+	// --quick, every measurement that runs more than once in a full run
+	// (encode limits, gzip only, baseline, exports, ingest) runs once.
+	if r["runs"] != 1.0 {
+		t.Errorf("runs %v with --quick, want 1", r["runs"])
+	}
+	counted := regexp.MustCompile(`\(run \d+ of (\d+)\)`).FindAllStringSubmatch(stderr.String(), -1)
+	if len(counted) == 0 {
+		t.Errorf("no measurement says its run in the progress:\n%s", stderr.String())
+	}
+	for _, m := range counted {
+		if m[1] != "1" {
+			t.Errorf("with --quick a measurement runs %s times, the others once: %s", m[1], m[0])
+		}
 	}
 }
 

@@ -49,6 +49,21 @@ func (c Config) profile(name string) string {
 	return filepath.Join(c.Profile, name)
 }
 
+// bestOf is how many times a full run measures each figure that a ratio
+// is built from; the best run counts. A run the machine slowed down then
+// counts no more on one side of a ratio than on the other.
+const bestOf = 3
+
+// rounds returns how many times each figure behind a ratio is measured:
+// bestOf, or once with --quick. Every side of every ratio is measured the
+// same number of times.
+func (c Config) rounds() int {
+	if c.Quick {
+		return 1
+	}
+	return bestOf
+}
+
 // quickSizes are the sizes of --quick (CI smoke use, under a minute);
 // flags given explicitly win.
 var quickSizes = map[string]string{
@@ -73,7 +88,7 @@ func DefaultConfig() Config {
 // with c's value as the default.
 func NewFlagSet(c *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.BoolVar(&c.Quick, "quick", c.Quick, "small sizes: the whole run in under a minute (CI smoke use)")
+	fs.BoolVar(&c.Quick, "quick", c.Quick, "small sizes and one run of each measurement instead of the best of three: the whole run in under a minute (CI smoke use)")
 	fs.BoolVar(&c.JSON, "json", c.JSON, "print one JSON object instead of a table (progress still goes to stderr)")
 	fs.StringVar(&c.Dir, "dir", c.Dir, "directory for the scratch databases and S3 data (default: a temporary directory)")
 	fs.IntVar(&c.Entities, "entities", c.Entities, "ingest: entities written by each measurement")

@@ -320,10 +320,6 @@ func (quietPebble) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
 
-// ingestRounds is how many times each ingest measurement runs (the best
-// counts); --quick runs each once.
-const ingestRounds = 3
-
 // benchIngest runs the ingest measurements of the first bench.
 func benchIngest(ctx context.Context, c Config, dir string, r *report, progress func(string, ...any)) error {
 	corpus := ingestCorpus(c.Entities)
@@ -331,13 +327,11 @@ func benchIngest(ctx context.Context, c Config, dir string, r *report, progress 
 	for _, e := range corpus {
 		bytesTotal += len(e)
 	}
-	// Each measurement is the best of ingestRounds runs on fresh
-	// databases: they are short and fsync-bound, and one run is at the
-	// mercy of whatever else the machine does for those seconds.
-	rounds := ingestRounds
-	if c.Quick {
-		rounds = 1
-	}
+	// Each measurement is the best of c.rounds() runs on fresh databases
+	// (three, or one with --quick, for every row alike): they are short
+	// and fsync-bound, and one run is at the mercy of whatever else the
+	// machine does for those seconds.
+	rounds := c.rounds()
 	measure := func(name string, f func(dir string) (int, error)) (float64, error) {
 		best := 0.0
 		for i := range rounds {

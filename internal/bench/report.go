@@ -15,6 +15,10 @@ type report struct {
 	CPUs       int    `json:"cpus"`
 	GoVersion  string `json:"go_version"`
 	Quick      bool   `json:"quick"`
+	// Runs is how many times each figure of the throughput and ingest
+	// tables was measured, the best run counting: the same for every side
+	// of every ratio.
+	Runs int `json:"runs"`
 
 	// Corpus.
 	CorpusRecords      int            `json:"corpus_records"`
@@ -170,7 +174,7 @@ func (r *report) table(w io.Writer, c Config) error {
 			fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t\n", m.name, m.rate, m.rate/m.base)
 		}
 		tw.Flush()
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "each row %s on fresh databases\n\n", r.runsText())
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -239,6 +243,14 @@ func (r *report) exportTables(w io.Writer) {
 		r.ExportNoUpload, r.ExportNoUploadVsLimit, r.ExportNoUpload/r.Baseline, r.ExportNoUploadPerCPU, r.ExportNoUploadCPUVsLimit, r.ExportNoUploadPerCPU/r.BaselinePerCPU)
 	fmt.Fprintf(tw, "export (stdlib-6, compress/gzip default level)\t%.0f\t%.2fx\t%.2fx\t\t\t\t\t\n", r.ExportStdlib6, r.ExportStdlib6VsLim, r.ExportStdlib6VsBase)
 	tw.Flush()
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "each row %s over the whole corpus\n\n", r.runsText())
+}
 
+// runsText says how many runs each figure of a table is: every side of
+// every ratio alike.
+func (r *report) runsText() string {
+	if r.Runs == 1 {
+		return "is one run (--quick)"
+	}
+	return fmt.Sprintf("is the best of %d runs", r.Runs)
 }
