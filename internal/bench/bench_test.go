@@ -15,8 +15,8 @@ import (
 )
 
 // TestBenchSmoke runs the whole bench end to end at tiny sizes (versitygw
-// included) and checks that the JSON report has every key of issue 5 with
-// a number that makes sense. It checks no timing: figures vary with the
+// included) and checks that the JSON report has every key compared across
+// runs with a number that makes sense. It checks no timing: figures vary with the
 // machine.
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {

@@ -125,7 +125,7 @@ func limitInput(logs [][]graph.Entry) ([][]limitChange, error) {
 // encodeObjects turns each account's changes into one object on one core,
 // as the exporter batches them, and returns the events, record bytes
 // (lines) and gzip bytes. With assemble, each record line is built from
-// its change (graph.AppendRecord), as the issue defines the limit;
+// its change (graph.AppendRecord), as the encode limit is defined;
 // without, the finished lines are only compressed. Lines reach the
 // compressor in chunks of exporter.LineChunk, the size the exporter
 // gathers small transactions into (it hands larger ones over whole).
