@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Browser tests of Settings > Data Streaming (issue 4): the system's
 // headless Chromium (pagebrowser_test.go) drives the page that j1ds serves,

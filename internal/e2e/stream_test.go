@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of data streaming (issue 3): j1ds serving, a real
 // versitygw over TLS behind a recording proxy, and everything driven

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The soak (issue 6, item 7): a bounded run, loopback only, with many
 // accounts under steady writes and periodic S3 faults, against a j1ds
@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"debug/buildinfo"
 	"fmt"
 	"io"
 	"maps"
@@ -299,7 +298,7 @@ func TestSoak(t *testing.T) {
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // startBuiltChild runs j1ds serve from a binary built without the race
-// detector (builtJ1ds) on cfg's data directory, configured only as an
+// detector (operatorBuild) on cfg's data directory, configured only as an
 // operator would configure it: flags for j1ds, and the AWS SDK's standard
 // variables for the credentials (the writer's), the trusted CA
 // (versitygw's) and no instance metadata. Nothing of this process's AWS_*
@@ -307,7 +306,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // child is killed when the test ends.
 func startBuiltChild(t *testing.T, e *s3Env, cfg serve.Config) *child {
 	t.Helper()
-	cmd := exec.Command(builtJ1ds(t), "serve",
+	cmd := exec.Command(j1dsBinary(t, operatorBuild), "serve",
 		"--data", cfg.Data,
 		"--listen", "127.0.0.1:0",
 		"--operator-key", cfg.OperatorKey,
@@ -333,35 +332,6 @@ func startBuiltChild(t *testing.T, e *s3Env, cfg serve.Config) *child {
 		"AWS_SHARED_CREDENTIALS_FILE="+none,
 	)
 	return spawnChild(t, cfg, cmd)
-}
-
-// builtJ1ds builds ./cmd/j1ds with the go command on PATH, without the
-// race detector whatever this test binary was built with, into a
-// temporary directory of the test, and returns the binary's path. Go's
-// build cache makes it quick after the first time.
-func builtJ1ds(t *testing.T) string {
-	t.Helper()
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("building j1ds needs the go command on PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "j1ds")
-	// The test runs in the package's directory: "." is cmd/j1ds.
-	cmd := exec.Command(goCmd, "build", "-o", bin, ".")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/j1ds: %v\n%s", err, out)
-	}
-	info, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			t.Fatalf("%s was built with -race (GOFLAGS=%q?): the soak measures j1ds without the race detector", bin, os.Getenv("GOFLAGS"))
-		}
-	}
-	return bin
 }
 
 // childMemory reads from a j1ds's /metrics its live heap and the memory

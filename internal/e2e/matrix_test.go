@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Shared by the crash matrix (crash_test.go), the S3 fault matrix
 // (fault_test.go) and the soak (soak_test.go): the short/full switch, a

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The S3 fault matrix (issue 6, item 3): faults injected by the proxy in
 // front of versitygw while writers keep changing accounts; an outage longer

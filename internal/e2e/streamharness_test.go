@@ -1,9 +1,9 @@
-package main
+package e2e
 
 // The data streaming harness: a real versitygw over TLS (locals3) with the
 // customer's side ready (an owner account, the writer j1ds signs as, a
 // bucket with the seed's write-only policy), a recording proxy in front of
-// it, and j1ds itself, run in-process with serve (or in a child process,
+// it, and j1ds itself, run in-process with serve.Run (or in a child process,
 // for the crash test), driven only through its HTTP APIs as an operator and
 // an account administrator would. Objects are read back with versitygw's
 // root client, which bypasses bucket policies.

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The crash matrix (issue 6, item 2): j1ds serve in a child process is
 // SIGKILLed at each failpoint and at random moments while writers keep

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestMain keeps the AWS SDK off the network (no instance metadata lookups
+// from a test, ever) and gives the binaries the tests build a directory
+// that outlives each test.
+func TestMain(m *testing.M) {
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	dir, err := os.MkdirTemp("", "j1ds-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binaries.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binaryKind is a build of ./cmd/j1ds.
+type binaryKind struct {
+	// race builds with the race detector.
+	race bool
+	// failpoints builds with the failpoints tag: J1DS_FAILPOINT kills the
+	// process at the named point (internal/failpoint).
+	failpoints bool
+}
+
+// The builds the tests use: the operator's binary, and the binary of the
+// commands the tests run (with the race detector when this test binary
+// has it).
+var (
+	operatorBuild = binaryKind{}
+	commandBuild  = binaryKind{race: raceEnabled}
+)
+
+// binaries are the builds made so far, each built once per test process.
+var binaries struct {
+	dir string
+	mu  sync.Mutex
+	m   map[binaryKind]*builtBinary
+}
+
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// j1dsBinary builds ./cmd/j1ds as kind with the go command on PATH, once
+// per test process (Go's build cache makes it quick after the first time),
+// whatever flags this test binary was built with, and returns the
+// binary's path.
+func j1dsBinary(t *testing.T, kind binaryKind) string {
+	t.Helper()
+	binaries.mu.Lock()
+	if binaries.m == nil {
+		binaries.m = map[binaryKind]*builtBinary{}
+	}
+	b := binaries.m[kind]
+	if b == nil {
+		b = &builtBinary{}
+		binaries.m[kind] = b
+	}
+	binaries.mu.Unlock()
+	b.once.Do(func() { b.path, b.err = buildJ1ds(kind) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func buildJ1ds(kind binaryKind) (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("building j1ds needs the go command on PATH: %v", err)
+	}
+	name, args := "j1ds", []string{"build"}
+	if kind.race {
+		name, args = name+"-race", append(args, "-race")
+	}
+	if kind.failpoints {
+		name, args = name+"-failpoints", append(args, "-tags", "failpoints")
+	}
+	bin := filepath.Join(binaries.dir, name)
+	cmd := exec.Command(goCmd, append(args, "-o", bin, "github.com/j1ds/j1ds/cmd/j1ds")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go %v: %v\n%s", cmd.Args[1:], err, out)
+	}
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	race, tags := false, ""
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "-race":
+			race = s.Value == "true"
+		case "-tags":
+			tags = s.Value
+		}
+	}
+	if race != kind.race || slices.Contains(strings.Split(tags, ","), "failpoints") != kind.failpoints {
+		return "", fmt.Errorf("%s was built with -race=%v -tags=%q, want %+v (GOFLAGS=%q?)", bin, race, tags, kind, os.Getenv("GOFLAGS"))
+	}
+	return bin, nil
+}
