@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"debug/buildinfo"
 	"fmt"
 	"os"
@@ -37,12 +38,13 @@ type binaryKind struct {
 	failpoints bool
 }
 
-// The builds the tests use: the operator's binary, and the binary of the
-// commands the tests run (with the race detector when this test binary
-// has it).
+// The builds the tests use: the operator's binary, the binary of the
+// commands the tests run, and the crash tests' binary, with failpoints
+// (both with the race detector when this test binary has it).
 var (
 	operatorBuild = binaryKind{}
 	commandBuild  = binaryKind{race: raceEnabled}
+	crashBuild    = binaryKind{race: raceEnabled, failpoints: true}
 )
 
 // binaries are the builds made so far, each built once per test process.
@@ -115,4 +117,24 @@ func buildJ1ds(kind binaryKind) (string, error) {
 		return "", fmt.Errorf("%s was built with -race=%v -tags=%q, want %+v (GOFLAGS=%q?)", bin, race, tags, kind, os.Getenv("GOFLAGS"))
 	}
 	return bin, nil
+}
+
+// TestFailpointsOnlyInCrashBuild: the operator's j1ds holds no failpoint,
+// not even the name of the variable that arms one; the crash tests' build
+// does.
+func TestFailpointsOnlyInCrashBuild(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		kind binaryKind
+		want bool
+	}{{"operator", operatorBuild, false}, {"crash", crashBuild, true}} {
+		b, err := os.ReadFile(j1dsBinary(t, tt.kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(b, []byte("J1DS_FAILPOINT")); got != tt.want {
+			t.Errorf("the %s build (%+v) holds J1DS_FAILPOINT: %v, want %v", tt.name, tt.kind, got, tt.want)
+		}
+	}
 }

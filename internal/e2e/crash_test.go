@@ -48,11 +48,11 @@ func TestCrashMatrix(t *testing.T) {
 	}
 	e := startS3(t, "")
 	cfg := streamConfig(t, e)
-	mc := matrixChildConfig{PartSize: 5 << 20}
+	cfg.S3.PartSize = 5 << 20
 	const accREST, accSynth, accBlob = "crash-rest", "crash-synth", "crash-blob"
 	accountIDs := []string{accREST, accSynth, accBlob}
 
-	c := startMatrixChild(t, e, cfg, mc)
+	c := startChild(t, e, cfg)
 	keys := map[string]string{}
 	for _, a := range accountIDs {
 		keys[a] = c.account(t, a, true)
@@ -115,7 +115,7 @@ func TestCrashMatrix(t *testing.T) {
 			if p != "kill" {
 				env = append(env, "J1DS_FAILPOINT="+p+":"+strconv.Itoa(hit))
 			}
-			c = startMatrixChild(t, e, cfg, mc, env...)
+			c = startChild(t, e, cfg, env...)
 			if c.url == "" { // killed while starting: resuming a job or an export
 				c.killed(t)
 				kills[p]++
@@ -162,7 +162,7 @@ func TestCrashMatrix(t *testing.T) {
 		kills[p]++
 		took = append(took, fmt.Sprintf("%s %.1fs", p, time.Since(roundStart).Seconds()))
 	}
-	c = startMatrixChild(t, e, cfg, mc)
+	c = startChild(t, e, cfg)
 	live.set(c.url)
 	restoreBlob(c)
 	// Keep writing on the last j1ds for a moment, then stop and let the

@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,7 +24,6 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
@@ -84,7 +82,7 @@ func TestSoak(t *testing.T) {
 	// not the test's (whose logs and request records grow with the run),
 	// and as a binary built without the race detector, whose shadow memory
 	// would grow with every byte the process touches.
-	c := startBuiltChild(t, e, cfg)
+	c := startBinaryChild(t, e, operatorBuild, cfg)
 	j := c.j1
 	live := &liveURL{}
 	live.set(j.url)
@@ -296,43 +294,6 @@ func TestSoak(t *testing.T) {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// startBuiltChild runs j1ds serve from a binary built without the race
-// detector (operatorBuild) on cfg's data directory, configured only as an
-// operator would configure it: flags for j1ds, and the AWS SDK's standard
-// variables for the credentials (the writer's), the trusted CA
-// (versitygw's) and no instance metadata. Nothing of this process's AWS_*
-// or J1DS_* environment reaches it. It waits until the child listens; the
-// child is killed when the test ends.
-func startBuiltChild(t *testing.T, e *s3Env, cfg serve.Config) *child {
-	t.Helper()
-	cmd := exec.Command(j1dsBinary(t, operatorBuild), "serve",
-		"--data", cfg.Data,
-		"--listen", "127.0.0.1:0",
-		"--operator-key", cfg.OperatorKey,
-		"--log-level", "info",
-		"--flush-interval", cfg.FlushInterval.String(),
-		"--export-workers", strconv.Itoa(cfg.ExportWorkers),
-		"--region", cfg.S3.Region,
-		"--s3-endpoint", cfg.S3.Endpoint,
-		"--platform-aws-account-id", cfg.PlatformAccountID,
-	)
-	none := filepath.Join(t.TempDir(), "none")
-	for _, v := range os.Environ() {
-		if !strings.HasPrefix(v, "AWS_") && !strings.HasPrefix(v, "J1DS_") {
-			cmd.Env = append(cmd.Env, v)
-		}
-	}
-	cmd.Env = append(cmd.Env,
-		"AWS_ACCESS_KEY_ID="+s3Writer,
-		"AWS_SECRET_ACCESS_KEY="+s3WriterSecret,
-		"AWS_CA_BUNDLE="+e.srv.CAFile,
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+none,
-		"AWS_SHARED_CREDENTIALS_FILE="+none,
-	)
-	return spawnChild(t, cfg, cmd)
-}
 
 // childMemory reads from a j1ds's /metrics its live heap and the memory
 // its Go runtime holds from the OS less what it returned: the Go share of

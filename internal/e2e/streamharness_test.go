@@ -710,23 +710,14 @@ func (j *j1) syncEntities(t *testing.T, key string, entities []map[string]any) {
 	})
 }
 
-// child is j1ds serve running in a child process (the test binary, see
-// matrix_test.go's init, or a built j1ds binary, see soak_test.go), so that
-// it can be killed and its memory is its own.
+// child is j1ds serve running in a child process from a built binary (see
+// startBinaryChild), so that it can be killed and its memory is its own.
 type child struct {
 	*j1
 	cmd    *exec.Cmd
 	stderr *testLog
 	done   chan struct{} // closed when the process has exited
 	err    error         // cmd.Wait's error, set before done is closed
-}
-
-// startChild runs serve in a child process on the data directory of cfg,
-// with extraEnv added to its environment, and waits until it listens. The
-// child is killed when the test ends.
-func startChild(t *testing.T, e *s3Env, cfg serve.Config, extraEnv ...string) *child {
-	t.Helper()
-	return startMatrixChild(t, e, cfg, matrixChildConfig{}, extraEnv...)
 }
 
 // spawnChild starts cmd, a j1ds serve with --listen on port 0 and its log
