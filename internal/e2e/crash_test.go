@@ -1,7 +1,7 @@
 package e2e
 
-// The crash matrix (issue 6, item 2): j1ds serve in a child process is
-// SIGKILLed at each failpoint and at random moments while writers keep
+// The crash matrix: j1ds serve in a child process (built with failpoints)
+// is SIGKILLed at each failpoint and at random moments while writers keep
 // changing three accounts, and restarted on the same data directory each
 // time. At the end every account passes j1ds verify --compare and its
 // bucket equals its log: zero lost, zero duplicated changes.

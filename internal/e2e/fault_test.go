@@ -1,9 +1,9 @@
 package e2e
 
-// The S3 fault matrix (issue 6, item 3): faults injected by the proxy in
-// front of versitygw while writers keep changing accounts; an outage longer
-// than the log's retention, which must show as exactly one gap with exact
-// bounds; and a full data directory at the API.
+// The S3 fault matrix: faults injected by the proxy in front of versitygw
+// while writers keep changing accounts; an outage longer than the log's
+// retention, which must show as exactly one gap with exact bounds; and a
+// full data directory at the API.
 
 import (
 	"context"

@@ -1,10 +1,9 @@
 package e2e
 
-// The soak (issue 6, item 7): a bounded run, loopback only, with many
-// accounts under steady writes and periodic S3 faults, against a j1ds
-// binary built without the race detector. It prints its figures and
-// asserts correctness and memory (generous caps, and an RSS that does not
-// trend up), never a timing.
+// The soak: a bounded run, loopback only, with many accounts under steady
+// writes and periodic S3 faults, against a j1ds binary built without the
+// race detector. It prints its figures and asserts correctness and memory
+// (generous caps, and an RSS that does not trend up), never a timing.
 
 import (
 	"context"
