@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"debug/buildinfo"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestMain keeps the AWS SDK off the network (no instance metadata lookups
@@ -117,6 +120,29 @@ func buildJ1ds(kind binaryKind) (string, error) {
 		return "", fmt.Errorf("%s was built with -race=%v -tags=%q, want %+v (GOFLAGS=%q?)", bin, race, tags, kind, os.Getenv("GOFLAGS"))
 	}
 	return bin, nil
+}
+
+// runJ1ds runs a j1ds command from the commands' binary (commandBuild)
+// with this process's environment, and returns its exit code, stdout and
+// stderr. A command that runs over a minute, or does not exit, fails the
+// test.
+func runJ1ds(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, j1dsBinary(t, commandBuild), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stdout.String(), stderr.String()
+	case errors.As(err, &ee) && ee.Exited():
+		return ee.ExitCode(), stdout.String(), stderr.String()
+	}
+	t.Fatalf("j1ds %q: %v\n%s", args, err, stderr.String())
+	return 0, "", ""
 }
 
 // TestFailpointsOnlyInCrashBuild: the operator's j1ds holds no failpoint,

@@ -14,6 +14,8 @@
 //     at random moments, restarted on the same data.
 //   - soak_test.go: many accounts under steady writes and periodic faults,
 //     memory sampled from a j1ds child process.
+//   - quickstart_test.go: the README's quick start: j1ds admin against
+//     serve, across a restart.
 //   - verify_test.go: the j1ds verify command against a streamed bucket.
 //   - page_test.go, pagebrowser_test.go: the settings page in headless
 //     Chromium.
@@ -21,9 +23,9 @@
 // streamharness_test.go and matrix_test.go hold what they share: the S3
 // side, j1ds run in-process (serve.Run) or as a child process, API
 // clients, and the checks of a bucket against the store's log. The child
-// processes and j1ds verify run from binaries of ./cmd/j1ds that the tests
-// build (binary_test.go): the crash tests' with the failpoints build tag,
-// the soak's without the race detector, as an operator runs it.
+// processes and the j1ds commands run from binaries of ./cmd/j1ds that the
+// tests build (binary_test.go): the crash tests' with the failpoints build
+// tag, the soak's without the race detector, as an operator runs it.
 //
 // J1DS_MATRIX=full (make matrix) runs the full versions of the crash, fault
 // and soak matrices; without it they run short ones and say so.

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -21,24 +18,10 @@ import (
 )
 
 // runVerifyCLI runs j1ds verify, the binary, and returns its exit code,
-// stdout and stderr. It inherits this process's environment.
+// stdout and stderr.
 func runVerifyCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, j1dsBinary(t, commandBuild), append([]string{"verify"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, stdout.String(), stderr.String()
-	case errors.As(err, &ee) && ee.Exited():
-		return ee.ExitCode(), stdout.String(), stderr.String()
-	}
-	t.Fatalf("j1ds verify %q: %v\n%s", args, err, stderr.String())
-	return 0, "", ""
+	return runJ1ds(t, append([]string{"verify"}, args...)...)
 }
 
 // TestVerifyEndToEnd streams changes of every kind (creates, a

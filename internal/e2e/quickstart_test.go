@@ -1,9 +1,10 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,9 +16,10 @@ import (
 	"github.com/j1ds/j1ds/internal/serve"
 )
 
-// TestServeAdminRestart runs the quick start in-process: serve on a free
-// port, create an account and a key with the admin commands, use the key,
-// stop gracefully, start again on the same data and use the key again.
+// TestServeAdminRestart runs the quick start: serve (in-process) on a free
+// port, create an account and a key with j1ds admin (the binary), use the
+// key, stop gracefully, start again on the same data and use the key
+// again.
 func TestServeAdminRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := serve.DefaultConfig()
@@ -44,9 +46,11 @@ func TestServeAdminRestart(t *testing.T) {
 	}
 	url, stop := start()
 	adminCmd := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := admin(context.Background(), append(args, "--url", url, "--data", dir), &out)
-		return out.String(), err
+		code, out, stderr := runJ1ds(t, append(append([]string{"admin"}, args...), "--url", url, "--data", dir)...)
+		if code != 0 {
+			return out, fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		return out, nil
 	}
 	if _, err := adminCmd("create-account", "--id", "acme", "--entitlements", "data-streaming"); err != nil {
 		t.Fatal(err)
