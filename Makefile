@@ -10,32 +10,37 @@ build:
 # The whole suite: lint, then every test with the race detector.
 test: lint unit
 
+# Every test, then the failpoint package's own test in the build with
+# failpoints (the end-to-end crash tests build j1ds with them themselves).
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	$(GO) vet -tags failpoints ./internal/failpoint/
+	$(STATICCHECK) -tags failpoints ./internal/failpoint/
 
-# Issue 5's figures: encode limit, baseline, export to versitygw, latency,
-# memory, idle cost and ingest, in one run (under ten minutes; --quick for
-# a one-minute smoke run, --json for comparable output).
+# The performance figures: encode limit, baseline, export to versitygw,
+# latency, memory, idle cost and ingest, in one run (under ten minutes;
+# --quick for a one-minute smoke run, --json for comparable output).
 bench: build
 	./bin/j1ds bench
 
 run: build
 	./bin/j1ds serve
 
-# Issue 6's matrices in full: the crash matrix (six rounds of every
-# failpoint), the S3 fault matrix with 20 s spans, the outage longer than
-# retention, disk full, and the soak (1,000 accounts, 5 minutes). `make
-# test` runs their short versions.
+# The matrices in full: the crash matrix (six rounds of every failpoint),
+# the S3 fault matrix with 20 s spans, the outage longer than retention,
+# disk full, and the soak (1,000 accounts, 5 minutes). `make test` runs
+# their short versions.
 .PHONY: matrix
 matrix:
 	J1DS_MATRIX=full $(GO) test -race -count=1 -timeout 60m -v \
-		-run '^(TestCrashMatrix|TestS3FaultMatrix|TestS3LateUploadAfterTimeout|TestS3OutageLongerThanRetention|TestDiskFullAPI|TestSoak)$$' ./cmd/j1ds/
+		-run '^(TestCrashMatrix|TestS3FaultMatrix|TestS3LateUploadAfterTimeout|TestS3OutageLongerThanRetention|TestDiskFullAPI|TestSoak)$$' ./internal/e2e/
 
 # Fuzz each target for FUZZTIME (seeds alone run in `make test`).
 FUZZTIME ?= 30s

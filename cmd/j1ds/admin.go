@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/j1ds/j1ds/internal/serve"
 )
 
 const adminUsage = `Usage: j1ds admin <command> [flags]
@@ -63,7 +65,7 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 	}
 	c := &adminClient{url: strings.TrimRight(*url, "/"), key: *opKey, http: &http.Client{Timeout: 30 * time.Second}, out: out}
 	if c.key == "" {
-		b, err := os.ReadFile(filepath.Join(*data, operatorKeyFile))
+		b, err := os.ReadFile(filepath.Join(*data, serve.OperatorKeyFile))
 		if err != nil {
 			return fmt.Errorf("no operator key: pass --operator-key or J1DS_OPERATOR_KEY, or point --data at the data directory of the j1ds you started (%v)", err)
 		}

@@ -25,8 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/j1ds/j1ds/internal/exporter"
-	"github.com/j1ds/j1ds/internal/locals3"
-	"github.com/j1ds/j1ds/internal/synth"
+	"github.com/j1ds/j1ds/internal/serve"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
+	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
 // The demo's cast: a customer's AWS account owning the bucket, and the
@@ -98,7 +99,7 @@ func demo(ctx context.Context, c demoConfig, out io.Writer) error {
 	say("S3: %s, bucket %s owned by AWS account %s, writable by j1ds only under jupiterone/ over TLS.", srv.Endpoint, demoBucket, demoOwnerAccount)
 
 	// j1ds itself, on its real code path: serve with an S3 endpoint.
-	cfg := defaultServeConfig()
+	cfg := serve.DefaultConfig()
 	cfg.Data, cfg.Listen, cfg.FlushInterval = filepath.Join(c.Dir, "data"), c.Listen, c.FlushInterval
 	cfg.OperatorKey = "j1op_" + randomHex(24)
 	cfg.PlatformAccountID = demoPlatformAccount
@@ -117,7 +118,7 @@ func demo(ctx context.Context, c demoConfig, out io.Writer) error {
 	defer stop()
 	addrc := make(chan string, 1)
 	served := make(chan error, 1)
-	go func() { served <- serve(sctx, cfg, log, func(a string) { addrc <- a }) }()
+	go func() { served <- serve.Run(sctx, cfg, log, func(a string) { addrc <- a }) }()
 	var base string
 	select {
 	case a := <-addrc:

@@ -1,6 +1,15 @@
-// Command j1ds is the j1ds service and its tools: serve runs the graph, its
-// transaction log and the APIs; admin drives the operator API; bench
-// measures ingest.
+// Command j1ds is the j1ds service and its tools, one subcommand per file:
+//
+//	demo     a local S3 server, j1ds and a synthetic integration: watch objects land (demo.go)
+//	serve    the graph store, its transaction log, the exporter and the APIs (serve.go; internal/serve)
+//	admin    accounts and API keys through the operator API (admin.go)
+//	bench    encode, export, latency, memory, cost and ingest figures (bench.go; internal/bench)
+//	policy   the bucket policy customers apply to their bucket (policy.go)
+//	verify   check an account's streamed objects (verify.go; internal/verify)
+//
+// main dispatches to them and maps their error to the exit code: 0 on
+// success, 1 for a failure, 2 for a usage error. Every flag can also be set
+// with an environment variable J1DS_<FLAG> (env.go).
 package main
 
 import (
@@ -11,6 +20,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// Pebble allocates with C malloc: limit glibc's arenas as the process
+	// starts, before any thread allocates.
+	_ "github.com/j1ds/j1ds/internal/malloc"
 )
 
 const usage = `j1ds streams the changes of a JupiterOne-style graph.
@@ -70,43 +83,4 @@ func run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprint(os.Stderr, usage)
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
-}
-
-// envFlags sets every flag of fs not given on the command line from its
-// environment variable J1DS_<NAME> (upper case, '-' as '_').
-func envFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		name := envName(f.Name)
-		if v, ok := os.LookupEnv(name); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%w: %s=%q: %v", errUsage, name, v, e)
-			}
-		}
-	})
-	return err
-}
-
-func envName(flagName string) string {
-	b := []byte("J1DS_" + flagName)
-	for i, c := range b {
-		switch {
-		case c == '-':
-			b[i] = '_'
-		case c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
 }

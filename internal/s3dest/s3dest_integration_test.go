@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/j1ds/j1ds/internal/locals3"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 // The customer's side, as on AWS: a bucket owned by the customer's

@@ -1,6 +1,6 @@
-package main
+package serve
 
-// The API server's connection limits (newHTTPServer, as serve builds it):
+// The API server's connection limits (newHTTPServer, as Run builds it):
 // a client that sends its headers byte by byte is cut off after the
 // header timeout without an answer, and huge headers are refused.
 

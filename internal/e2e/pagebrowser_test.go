@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // A small driver of the system's headless Chromium for the tests of the
 // Settings > Data Streaming page (page_test.go): one browser for the whole

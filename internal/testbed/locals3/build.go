@@ -121,8 +121,8 @@ func toolsModule() (string, error) {
 		return d, err == nil
 	}
 	if _, file, _, ok := runtime.Caller(0); ok {
-		// file is .../internal/locals3/build.go in the source tree.
-		if d, ok := try(filepath.Join(filepath.Dir(file), "..", "..")); ok {
+		// file is .../internal/testbed/locals3/build.go in the source tree.
+		if d, ok := try(filepath.Join(filepath.Dir(file), "..", "..", "..")); ok {
 			return d, nil
 		}
 	}

@@ -1,38 +1,34 @@
-package main
+package e2e
 
 // Shared by the crash matrix (crash_test.go), the S3 fault matrix
-// (fault_test.go) and the soak (soak_test.go): the short/full switch, a
-// serve child configured beyond what the stream tests need, clients that
-// ride out a j1ds that is down, and the end-of-run checks (j1ds verify
-// --compare on a copy of the bucket, the bucket against the store's log).
+// (fault_test.go) and the soak (soak_test.go): the short/full switch, j1ds
+// serve in a child process run from a built binary, clients that ride out
+// a j1ds that is down, and the end-of-run checks (j1ds verify --compare on
+// a copy of the bucket, the bucket against the store's log).
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/verify"
 )
@@ -53,103 +49,55 @@ func matrixFull(t *testing.T) bool {
 	return false
 }
 
-// matrixChildEnv names the JSON matrixChildConfig of a serve child started
-// by startMatrixChild. The child is the test binary itself: init, below,
-// runs serve instead of the tests.
-const matrixChildEnv = "J1DS_TEST_MATRIX_CHILD"
-
-func init() {
-	if path := os.Getenv(matrixChildEnv); path != "" {
-		os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-		os.Exit(serveMatrixChild(path))
-	}
-}
-
-// matrixChildConfig is the serve configuration of a matrix child.
-type matrixChildConfig struct {
-	Data, OperatorKey, Endpoint, CAFile string
-	FlushInterval                       time.Duration
-	LogRetention, LogRetentionInterval  time.Duration
-	LogRetentionBytes, PartSize         int64
-	ExportWorkers                       int
-}
-
-// serveMatrixChild runs serve as configured by the JSON in path until
-// SIGTERM, its log on stderr, and returns the exit code.
-func serveMatrixChild(path string) int {
-	fail := func(err error) int {
-		fmt.Fprintln(os.Stderr, "matrix child:", err)
-		return 1
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fail(err)
-	}
-	var c matrixChildConfig
-	if err := json.Unmarshal(b, &c); err != nil {
-		return fail(err)
-	}
-	pem, err := os.ReadFile(c.CAFile)
-	if err != nil {
-		return fail(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	cfg := defaultServeConfig()
-	cfg.Data, cfg.Listen, cfg.OperatorKey = c.Data, "127.0.0.1:0", c.OperatorKey
-	cfg.FlushInterval, cfg.PlatformAccountID = c.FlushInterval, s3Writer
-	if c.LogRetention > 0 {
-		cfg.LogRetention = c.LogRetention
-	}
-	if c.LogRetentionBytes > 0 {
-		cfg.LogRetentionBytes = c.LogRetentionBytes
-	}
-	if c.LogRetentionInterval > 0 {
-		cfg.LogRetentionInterval = c.LogRetentionInterval
-	}
-	if c.PartSize > 0 {
-		cfg.S3.PartSize = c.PartSize
-	}
-	if c.ExportWorkers > 0 {
-		cfg.ExportWorkers = c.ExportWorkers
-	}
-	cfg.S3.Endpoint, cfg.S3.RootCAs = c.Endpoint, pool
-	cfg.S3.Credentials = credentials.NewStaticCredentialsProvider(s3Writer, s3WriterSecret, "")
-	if err := cfg.Validate(); err != nil {
-		return fail(err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := serve(ctx, cfg, log, nil); err != nil {
-		return fail(err)
-	}
-	return 0
-}
-
-// startMatrixChild runs serve in a child process on cfg's data directory
-// with the matrix settings of mc (its Data, OperatorKey, Endpoint and
-// FlushInterval are taken from cfg), extraEnv added to its environment,
-// and waits until it listens (its url is empty if a failpoint killed it
-// before). The child is killed when the test ends.
-func startMatrixChild(t *testing.T, e *s3Env, cfg serveConfig, mc matrixChildConfig, extraEnv ...string) *child {
+// startChild runs j1ds serve in a child process from the crash tests'
+// binary (crashBuild: J1DS_FAILPOINT in extraEnv arms a failpoint) on
+// cfg's data directory, and waits until it listens (its url is empty if a
+// failpoint killed it before). The child is killed when the test ends.
+func startChild(t *testing.T, e *s3Env, cfg serve.Config, extraEnv ...string) *child {
 	t.Helper()
-	mc.Data, mc.OperatorKey, mc.Endpoint, mc.FlushInterval = cfg.Data, cfg.OperatorKey, cfg.S3.Endpoint, cfg.FlushInterval
-	mc.CAFile = e.srv.CAFile
-	b, err := json.Marshal(mc)
-	if err != nil {
-		t.Fatal(err)
+	return startBinaryChild(t, e, crashBuild, cfg, extraEnv...)
+}
+
+// startBinaryChild runs j1ds serve from a binary of kind on cfg's data
+// directory, configured only as an operator would configure it: flags for
+// j1ds (those of cfg that the tests set; --listen on port 0, --log-level
+// info), and the AWS SDK's standard variables for the credentials (the
+// writer's), the trusted CA (versitygw's) and no instance metadata.
+// Nothing of this process's AWS_* or J1DS_* environment reaches it;
+// extraEnv is added. It waits until the child listens; the child is
+// killed when the test ends.
+func startBinaryChild(t *testing.T, e *s3Env, kind binaryKind, cfg serve.Config, extraEnv ...string) *child {
+	t.Helper()
+	cmd := exec.Command(j1dsBinary(t, kind), "serve",
+		"--data", cfg.Data,
+		"--listen", "127.0.0.1:0",
+		"--operator-key", cfg.OperatorKey,
+		"--log-level", "info",
+		"--log-retention", cfg.LogRetention.String(),
+		"--log-retention-bytes", strconv.FormatInt(cfg.LogRetentionBytes, 10),
+		"--log-retention-interval", cfg.LogRetentionInterval.String(),
+		"--flush-interval", cfg.FlushInterval.String(),
+		"--export-workers", strconv.Itoa(cfg.ExportWorkers),
+		"--region", cfg.S3.Region,
+		"--s3-endpoint", cfg.S3.Endpoint,
+		"--part-size", strconv.FormatInt(cfg.S3.PartSize, 10),
+		"--platform-aws-account-id", cfg.PlatformAccountID,
+	)
+	none := filepath.Join(t.TempDir(), "none")
+	for _, v := range os.Environ() {
+		if !strings.HasPrefix(v, "AWS_") && !strings.HasPrefix(v, "J1DS_") {
+			cmd.Env = append(cmd.Env, v)
+		}
 	}
-	path := filepath.Join(t.TempDir(), "config.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), matrixChildEnv+"="+path), extraEnv...)
+	cmd.Env = append(cmd.Env,
+		"AWS_ACCESS_KEY_ID="+s3Writer,
+		"AWS_SECRET_ACCESS_KEY="+s3WriterSecret,
+		"AWS_CA_BUNDLE="+e.srv.CAFile,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE="+none,
+		"AWS_SHARED_CREDENTIALS_FILE="+none,
+	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	return spawnChild(t, cfg, cmd)
 }
 

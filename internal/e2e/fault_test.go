@@ -1,9 +1,9 @@
-package main
+package e2e
 
-// The S3 fault matrix (issue 6, item 3): faults injected by the proxy in
-// front of versitygw while writers keep changing accounts; an outage longer
-// than the log's retention, which must show as exactly one gap with exact
-// bounds; and a full data directory at the API.
+// The S3 fault matrix: faults injected by the proxy in front of versitygw
+// while writers keep changing accounts; an outage longer than the log's
+// retention, which must show as exactly one gap with exact bounds; and a
+// full data directory at the API.
 
 import (
 	"context"
@@ -19,8 +19,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/locals3"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 	"github.com/j1ds/j1ds/internal/verify"
 )
 
@@ -228,7 +228,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 	cfg := streamConfig(t, e)
 	cfg.LogRetentionBytes, cfg.LogRetentionInterval = retentionBytes, 200*time.Millisecond
 	var store atomic.Pointer[graph.Store]
-	cfg.test.storeOpened = store.Store
+	cfg.Test.StoreOpened = store.Store
 	j := startServe(t, cfg)
 	key := j.account(t, account, true)
 	j.enable(t, key, account, streamBucket, s3Owner)
@@ -381,7 +381,7 @@ func TestDiskFullAPI(t *testing.T) {
 	cfg.MinFreeBytes = 64 << 20
 	var free atomic.Uint64
 	free.Store(1 << 40)
-	cfg.test.freeSpace = func(string) (uint64, error) { return free.Load(), nil }
+	cfg.Test.FreeSpace = func(string) (uint64, error) { return free.Load(), nil }
 	j := startServe(t, cfg)
 	key := j.account(t, account, true)
 	j.enable(t, key, account, streamBucket, s3Owner)

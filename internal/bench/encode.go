@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -125,7 +125,7 @@ func limitInput(logs [][]graph.Entry) ([][]limitChange, error) {
 // encodeObjects turns each account's changes into one object on one core,
 // as the exporter batches them, and returns the events, record bytes
 // (lines) and gzip bytes. With assemble, each record line is built from
-// its change (graph.AppendRecord), as the issue defines the limit;
+// its change (graph.AppendRecord), as the encode limit is defined;
 // without, the finished lines are only compressed. Lines reach the
 // compressor in chunks of exporter.LineChunk, the size the exporter
 // gathers small transactions into (it hands larger ones over whole).
@@ -214,10 +214,6 @@ func checkEncoding(logs [][]graph.Entry, g gzipSetting) error {
 // the whole corpus.
 const encodeSample = 100000
 
-// limitRounds is how many times the encode limit of the settings the
-// export is compared with is measured; the best run counts.
-const limitRounds = 3
-
 // encodeLimit measures one run of encodeObjects.
 func encodeLimit(in [][]limitChange, g gzipSetting, assemble bool) (encodeResult, error) {
 	events, raw, packed, d, cpu, err := encodeObjects(in, g, assemble)
@@ -231,10 +227,11 @@ func encodeLimit(in [][]limitChange, g gzipSetting, assemble bool) (encodeResult
 // benchEncode measures every setting on a sample of logs (whole
 // accounts, about encodeSample records) and returns the results and the
 // recommended setting: the fastest whose ratio is at least
-// minCompressionRatio (the best ratio when none reaches it). The
-// recommended setting and stdlib-6 are measured again on all of in; logs
-// (the same changes) check that each setting writes what readers read.
-func benchEncode(logs [][]graph.Entry, in [][]limitChange, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
+// minCompressionRatio (the best ratio when none reaches it). The setting
+// serve ships, the recommended one and stdlib-6 are measured again on all
+// of in, each the best of rounds runs; logs (the same changes) check that
+// each setting writes what readers read.
+func benchEncode(logs [][]graph.Entry, in [][]limitChange, rounds int, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
 	sample, n := in, 0
 	for i, cs := range in {
 		n += len(cs)
@@ -275,12 +272,12 @@ func benchEncode(logs [][]graph.Entry, in [][]limitChange, progress func(string,
 	}
 	shipped := slices.IndexFunc(settings, func(g gzipSetting) bool { return g == shippedGzip() })
 	for _, i := range slices.Compact([]int{shipped, best, std}) {
-		// The limit is a ceiling: the best of limitRounds runs over the
-		// whole corpus (one run of a second or so caught whatever else the
+		// The limit is a ceiling: the best of rounds runs over the whole
+		// corpus (one run of a second or so caught whatever else the
 		// machine did, and the ratios to it moved by a third).
 		results[i] = encodeResult{}
-		for round := range limitRounds {
-			progress("encode limit: %s, whole corpus (run %d of %d)", settings[i].Name, round+1, limitRounds)
+		for round := range rounds {
+			progress("encode limit: %s, whole corpus (run %d of %d)", settings[i].Name, round+1, rounds)
 			r, err := encodeLimit(in, settings[i], true)
 			if err != nil {
 				return nil, settings[i], err

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
-	"github.com/j1ds/j1ds/internal/synth"
+	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
 // benchFlushInterval is the flush interval of the latency, burst and idle

@@ -1,9 +1,9 @@
-package main
+package e2e
 
 // The data streaming harness: a real versitygw over TLS (locals3) with the
 // customer's side ready (an owner account, the writer j1ds signs as, a
 // bucket with the seed's write-only policy), a recording proxy in front of
-// it, and j1ds itself, run in-process with serve (or in a child process,
+// it, and j1ds itself, run in-process with serve.Run (or in a child process,
 // for the crash test), driven only through its HTTP APIs as an operator and
 // an account administrator would. Objects are read back with versitygw's
 // root client, which bypasses bucket policies.
@@ -37,8 +37,9 @@ import (
 
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/locals3"
+	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 // The customer's side. The writer's access key is what j1ds signs with; it
@@ -234,7 +235,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 type j1 struct {
 	url   string
 	opKey string
-	cfg   serveConfig
+	cfg   serve.Config
 	http  *http.Client
 	stop  func()
 }
@@ -242,8 +243,8 @@ type j1 struct {
 // streamConfig is the serve configuration of these tests: j1ds writes
 // through the proxy, trusts versitygw's CA, signs as the writer, and
 // flushes every second.
-func streamConfig(t *testing.T, e *s3Env) serveConfig {
-	cfg := defaultServeConfig()
+func streamConfig(t *testing.T, e *s3Env) serve.Config {
+	cfg := serve.DefaultConfig()
 	cfg.Data, cfg.Listen = t.TempDir(), "127.0.0.1:0"
 	cfg.OperatorKey = "op-" + randomText(24)
 	cfg.LogLevel = "debug"
@@ -257,7 +258,7 @@ func streamConfig(t *testing.T, e *s3Env) serveConfig {
 
 // startServe runs serve in-process until the test ends (or stop). Its log
 // goes to the test log when the test fails.
-func startServe(t *testing.T, cfg serveConfig) *j1 {
+func startServe(t *testing.T, cfg serve.Config) *j1 {
 	t.Helper()
 	logs := &testLog{}
 	t.Cleanup(func() {
@@ -269,7 +270,7 @@ func startServe(t *testing.T, cfg serveConfig) *j1 {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
+	go func() { done <- serve.Run(ctx, cfg, log, func(a string) { addr <- a }) }()
 	j := &j1{opKey: cfg.OperatorKey, cfg: cfg, http: &http.Client{Timeout: time.Minute}}
 	select {
 	case a := <-addr:
@@ -709,9 +710,8 @@ func (j *j1) syncEntities(t *testing.T, key string, entities []map[string]any) {
 	})
 }
 
-// child is j1ds serve running in a child process (the test binary, see
-// matrix_test.go's init, or a built j1ds binary, see soak_test.go), so that
-// it can be killed and its memory is its own.
+// child is j1ds serve running in a child process from a built binary (see
+// startBinaryChild), so that it can be killed and its memory is its own.
 type child struct {
 	*j1
 	cmd    *exec.Cmd
@@ -720,20 +720,12 @@ type child struct {
 	err    error         // cmd.Wait's error, set before done is closed
 }
 
-// startChild runs serve in a child process on the data directory of cfg,
-// with extraEnv added to its environment, and waits until it listens. The
-// child is killed when the test ends.
-func startChild(t *testing.T, e *s3Env, cfg serveConfig, extraEnv ...string) *child {
-	t.Helper()
-	return startMatrixChild(t, e, cfg, matrixChildConfig{}, extraEnv...)
-}
-
 // spawnChild starts cmd, a j1ds serve with --listen on port 0 and its log
 // (JSON, info level or below) on stderr, and waits until it listens: until
 // its log says "j1ds serving" and at which address. A child whose
 // failpoint (J1DS_FAILPOINT in cmd.Env) fires while it starts is returned
 // without a url. The child is killed when the test ends.
-func spawnChild(t *testing.T, cfg serveConfig, cmd *exec.Cmd) *child {
+func spawnChild(t *testing.T, cfg serve.Config, cmd *exec.Cmd) *child {
 	t.Helper()
 	var failpoints []string
 	for _, v := range cmd.Env {

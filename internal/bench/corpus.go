@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/synth"
+	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
 // The bench corpus is a real transaction log: each account runs its own
-// synthetic integration (internal/synth: a few dozen entity and
+// synthetic integration (internal/testbed/synth: a few dozen entity and
 // relationship types, 10 to 40 properties), whose datasets are diffed step
 // after step and committed into a graph.Store as creates, updates and
 // deletes of entities and relationships. The records are read back from

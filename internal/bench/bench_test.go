@@ -1,10 +1,12 @@
-package main
+package bench
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +15,8 @@ import (
 )
 
 // TestBenchSmoke runs the whole bench end to end at tiny sizes (versitygw
-// included) and checks that the JSON report has every key of issue 5 with
-// a number that makes sense. It checks no timing: figures vary with the
+// included) and checks that the JSON report has every key compared across
+// runs with a number that makes sense. It checks no timing: figures vary with the
 // machine.
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
@@ -22,7 +24,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a cold build of versitygw
 	defer cancel()
-	c := benchConfig{
+	c := Config{
 		Quick: true, JSON: true, Dir: t.TempDir(),
 		Entities: 500, Batch: 100, Writers: 2,
 		Changes: 2000, Accounts: 4,
@@ -34,7 +36,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if err := bench(ctx, c, &stdout, &stderr); err != nil {
+	if err := Run(ctx, c, &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\nprogress:\n%s", err, stderr.String())
 	}
 	var r map[string]any
@@ -70,24 +72,45 @@ func TestBenchSmoke(t *testing.T) {
 	if ratio, _ := r["compression_ratio"].(float64); ratio < minCompressionRatio {
 		t.Errorf("serve's default setting compresses %.2fx, below %.1f", ratio, minCompressionRatio)
 	}
+	// Every side of every ratio is measured the same number of times: with
+	// --quick, every measurement that runs more than once in a full run
+	// (encode limits, gzip only, baseline, exports, ingest) runs once.
+	if r["runs"] != 1.0 {
+		t.Errorf("runs %v with --quick, want 1", r["runs"])
+	}
+	counted := regexp.MustCompile(`\(run \d+ of (\d+)\)`).FindAllStringSubmatch(stderr.String(), -1)
+	if len(counted) == 0 {
+		t.Errorf("no measurement says its run in the progress:\n%s", stderr.String())
+	}
+	for _, m := range counted {
+		if m[1] != "1" {
+			t.Errorf("with --quick a measurement runs %s times, the others once: %s", m[1], m[0])
+		}
+	}
 }
 
 // TestBenchOnly: --only picks phases by name, and a wrong name is refused
 // with the list of phases.
 func TestBenchOnly(t *testing.T) {
-	c, err := parseBench([]string{"--only", "ingest, export"})
+	parse := func(args ...string) (Config, error) {
+		c := DefaultConfig()
+		fs := NewFlagSet(&c)
+		fs.SetOutput(io.Discard)
+		return c, fs.Parse(args)
+	}
+	c, err := parse("--only", "ingest, export")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range benchPhases {
+	for _, p := range phases {
 		if want := p == "ingest" || p == "export"; c.runs(p) != want {
 			t.Errorf("--only ingest,export: runs(%s) = %v", p, !want)
 		}
 	}
-	if c, _ := parseBench(nil); !c.runs("burst") || !c.runs("idle") {
+	if c, _ := parse(); !c.runs("burst") || !c.runs("idle") {
 		t.Error("without --only every phase runs")
 	}
-	_, err = parseBench([]string{"--only", "export,brust"})
+	_, err = parse("--only", "export,brust")
 	if err == nil || !strings.Contains(err.Error(), `unknown phase "brust"`) || !strings.Contains(err.Error(), "idle, burst, export, latency, ingest") {
 		t.Errorf("--only export,brust: %v, want the unknown phase named and the phases listed", err)
 	}

@@ -1,7 +1,7 @@
-package main
+package e2e
 
-// The crash matrix (issue 6, item 2): j1ds serve in a child process is
-// SIGKILLed at each failpoint and at random moments while writers keep
+// The crash matrix: j1ds serve in a child process (built with failpoints)
+// is SIGKILLed at each failpoint and at random moments while writers keep
 // changing three accounts, and restarted on the same data directory each
 // time. At the end every account passes j1ds verify --compare and its
 // bucket equals its log: zero lost, zero duplicated changes.
@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/synth"
+	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
 // TestCrashMatrix: three accounts change throughout: crash-rest by REST
@@ -48,11 +48,11 @@ func TestCrashMatrix(t *testing.T) {
 	}
 	e := startS3(t, "")
 	cfg := streamConfig(t, e)
-	mc := matrixChildConfig{PartSize: 5 << 20}
+	cfg.S3.PartSize = 5 << 20
 	const accREST, accSynth, accBlob = "crash-rest", "crash-synth", "crash-blob"
 	accountIDs := []string{accREST, accSynth, accBlob}
 
-	c := startMatrixChild(t, e, cfg, mc)
+	c := startChild(t, e, cfg)
 	keys := map[string]string{}
 	for _, a := range accountIDs {
 		keys[a] = c.account(t, a, true)
@@ -115,7 +115,7 @@ func TestCrashMatrix(t *testing.T) {
 			if p != "kill" {
 				env = append(env, "J1DS_FAILPOINT="+p+":"+strconv.Itoa(hit))
 			}
-			c = startMatrixChild(t, e, cfg, mc, env...)
+			c = startChild(t, e, cfg, env...)
 			if c.url == "" { // killed while starting: resuming a job or an export
 				c.killed(t)
 				kills[p]++
@@ -162,7 +162,7 @@ func TestCrashMatrix(t *testing.T) {
 		kills[p]++
 		took = append(took, fmt.Sprintf("%s %.1fs", p, time.Since(roundStart).Seconds()))
 	}
-	c = startMatrixChild(t, e, cfg, mc)
+	c = startChild(t, e, cfg)
 	live.set(c.url)
 	restoreBlob(c)
 	// Keep writing on the last j1ds for a moment, then stop and let the

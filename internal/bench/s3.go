@@ -1,7 +1,9 @@
-package main
+package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -16,9 +18,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/j1ds/j1ds/internal/exporter"
-	"github.com/j1ds/j1ds/internal/locals3"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 // The bench's S3 cast, as in the demo: the customer's AWS account owns the
@@ -229,4 +231,11 @@ func sortedCopy(v []float64) []float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s
+}
+
+// randomHex returns n random bytes in hex: the S3 accounts' secrets.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	return hex.EncodeToString(b)
 }

@@ -1,8 +1,8 @@
-package main
+package e2e
 
-// Browser tests of Settings > Data Streaming (issue 4): the system's
-// headless Chromium (pagebrowser_test.go) drives the page that j1ds serves,
-// against j1ds and a real versitygw started by the streaming harness
+// Browser tests of Settings > Data Streaming: the system's headless
+// Chromium (pagebrowser_test.go) drives the page that j1ds serves, against
+// j1ds and a real versitygw started by the streaming harness
 // (streamharness_test.go), following the product doc's "Enabling Data
 // Streaming" steps. Every state is saved as a PNG in the directory the
 // test logs.
@@ -19,8 +19,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/j1ds/j1ds/internal/locals3"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 // secondBucket is another bucket of the owner with the right policy, to

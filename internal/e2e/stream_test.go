@@ -1,8 +1,8 @@
-package main
+package e2e
 
-// End-to-end tests of data streaming (issue 3): j1ds serving, a real
-// versitygw over TLS behind a recording proxy, and everything driven
-// through j1ds's APIs. The harness is in streamharness_test.go.
+// End-to-end tests of data streaming: j1ds serving, a real versitygw over
+// TLS behind a recording proxy, and everything driven through j1ds's APIs.
+// The harness is in streamharness_test.go.
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/locals3"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 func isTime(s string) bool {

@@ -1,21 +1,18 @@
-package main
+package e2e
 
-// The soak (issue 6, item 7): a bounded run, loopback only, with many
-// accounts under steady writes and periodic S3 faults, against a j1ds
-// binary built without the race detector. It prints its figures and
-// asserts correctness and memory (generous caps, and an RSS that does not
-// trend up), never a timing.
+// The soak: a bounded run, loopback only, with many accounts under steady
+// writes and periodic S3 faults, against a j1ds binary built without the
+// race detector. It prints its figures and asserts correctness and memory
+// (generous caps, and an RSS that does not trend up), never a timing.
 
 import (
 	"context"
-	"debug/buildinfo"
 	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,7 +23,7 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/locals3"
+	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
 // soakHeapCap and soakRSSCap bound the heap and the RSS of j1ds (a child
@@ -84,7 +81,7 @@ func TestSoak(t *testing.T) {
 	// not the test's (whose logs and request records grow with the run),
 	// and as a binary built without the race detector, whose shadow memory
 	// would grow with every byte the process touches.
-	c := startBuiltChild(t, e, cfg)
+	c := startBinaryChild(t, e, operatorBuild, cfg)
 	j := c.j1
 	live := &liveURL{}
 	live.set(j.url)
@@ -296,72 +293,6 @@ func TestSoak(t *testing.T) {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// startBuiltChild runs j1ds serve from a binary built without the race
-// detector (builtJ1ds) on cfg's data directory, configured only as an
-// operator would configure it: flags for j1ds, and the AWS SDK's standard
-// variables for the credentials (the writer's), the trusted CA
-// (versitygw's) and no instance metadata. Nothing of this process's AWS_*
-// or J1DS_* environment reaches it. It waits until the child listens; the
-// child is killed when the test ends.
-func startBuiltChild(t *testing.T, e *s3Env, cfg serveConfig) *child {
-	t.Helper()
-	cmd := exec.Command(builtJ1ds(t), "serve",
-		"--data", cfg.Data,
-		"--listen", "127.0.0.1:0",
-		"--operator-key", cfg.OperatorKey,
-		"--log-level", "info",
-		"--flush-interval", cfg.FlushInterval.String(),
-		"--export-workers", strconv.Itoa(cfg.ExportWorkers),
-		"--region", cfg.S3.Region,
-		"--s3-endpoint", cfg.S3.Endpoint,
-		"--platform-aws-account-id", cfg.PlatformAccountID,
-	)
-	none := filepath.Join(t.TempDir(), "none")
-	for _, v := range os.Environ() {
-		if !strings.HasPrefix(v, "AWS_") && !strings.HasPrefix(v, "J1DS_") {
-			cmd.Env = append(cmd.Env, v)
-		}
-	}
-	cmd.Env = append(cmd.Env,
-		"AWS_ACCESS_KEY_ID="+s3Writer,
-		"AWS_SECRET_ACCESS_KEY="+s3WriterSecret,
-		"AWS_CA_BUNDLE="+e.srv.CAFile,
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+none,
-		"AWS_SHARED_CREDENTIALS_FILE="+none,
-	)
-	return spawnChild(t, cfg, cmd)
-}
-
-// builtJ1ds builds ./cmd/j1ds with the go command on PATH, without the
-// race detector whatever this test binary was built with, into a
-// temporary directory of the test, and returns the binary's path. Go's
-// build cache makes it quick after the first time.
-func builtJ1ds(t *testing.T) string {
-	t.Helper()
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("building j1ds needs the go command on PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "j1ds")
-	// The test runs in the package's directory: "." is cmd/j1ds.
-	cmd := exec.Command(goCmd, "build", "-o", bin, ".")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/j1ds: %v\n%s", err, out)
-	}
-	info, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			t.Fatalf("%s was built with -race (GOFLAGS=%q?): the soak measures j1ds without the race detector", bin, os.Getenv("GOFLAGS"))
-		}
-	}
-	return bin
-}
 
 // childMemory reads from a j1ds's /metrics its live heap and the memory
 // its Go runtime holds from the OS less what it returned: the Go share of

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/settings"
-	"github.com/j1ds/j1ds/internal/synth"
+	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
 // procStatus returns a field of /proc/self/status in bytes (VmRSS, VmHWM),

@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config sizes a bench run.
+type Config struct {
+	Quick bool
+	JSON  bool
+	Dir   string
+	// Ingest.
+	Entities, Batch, Writers int
+	// The export corpus: Changes changes over Accounts accounts.
+	Changes, Accounts int
+	// The burst.
+	BurstChanges, BurstAccounts int
+	// Idle accounts.
+	IdleAccounts int
+	IdleFor      time.Duration
+	// Latency and cost under a steady load.
+	LatencyAccounts int
+	LatencyFor      time.Duration
+	// Profile is a directory for CPU profiles of the export, burst and
+	// ingest phases ("": none).
+	Profile string
+	// Only lists the phases to run (nil: all of phases).
+	Only []string
+}
+
+// phases are the phases of a run, in order; --only picks some.
+var phases = []string{"idle", "burst", "export", "latency", "ingest"}
+
+// runs reports whether phase is part of the run.
+func (c Config) runs(phase string) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, phase)
+}
+
+// profile returns the path of a profile, "" when not profiling.
+func (c Config) profile(name string) string {
+	if c.Profile == "" {
+		return ""
+	}
+	return filepath.Join(c.Profile, name)
+}
+
+// bestOf is how many times a full run measures each figure that a ratio
+// is built from; the best run counts. A run the machine slowed down then
+// counts no more on one side of a ratio than on the other.
+const bestOf = 3
+
+// rounds returns how many times each figure behind a ratio is measured:
+// bestOf, or once with --quick. Every side of every ratio is measured the
+// same number of times.
+func (c Config) rounds() int {
+	if c.Quick {
+		return 1
+	}
+	return bestOf
+}
+
+// quickSizes are the sizes of --quick (CI smoke use, under a minute);
+// flags given explicitly win.
+var quickSizes = map[string]string{
+	"entities": "5000", "changes": "30000", "accounts": "10",
+	"burst-changes": "50000", "burst-accounts": "100",
+	"idle-accounts": "1000", "idle-for": "2s",
+	"latency-accounts": "10", "latency-for": "5s",
+}
+
+// DefaultConfig returns the sizes of a full run.
+func DefaultConfig() Config {
+	return Config{
+		Entities: 50000, Batch: 500, Writers: 4,
+		Changes: 300000, Accounts: 100,
+		BurstChanges: 1000000, BurstAccounts: 1000,
+		IdleAccounts: 10000, IdleFor: 10 * time.Second,
+		LatencyAccounts: 50, LatencyFor: 30 * time.Second,
+	}
+}
+
+// NewFlagSet returns the flags of j1ds bench, each bound to its field of c
+// with c's value as the default.
+func NewFlagSet(c *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.BoolVar(&c.Quick, "quick", c.Quick, "small sizes and one run of each measurement instead of the best of three: the whole run in under a minute (CI smoke use)")
+	fs.BoolVar(&c.JSON, "json", c.JSON, "print one JSON object instead of a table (progress still goes to stderr)")
+	fs.StringVar(&c.Dir, "dir", c.Dir, "directory for the scratch databases and S3 data (default: a temporary directory)")
+	fs.IntVar(&c.Entities, "entities", c.Entities, "ingest: entities written by each measurement")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "ingest: entities per transaction (and per upload request)")
+	fs.IntVar(&c.Writers, "writers", c.Writers, "ingest: concurrent writers, each on its own account, in the concurrent runs")
+	fs.IntVar(&c.Changes, "changes", c.Changes, "export: changes in the corpus (the pre-filled log)")
+	fs.IntVar(&c.Accounts, "accounts", c.Accounts, "export: accounts the corpus is spread over (one object each)")
+	fs.IntVar(&c.BurstChanges, "burst-changes", c.BurstChanges, "memory: changes committed in the burst")
+	fs.IntVar(&c.BurstAccounts, "burst-accounts", c.BurstAccounts, "memory: accounts of the burst")
+	fs.IntVar(&c.IdleAccounts, "idle-accounts", c.IdleAccounts, "idle: enabled accounts with no changes")
+	fs.DurationVar(&c.IdleFor, "idle-for", c.IdleFor, "idle: how long CPU is measured")
+	fs.IntVar(&c.LatencyAccounts, "latency-accounts", c.LatencyAccounts, "latency: accounts writing a steady load")
+	fs.DurationVar(&c.LatencyFor, "latency-for", c.LatencyFor, "latency: how long the steady load runs")
+	fs.StringVar(&c.Profile, "profile", c.Profile, "directory for CPU profiles (pprof) of the export, burst and ingest phases")
+	fs.Func("only", "run only these phases, comma-separated: "+strings.Join(phases, ", ")+" (default: all); the goals of the others are not judged", func(v string) error {
+		c.Only = nil
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); !slices.Contains(phases, p) {
+				return fmt.Errorf("unknown phase %q: the phases are %s", p, strings.Join(phases, ", "))
+			}
+			c.Only = append(c.Only, p)
+		}
+		return nil
+	})
+	return fs
+}
+
+// ApplyQuick sets the sizes of --quick on fs, a flag set from NewFlagSet,
+// except for the flags keep names: those the user gave.
+func ApplyQuick(fs *flag.FlagSet, keep func(name string) bool) error {
+	for name, v := range quickSizes {
+		if !keep(name) {
+			if err := fs.Set(name, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks the sizes; errors name the flag.
+func (c Config) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--entities", c.Entities}, {"--batch", c.Batch}, {"--writers", c.Writers}, {"--changes", c.Changes},
+		{"--accounts", c.Accounts}, {"--burst-changes", c.BurstChanges}, {"--burst-accounts", c.BurstAccounts},
+		{"--idle-accounts", c.IdleAccounts}, {"--latency-accounts", c.LatencyAccounts}} {
+		if f.v < 1 {
+			return fmt.Errorf("%s %d must be positive", f.name, f.v)
+		}
+	}
+	switch {
+	case c.Changes < c.Accounts:
+		return fmt.Errorf("--changes %d must be at least --accounts %d", c.Changes, c.Accounts)
+	case c.BurstChanges < c.BurstAccounts:
+		return fmt.Errorf("--burst-changes %d must be at least --burst-accounts %d", c.BurstChanges, c.BurstAccounts)
+	case c.IdleFor < 100*time.Millisecond:
+		return fmt.Errorf("--idle-for %s must be at least 100ms", c.IdleFor)
+	case c.LatencyFor < time.Second:
+		return fmt.Errorf("--latency-for %s must be at least 1s", c.LatencyFor)
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+// Package bench is j1ds bench: it measures the stream the way an operator
+// chooses one: what a change costs to encode, ship and store, against the
+// encode limit of this machine and a naive baseline, and how far behind
+// and how large the service gets under a burst.
+//
+// Run executes the phases in one process, against a versitygw over TLS in
+// its own process (s3.go): the idle cost and the burst's memory
+// (memory.go), the corpus (corpus.go) with the encode limit of each gzip
+// setting (encode.go), the baseline and the export (export.go), latency
+// and cost under a steady load (export.go), and ingest against raw Pebble
+// (ingest.go). report.go prints the figures and judges the goals.
+//
+// The bench is a tool, not part of the service: j1ds serve never imports
+// it.
+package bench

@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// report is what the bench prints: the table, or with --json this
+// object. Its keys are the figures compared across runs; keep them.
+type report struct {
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPUs       int    `json:"cpus"`
+	GoVersion  string `json:"go_version"`
+	Quick      bool   `json:"quick"`
+	// Runs is how many times each figure of the throughput and ingest
+	// tables was measured, the best run counting: the same for every side
+	// of every ratio.
+	Runs int `json:"runs"`
+
+	// Corpus.
+	CorpusRecords      int            `json:"corpus_records"`
+	CorpusAccounts     int            `json:"corpus_accounts"`
+	CorpusRecordBytes  float64        `json:"corpus_record_bytes_avg"`
+	CorpusRecordP5     int            `json:"corpus_record_bytes_p5"`
+	CorpusRecordP50    int            `json:"corpus_record_bytes_p50"`
+	CorpusRecordP95    int            `json:"corpus_record_bytes_p95"`
+	CorpusEntityTypes  int            `json:"corpus_entity_types"`
+	CorpusRelTypes     int            `json:"corpus_relationship_types"`
+	CorpusPropsMin     int            `json:"corpus_properties_min"`
+	CorpusPropsMedian  int            `json:"corpus_properties_median"`
+	CorpusPropsMax     int            `json:"corpus_properties_max"`
+	CorpusOps          map[string]int `json:"corpus_operations"`
+	CorpusBuildSeconds float64        `json:"corpus_build_s"`
+	RecommendedSetting string         `json:"recommended_compression"` // fastest of this run with ratio ≥ 4
+	ShippedSetting     string         `json:"shipped_compression"`     // serve's default: what the export is measured at
+	Encode             []encodeResult `json:"encode"`
+	EncodeLimit        float64        `json:"encode_limit_events_per_s"`
+	EncodeLimitMBPerS  float64        `json:"encode_limit_mb_per_s"`
+	CompressionRatio   float64        `json:"compression_ratio"`
+	EncodeStdlib6      float64        `json:"encode_stdlib6_events_per_s"`
+	// The shipped setting compressing the finished record lines only (no
+	// record built): a stricter ceiling than the encode limit, and the export
+	// against it.
+	EncodeGzipOnly       float64 `json:"encode_gzip_only_events_per_s"`
+	EncodeGzipOnlyPerCPU float64 `json:"encode_gzip_only_events_per_cpu_s"`
+	ExportVsGzipOnly     float64 `json:"export_vs_gzip_only"`
+	ExportCPUVsGzipOnly  float64 `json:"export_cpu_vs_gzip_only"`
+	// Per CPU-second of this process: the same figures, unaffected by
+	// other load on the machine (versitygw's CPU is not counted).
+	EncodeLimitPerCPU   float64 `json:"encode_limit_events_per_cpu_s"`
+	BaselinePerCPU      float64 `json:"baseline_events_per_cpu_s"`
+	ExportPerCPU        float64 `json:"export_events_per_cpu_s"`
+	ExportCPUVsLimit    float64 `json:"export_cpu_vs_limit"`
+	ExportCPUVsBaseline float64 `json:"export_cpu_vs_baseline"`
+	Baseline            float64 `json:"baseline_events_per_s"`
+	BaselineRatio       float64 `json:"baseline_compression_ratio"`
+	Export              float64 `json:"export_events_per_s"`
+	ExportMBPerS        float64 `json:"export_mb_per_s"`
+	ExportVsLimit       float64 `json:"export_vs_limit"`
+	ExportVsBaseline    float64 `json:"export_vs_baseline"`
+	ExportRatio         float64 `json:"export_compression_ratio"`
+	ExportObjects       int     `json:"export_objects"`
+	// The exporter with objects discarded: log read and gzip, no S3.
+	ExportNoUpload           float64 `json:"export_no_upload_events_per_s"`
+	ExportNoUploadVsLimit    float64 `json:"export_no_upload_vs_limit"`
+	ExportNoUploadPerCPU     float64 `json:"export_no_upload_events_per_cpu_s"`
+	ExportNoUploadCPUVsLimit float64 `json:"export_no_upload_cpu_vs_limit"`
+	ExportStdlib6            float64 `json:"export_stdlib6_events_per_s"`
+	ExportStdlib6VsLim       float64 `json:"export_stdlib6_vs_limit"`
+	ExportStdlib6VsBase      float64 `json:"export_stdlib6_vs_baseline"`
+
+	// Latency and cost under a steady load.
+	FlushIntervalS       float64 `json:"flush_interval_s"`
+	LatencyAccounts      int     `json:"latency_accounts"`
+	LatencyCommits       int     `json:"latency_commits"`
+	LatencyEventsPerS    float64 `json:"latency_load_events_per_s"`
+	LatencyP50           float64 `json:"latency_p50_over_interval_s"`
+	LatencyP99           float64 `json:"latency_p99_over_interval_s"`
+	LatencyMax           float64 `json:"latency_max_over_interval_s"`
+	FlushMeanS           float64 `json:"flush_mean_s"`
+	RequestsPerObject    float64 `json:"requests_per_object"`
+	ObjectsPerAcctHour   float64 `json:"objects_per_account_hour"`
+	MinObjectsPerAcctHr  float64 `json:"min_objects_per_account_hour"`
+	ObjectsVsMinimum     float64 `json:"objects_vs_minimum"`
+	RequestsPerAcctHour  float64 `json:"requests_per_account_hour"`
+	LatencyCompression   float64 `json:"latency_compression_ratio"`
+	ObjectsPerAcctHour5m float64 `json:"objects_per_account_hour_at_5m"`
+
+	// Memory.
+	BurstChanges     int     `json:"burst_changes"`
+	BurstAccounts    int     `json:"burst_accounts"`
+	BurstStartRSS    uint64  `json:"burst_start_rss_bytes"`
+	BurstPeakRSS     uint64  `json:"burst_peak_rss_bytes"`
+	BurstPeakHeap    uint64  `json:"burst_peak_heap_bytes"`
+	BurstPeakGo      uint64  `json:"burst_peak_go_runtime_bytes"`
+	BurstIngestEPS   float64 `json:"burst_ingest_events_per_s"`
+	BurstDrainS      float64 `json:"burst_drain_s"`
+	BurstObjects     int     `json:"burst_objects"`
+	BurstHWMMeasured bool    `json:"burst_peak_rss_from_vmhwm"`
+	IdleAccounts     int     `json:"idle_accounts"`
+	IdleCPU          float64 `json:"idle_cpu_fraction"`
+	IdleRSS          uint64  `json:"idle_rss_bytes"`
+	IdleHeap         uint64  `json:"idle_heap_bytes"`
+
+	// Ingest (the keys of the first bench).
+	Entities       int     `json:"entities"`
+	Batch          int     `json:"batch"`
+	Writers        int     `json:"writers"`
+	AvgEntityBytes int     `json:"avg_entity_bytes"`
+	RawPebble      float64 `json:"raw_pebble_events_per_s"`
+	// Raw Pebble opened with its defaults instead of the store's options,
+	// for reference.
+	RawPebbleDefaults   float64 `json:"raw_pebble_default_options_events_per_s"`
+	IngestVsRawDefaults float64 `json:"ingest_vs_raw_pebble_default_options"`
+	IngestVsRawSame     float64 `json:"ingest_vs_raw_pebble_same_options"`
+	Ingest              float64 `json:"ingest_events_per_s"`
+	IngestVsRaw         float64 `json:"ingest_vs_raw_pebble"`
+	RawPebbleConc       float64 `json:"raw_pebble_concurrent_eps"`
+	IngestConc          float64 `json:"ingest_concurrent_eps"`
+	IngestConcVsRaw     float64 `json:"ingest_concurrent_vs_raw"`
+	SyncAPI             float64 `json:"sync_api_events_per_s"`
+	SyncAPIVsRaw        float64 `json:"sync_api_vs_raw_pebble"`
+	TotalSeconds        float64 `json:"total_s"`
+	ingestMeasurement   []ingestResult
+}
+
+type ingestResult struct {
+	name       string
+	rate, base float64
+}
+
+// check refuses a report with a figure that is not a positive finite
+// number: a phase measured nothing.
+func (r *report) check(c Config) error {
+	for name, m := range map[string]struct {
+		phase string
+		v     float64
+	}{
+		"encode_limit_events_per_s": {"export", r.EncodeLimit}, "baseline_events_per_s": {"export", r.Baseline},
+		"export_events_per_s": {"export", r.Export}, "compression_ratio": {"export", r.CompressionRatio},
+		"ingest_events_per_s": {"ingest", r.Ingest}, "requests_per_object": {"latency", r.RequestsPerObject},
+		"burst_peak_rss_bytes": {"burst", float64(r.BurstPeakRSS)}, "idle_rss_bytes": {"idle", float64(r.IdleRSS)},
+	} {
+		if c.runs(m.phase) && (m.v <= 0 || math.IsInf(m.v, 0) || math.IsNaN(m.v)) {
+			return fmt.Errorf("bench: %s is %v: the %s phase measured nothing", name, m.v, m.phase)
+		}
+	}
+	return nil
+}
+
+func (r *report) table(w io.Writer, c Config) error {
+	mib := func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+	goal := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintf(w, "j1ds bench: %s, %d CPUs, GOMAXPROCS=%d%s", r.GoVersion, r.CPUs, r.GOMAXPROCS, map[bool]string{true: ", --quick"}[r.Quick])
+	if len(c.Only) > 0 {
+		fmt.Fprintf(w, ", only %s", strings.Join(c.Only, ","))
+	}
+	fmt.Fprint(w, "\n\n")
+	if c.runs("export") {
+		r.exportTables(w)
+	}
+	if c.runs("ingest") {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "ingest\tentities/s\tvs raw Pebble\t")
+		for _, m := range r.ingestMeasurement {
+			fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t\n", m.name, m.rate, m.rate/m.base)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "each row %s on fresh databases\n\n", r.runsText())
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "goal\tmeasured\t\t")
+	if c.runs("export") {
+		fmt.Fprintf(tw, "compression ratio ≥ %.1f\t%.2f (%s)\t%s\t\n", minCompressionRatio, r.CompressionRatio, r.ShippedSetting, goal(r.CompressionRatio >= minCompressionRatio))
+		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, per CPU-second\t%.2fx (objects discarded: %.2fx; vs gzip of finished lines only: %.2fx)\t%s\t\n", r.ExportCPUVsLimit, r.ExportNoUploadCPUVsLimit, r.ExportCPUVsGzipOnly, goal(r.ExportCPUVsLimit >= 0.7))
+		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, wall clock\t%.2fx (objects discarded: %.2fx; vs gzip only: %.2fx; versitygw shares the cores)\t%s\t\n", r.ExportVsLimit, r.ExportNoUploadVsLimit, r.ExportVsGzipOnly, goal(r.ExportVsLimit >= 0.7))
+		fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx (per CPU-second %.2fx)\t%s\t\n", r.ExportVsBaseline, r.ExportCPUVsBaseline, goal(r.ExportVsBaseline >= 5))
+	}
+	if c.runs("ingest") {
+		fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx the faster raw Pebble (same options %.2fx, Pebble's defaults %.2fx)\t%s\t\n", r.IngestVsRaw, r.IngestVsRawSame, r.IngestVsRawDefaults, goal(r.IngestVsRaw >= 0.5))
+	}
+	if c.runs("burst") {
+		fmt.Fprintf(tw, "burst peak RSS ≤ 256 MiB\t%s (Go runtime %s, live heap %s; %d changes over %d accounts, %.0f/s, drained %.1fs after)\t%s\t\n",
+			mib(r.BurstPeakRSS), mib(r.BurstPeakGo), mib(r.BurstPeakHeap), r.BurstChanges, r.BurstAccounts, r.BurstIngestEPS, r.BurstDrainS, goal(r.BurstPeakRSS <= 256<<20))
+	}
+	if c.runs("idle") {
+		fmt.Fprintf(tw, "idle ≤ 1%% of a core\t%.2f%% (%d accounts, RSS %s, heap %s)\t%s\t\n", 100*r.IdleCPU, r.IdleAccounts, mib(r.IdleRSS), mib(r.IdleHeap), goal(r.IdleCPU <= 0.01))
+	}
+	if c.runs("latency") {
+		fmt.Fprintf(tw, "p99 latency ≤ interval + 2s\tp50 %+.2fs, p99 %+.2fs, max %+.2fs (interval %.0fs, %d accounts, %d commits, %.0f events/s, %.0f ms a flush)\t%s\t\n",
+			r.LatencyP50, r.LatencyP99, r.LatencyMax, r.FlushIntervalS, r.LatencyAccounts, r.LatencyCommits, r.LatencyEventsPerS, 1000*r.FlushMeanS, goal(r.LatencyP99 <= 2))
+		fmt.Fprintf(tw, "requests per object = 1\t%.2f\t%s\t\n", r.RequestsPerObject, goal(r.RequestsPerObject == 1))
+		fmt.Fprintf(tw, "objects per account-hour\t%.0f, minimum %.0f (%.2fx; at a 5 min interval: %.1f)\t\t\n",
+			r.ObjectsPerAcctHour, r.MinObjectsPerAcctHr, r.ObjectsVsMinimum, r.ObjectsPerAcctHour5m)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ntotal %.0fs\n", r.TotalSeconds)
+	return nil
+}
+
+// exportTables prints the corpus, the encode limit and the throughput.
+func (r *report) exportTables(w io.Writer) {
+	fmt.Fprintf(w, "corpus: %d changes over %d accounts (%v); %d entity and %d relationship types; %d-%d properties (median %d);\n",
+		r.CorpusRecords, r.CorpusAccounts, r.CorpusOps, r.CorpusEntityTypes, r.CorpusRelTypes, r.CorpusPropsMin, r.CorpusPropsMax, r.CorpusPropsMedian)
+	fmt.Fprintf(w, "        records %.0f bytes on average (p5 %d, median %d, p95 %d), built in %.1fs\n\n",
+		r.CorpusRecordBytes, r.CorpusRecordP5, r.CorpusRecordP50, r.CorpusRecordP95, r.CorpusBuildSeconds)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "encode limit, one core\tevents/s\tMB/s\tratio\t")
+	for _, e := range r.Encode {
+		name := e.Setting
+		if name == r.ShippedSetting {
+			name += " (serve's default)"
+		}
+		if e.Setting == r.RecommendedSetting {
+			name += " (fastest ≥ 4.0 here)"
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t\n", name, e.EventsPerS, e.MBPerS, e.Ratio)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "throughput, one core\tevents/s\tvs limit\tvs baseline\tevents/CPU-s\tvs limit\tvs baseline\tratio\t")
+	fmt.Fprintf(tw, "encode limit (%s)\t%.0f\t1.00x\t%.2fx\t%.0f\t1.00x\t%.2fx\t%.2f\t\n", r.ShippedSetting,
+		r.EncodeLimit, r.EncodeLimit/r.Baseline, r.EncodeLimitPerCPU, r.EncodeLimitPerCPU/r.BaselinePerCPU, r.CompressionRatio)
+	fmt.Fprintf(tw, "  gzip of the finished lines only (no record built)\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\t\n",
+		r.EncodeGzipOnly, r.EncodeGzipOnly/r.EncodeLimit, r.EncodeGzipOnly/r.Baseline, r.EncodeGzipOnlyPerCPU, r.EncodeGzipOnlyPerCPU/r.EncodeLimitPerCPU, r.EncodeGzipOnlyPerCPU/r.BaselinePerCPU)
+	fmt.Fprintf(tw, "baseline (encoding/json maps, gzip 6, PutObject)\t%.0f\t%.2fx\t1.00x\t%.0f\t%.2fx\t1.00x\t%.2f\t\n",
+		r.Baseline, r.Baseline/r.EncodeLimit, r.BaselinePerCPU, r.BaselinePerCPU/r.EncodeLimitPerCPU, r.BaselineRatio)
+	fmt.Fprintf(tw, "export (%s): log → S3 ack\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t%.2f\t\n", r.ShippedSetting,
+		r.Export, r.ExportVsLimit, r.ExportVsBaseline, r.ExportPerCPU, r.ExportCPUVsLimit, r.ExportCPUVsBaseline, r.ExportRatio)
+	fmt.Fprintf(tw, "  the same, objects discarded (log → gzip)\t%.0f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\t\n",
+		r.ExportNoUpload, r.ExportNoUploadVsLimit, r.ExportNoUpload/r.Baseline, r.ExportNoUploadPerCPU, r.ExportNoUploadCPUVsLimit, r.ExportNoUploadPerCPU/r.BaselinePerCPU)
+	fmt.Fprintf(tw, "export (stdlib-6, compress/gzip default level)\t%.0f\t%.2fx\t%.2fx\t\t\t\t\t\n", r.ExportStdlib6, r.ExportStdlib6VsLim, r.ExportStdlib6VsBase)
+	tw.Flush()
+	fmt.Fprintf(w, "each row %s over the whole corpus\n\n", r.runsText())
+}
+
+// runsText says how many runs each figure of a table is: every side of
+// every ratio alike.
+func (r *report) runsText() string {
+	if r.Runs == 1 {
+		return "is one run (--quick)"
+	}
+	return fmt.Sprintf("is the best of %d runs", r.Runs)
+}

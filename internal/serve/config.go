@@ -1,0 +1,157 @@
+package serve
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/exporter"
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/settings"
+)
+
+// Config is the configuration of j1ds serve.
+type Config struct {
+	Data              string
+	Listen            string
+	OperatorKey       string
+	LogRetention      time.Duration
+	LogRetentionBytes int64
+	// LogRetentionInterval is the time between retention passes.
+	LogRetentionInterval time.Duration
+	MaxBody              int64
+	MinFreeBytes         int64
+	LogLevel             string
+
+	// Data streaming.
+	FlushInterval     time.Duration
+	MaxBatchBytes     int64
+	ExportWorkers     int
+	GzipLevel         int
+	S3                s3dest.Config
+	PlatformAccountID string
+
+	// Test holds hooks that tests set; no flag reaches them, and the
+	// binary leaves them nil.
+	Test TestHooks
+}
+
+// TestHooks let tests reach into Run. They are set by tests only, never
+// by a flag.
+type TestHooks struct {
+	// FreeSpace replaces statfs as the data directory's free space
+	// (graph.Options.FreeSpace).
+	FreeSpace func(dir string) (uint64, error)
+	// StoreOpened receives the store once it is open, to read its log.
+	StoreOpened func(*graph.Store)
+}
+
+// DefaultConfig returns the configuration of j1ds serve with no flag set.
+func DefaultConfig() Config {
+	return Config{
+		Data:                 "./j1ds-data",
+		Listen:               "127.0.0.1:8080",
+		LogRetention:         7 * 24 * time.Hour,
+		LogRetentionBytes:    8 << 30,
+		LogRetentionInterval: time.Minute,
+		MaxBody:              api.DefaultMaxBody,
+		MinFreeBytes:         graph.DefaultMinFreeBytes,
+		LogLevel:             "info",
+		FlushInterval:        exporter.DefaultFlushInterval,
+		MaxBatchBytes:        exporter.DefaultMaxBatchBytes,
+		ExportWorkers:        4,
+		GzipLevel:            exporter.DefaultGzipLevel,
+		S3:                   s3dest.Config{Region: s3dest.DefaultRegion, PartSize: s3dest.DefaultPartSize, Suffix: s3dest.DefaultSuffix},
+	}
+}
+
+// NewFlagSet returns the flags of j1ds serve, each bound to its field of
+// c with c's value as the default.
+func NewFlagSet(c *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.Data, "data", c.Data, "data directory (graph store, transaction log, settings)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the HTTP API")
+	fs.StringVar(&c.OperatorKey, "operator-key", c.OperatorKey, "key of the operator API; when empty, one is generated into DATA/operator-key")
+	fs.DurationVar(&c.LogRetention, "log-retention", c.LogRetention, "keep transaction log entries this long (0: no age limit)")
+	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
+	fs.DurationVar(&c.LogRetentionInterval, "log-retention-interval", c.LogRetentionInterval, "time between two retention passes over the transaction log")
+	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
+	fs.Int64Var(&c.MinFreeBytes, "min-free-bytes", c.MinFreeBytes, "refuse writes (507) while the data directory has less free space than this; -1: never")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
+	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
+	fs.IntVar(&c.ExportWorkers, "export-workers", c.ExportWorkers, "objects built and uploaded at once")
+	fs.IntVar(&c.GzipLevel, "gzip-level", c.GzipLevel, "gzip level of objects, 1 (fastest) to 9 (smallest)")
+	fs.StringVar(&c.S3.Region, "region", c.S3.Region, "the AWS region customers' buckets must be in")
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", c.S3.Endpoint, "S3-compatible endpoint (path-style), e.g. https://127.0.0.1:7070; empty for AWS")
+	fs.BoolVar(&c.S3.AllowInsecureEndpoint, "allow-insecure-endpoint", c.S3.AllowInsecureEndpoint, "allow a plain http:// --s3-endpoint (development only)")
+	fs.StringVar(&c.S3.AssumeRoleARN, "assume-role-arn", c.S3.AssumeRoleARN, "assume this role (jupiterone-data-streaming) with the standard credential chain")
+	fs.StringVar(&c.S3.KMSKeyID, "kms-key-id", c.S3.KMSKeyID, "request SSE-KMS with this key; empty: the bucket's default encryption")
+	fs.Int64Var(&c.S3.PartSize, "part-size", c.S3.PartSize, "multipart threshold and part size in bytes (at least 5 MiB)")
+	fs.StringVar(&c.S3.Suffix, "object-suffix", c.S3.Suffix, "object key suffix: .jsonl or .jsonl.gz")
+	fs.StringVar(&c.PlatformAccountID, "platform-aws-account-id", c.PlatformAccountID, "the operator's AWS account id for the bucket policy; empty: asked of STS")
+	return fs
+}
+
+// Validate checks the configuration; errors name the flag and the value.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("--data must name a directory"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q is not host:port: %v", c.Listen, err))
+	}
+	if c.LogRetention < 0 {
+		errs = append(errs, fmt.Errorf("--log-retention %s must not be negative", c.LogRetention))
+	}
+	if c.LogRetentionBytes < 0 {
+		errs = append(errs, fmt.Errorf("--log-retention-bytes %d must not be negative", c.LogRetentionBytes))
+	}
+	if c.LogRetentionInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--log-retention-interval %s must be at least 100ms", c.LogRetentionInterval))
+	}
+	if c.MaxBody < 1<<10 || c.MaxBody > 1<<30 {
+		errs = append(errs, fmt.Errorf("--max-body %d must be between 1024 and 1073741824", c.MaxBody))
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.OperatorKey != "" && len(c.OperatorKey) < 16 {
+		errs = append(errs, errors.New("--operator-key must be at least 16 characters"))
+	}
+	if c.FlushInterval < exporter.MinFlushInterval {
+		errs = append(errs, fmt.Errorf("--flush-interval %s is below the minimum of %s", c.FlushInterval, exporter.MinFlushInterval))
+	}
+	if err := c.exporterConfig().Validate(); err != nil && c.FlushInterval >= exporter.MinFlushInterval {
+		errs = append(errs, err)
+	}
+	if err := c.S3.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PlatformAccountID != "" {
+		if err := settings.ValidateAWSAccountID(c.PlatformAccountID); err != nil {
+			errs = append(errs, fmt.Errorf("--platform-aws-account-id: %v", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) exporterConfig() exporter.Config {
+	return exporter.Config{FlushInterval: c.FlushInterval, MaxBatchBytes: c.MaxBatchBytes, Workers: c.ExportWorkers, Suffix: c.S3.Suffix, GzipLevel: c.GzipLevel}
+}
+
+// ParseLevel returns the log level named by --log-level: debug, info, warn
+// or error.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,36 @@
+package serve
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // substring of the error; "" for valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"no data", func(c *Config) { c.Data = "" }, "--data"},
+		{"bad listen", func(c *Config) { c.Listen = "8080" }, `--listen "8080"`},
+		{"negative retention", func(c *Config) { c.LogRetention = -time.Second }, "--log-retention -1s"},
+		{"tiny body", func(c *Config) { c.MaxBody = 10 }, "--max-body 10"},
+		{"bad level", func(c *Config) { c.LogLevel = "loud" }, `--log-level "loud"`},
+		{"short operator key", func(c *Config) { c.OperatorKey = "abc" }, "--operator-key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
