@@ -5,7 +5,8 @@
 // # Scheduling
 //
 // The exporter keeps a few words of state per enabled account and no
-// goroutine per account. The store's commit hook (Notify) marks an account
+// goroutine per account. Open subscribes Notify to the Source's commits
+// before it reads the accounts' positions; a commit marks its account
 // pending and records the commit time of its oldest unexported change; a
 // single scheduler keeps pending accounts in a heap ordered by the time
 // their batch is due (oldest change + flush interval, or at once past the
@@ -19,8 +20,9 @@
 // A batch is rebuilt from the log when it is flushed: the worker reads the
 // entries after the account's cursor in one snapshot and hands their record
 // lines (the log keeps them as lines) to gzip a chunk (LineChunk) or a
-// whole large transaction at a time, into the destination, which uploads it as one PutObject or,
-// past the part size, as a multipart upload part by part. Memory is bounded
+// whole large transaction at a time, into the destination; the S3
+// destination uploads it as one PutObject or, past the part size, as a
+// multipart upload part by part. Memory is bounded
 // by workers × (part size + compressor state + a chunk of lines; the log is
 // read in place from the store's block cache), whatever the number of
 // accounts or the size of their backlog. Batches end at transaction
@@ -28,15 +30,20 @@
 //
 // # Delivery
 //
-// The cursor moves (settings.Store.Advance, checked against the stream's
-// generation) only after the object is stored. A failed flush leaves the
-// cursor; the retry starts at the same commit and so writes the same key,
-// with exactly the same records: a failed attempt that still reaches the
-// bucket late (it timed out at j1ds after S3 had it) then stores the same
-// object, not an older, shorter one over the retry's. A crash between
-// upload and cursor save re-uploads the same key with the
-// same records (plus newer ones): no change is lost or doubled in the
-// bucket. Transient failures are retried with exponential backoff and
+// The exporter depends on three interfaces: changelog.Source (the log),
+// stream.Checkpoint (each account's generation, target, cursor and saved
+// batch) and Destination (where objects go; the account's target is
+// opaque to the exporter). The cursor moves (Checkpoint.Advance, checked
+// against the stream's generation) only after the object is stored. Before
+// an upload starts, its batch (the LSNs after the cursor through its last)
+// is saved (Checkpoint.SaveAttempt). A failed flush leaves the cursor; the
+// retry starts at the same commit and so writes the same key, with exactly
+// the same records: a failed attempt that still reaches the bucket late
+// (it timed out at j1ds after S3 had it) then stores the same object, not
+// an older, shorter one over the retry's. After a crash between upload and
+// cursor save, the saved batch is retried as it was, to the same key with
+// the same records; newer commits go in the next object. No change is lost
+// or doubled in the bucket. Transient failures are retried with exponential backoff and
 // jitter; permanent ones (access denied, no such bucket) are shown in the
 // status and retried on a slow schedule. If a backlog outlives the log's
 // retention, the lost LSN range is recorded as a gap (status, metric, log)

@@ -48,8 +48,9 @@ type flushResult struct {
 // and with the same records exactly (j.through): an attempt that failed
 // here but still reaches the bucket late (it timed out at j1ds after S3
 // had it) stores the same object as the retry, never an older, shorter one
-// over it. Records go from the log's snapshot through gzip to the
-// destination without being copied.
+// over it. Record lines go from the log's snapshot to gzip: a large
+// transaction's lines in place, smaller ones gathered into one chunk
+// (LineChunk) first.
 func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	res := flushResult{cursor: j.cursor}
 	var (
