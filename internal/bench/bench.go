@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/exporter"
-	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 )
 
 // Run runs the phases c selects against a versitygw of its own, printing
@@ -134,7 +134,7 @@ const exporterDefaultInterval = 5 * time.Minute
 func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r *report, progress func(string, ...any)) (gzipSetting, error) {
 	progress("corpus: %d changes over %d accounts, committed into a graph store", c.Changes, c.Accounts)
 	start := time.Now()
-	s, err := graph.Open(filepath.Join(dir, "corpus"), graph.Options{})
+	s, err := pebblestore.Open(filepath.Join(dir, "corpus"), pebblestore.Options{})
 	if err != nil {
 		return gzipSetting{}, err
 	}

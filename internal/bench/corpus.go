@@ -8,7 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
@@ -37,7 +39,7 @@ type corpusStats struct {
 }
 
 // describe computes the statistics of a corpus' records.
-func describe(logs [][]graph.Entry) (corpusStats, error) {
+func describe(logs [][]changelog.Entry) (corpusStats, error) {
 	st := corpusStats{Ops: map[string]int{}}
 	types := map[string]map[string]bool{"entity": {}, "relationship": {}}
 	var sizes, props []int
@@ -86,7 +88,7 @@ func corpusAccount(i int) string { return fmt.Sprintf("bench-%04d", i) }
 // its share as creates and then changes 15% of itself per step until the
 // share is reached, in transactions of at most txMax changes.
 // progress, when set, is called after every tenth of the accounts.
-func fillCorpus(s *graph.Store, spec corpusSpec, txMax int, progress func(accounts, changes int)) (int, error) {
+func fillCorpus(s *pebblestore.Store, spec corpusSpec, txMax int, progress func(accounts, changes int)) (int, error) {
 	share := max(1, spec.Changes/spec.Accounts)
 	var (
 		total atomic.Int64
@@ -118,7 +120,7 @@ func fillCorpus(s *graph.Store, spec corpusSpec, txMax int, progress func(accoun
 }
 
 // fillAccount commits share changes of one account's synthetic world.
-func fillAccount(s *graph.Store, account string, seed int64, share, txMax int) (int, error) {
+func fillAccount(s *pebblestore.Store, account string, seed int64, share, txMax int) (int, error) {
 	// Entities ≈ share/6: with about two relationships per entity the
 	// initial world is about half the share.
 	g := synth.New(synth.Config{Seed: seed, Scope: corpusScope, Entities: max(10, share/6), ChangeFraction: 0.15})
@@ -200,7 +202,7 @@ func diffStep(prevE, prevR map[string][]byte, ents, rels []map[string]any) ([]op
 // commitDiff commits ops in transactions of at most txMax and returns the
 // number of changes logged (an entity delete also deletes its live
 // relationships).
-func commitDiff(s *graph.Store, account string, ops []op, txMax int) (int, error) {
+func commitDiff(s *pebblestore.Store, account string, ops []op, txMax int) (int, error) {
 	n := 0
 	for i := 0; i < len(ops); i += txMax {
 		c, err := s.Update(account, func(tx graph.Txn) error {
@@ -232,8 +234,8 @@ func commitDiff(s *graph.Store, account string, ops []op, txMax int) (int, error
 
 // readCorpus returns every log entry of the corpus accounts, account by
 // account in commit order.
-func readCorpus(s *graph.Store, accounts int) ([][]graph.Entry, error) {
-	out := make([][]graph.Entry, accounts)
+func readCorpus(s *pebblestore.Store, accounts int) ([][]changelog.Entry, error) {
+	out := make([][]changelog.Entry, accounts)
 	for a := range accounts {
 		var after uint64
 		for {

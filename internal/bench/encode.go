@@ -12,6 +12,7 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
 )
@@ -85,7 +86,7 @@ type limitChange struct {
 // limitInput takes each account's records apart into what the limit
 // starts from, and checks that graph.AppendRecord puts every one back
 // together byte for byte.
-func limitInput(logs [][]graph.Entry) ([][]limitChange, error) {
+func limitInput(logs [][]changelog.Entry) ([][]limitChange, error) {
 	labels := make(map[string]*graph.Object) // shared by the changes with the same labels
 	out := make([][]limitChange, len(logs))
 	var line []byte
@@ -177,7 +178,7 @@ var newlineBytes = []byte{'\n'}
 
 // checkEncoding compresses the first account's records with g and reads
 // them back with compress/gzip: the setting writes what readers expect.
-func checkEncoding(logs [][]graph.Entry, g gzipSetting) error {
+func checkEncoding(logs [][]changelog.Entry, g gzipSetting) error {
 	var want, out bytes.Buffer
 	zw, err := g.newWriter(&out)
 	if err != nil {
@@ -231,7 +232,7 @@ func encodeLimit(in [][]limitChange, g gzipSetting, assemble bool) (encodeResult
 // serve ships, the recommended one and stdlib-6 are measured again on all
 // of in, each the best of rounds runs; logs (the same changes) check that
 // each setting writes what readers read.
-func benchEncode(logs [][]graph.Entry, in [][]limitChange, rounds int, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
+func benchEncode(logs [][]changelog.Entry, in [][]limitChange, rounds int, progress func(string, ...any)) ([]encodeResult, gzipSetting, error) {
 	sample, n := in, 0
 	for i, cs := range in {
 		n += len(cs)

@@ -21,8 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/testbed/synth"
@@ -35,19 +37,18 @@ const benchFlushInterval = time.Second
 // startBenchExporter runs the real exporter of store s into the bench's S3,
 // with its own metrics registry and a destination that counts objects and
 // requests, fed by the store's commits.
-func startBenchExporter(s *graph.Store, st *settings.Store, b *benchS3, g gzipSetting) (*exporter.Exporter, *recordingDest, *prometheus.Registry, error) {
+func startBenchExporter(s *pebblestore.Store, st *settings.Service, b *benchS3, g gzipSetting) (*exporter.Exporter, *recordingDest, *prometheus.Registry, error) {
 	dest := &recordingDest{c: b.dest}
 	reg := prometheus.NewRegistry()
 	cfg := benchExporterConfig(g)
 	cfg.Registerer = reg
-	x, err := exporter.New(s, st, dest, cfg)
+	x, err := exporter.New(s, s.Settings(), dest, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if err := x.Open(); err != nil {
 		return nil, nil, nil, err
 	}
-	s.OnCommit(x.Notify)
 	return x, dest, reg, nil
 }
 
@@ -70,7 +71,7 @@ func benchExporterConfig(g gzipSetting) exporter.Config {
 
 // checkExported verifies that every account's cursor reached its log's
 // end.
-func checkExported(s *graph.Store, st *settings.Store, accounts []string) error {
+func checkExported(s *pebblestore.Store, st *settings.Service, accounts []string) error {
 	for _, a := range accounts {
 		r, err := st.Get(a)
 		if err != nil {
@@ -111,12 +112,12 @@ func (r exportRun) epcs() float64 { return float64(r.Events) / r.CPU.Seconds() }
 //
 // With discard the objects go nowhere (no S3 request): the exporter's own
 // cost, log read and compression, without the upload's.
-func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []string, bucket string, g gzipSetting, wantEvents int, profile string, discard bool) (exportRun, error) {
+func benchExport(ctx context.Context, s *pebblestore.Store, b *benchS3, accounts []string, bucket string, g gzipSetting, wantEvents int, profile string, discard bool) (exportRun, error) {
 	if err := b.bucket(ctx, bucket); err != nil {
 		return exportRun{}, err
 	}
-	st := settings.New(s.DB(), nil)
-	if err := enableStreams(s.DB(), s, accounts, bucket, true); err != nil {
+	st := settings.New(s.Settings(), nil)
+	if err := enableStreams(s.Settings(), s, accounts, bucket, true); err != nil {
 		return exportRun{}, err
 	}
 	dest := &recordingDest{c: b.dest}
@@ -127,7 +128,7 @@ func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []str
 	reg := prometheus.NewRegistry()
 	cfg := benchExporterConfig(g)
 	cfg.Registerer = reg
-	x, err := exporter.New(s, st, sink, cfg)
+	x, err := exporter.New(s, s.Settings(), sink, cfg)
 	if err != nil {
 		return exportRun{}, err
 	}
@@ -184,7 +185,7 @@ func benchExport(ctx context.Context, s *graph.Store, b *benchS3, accounts []str
 // as maps (decoded beforehand, untimed) → encoding/json → compress/gzip
 // at its default level into a buffer → one PutObject per object, on one
 // core. It returns the events, the timed duration and the gzip bytes.
-func benchBaseline(ctx context.Context, logs [][]graph.Entry, b *benchS3, bucket string) (events int, d, cpu time.Duration, packed int64, err error) {
+func benchBaseline(ctx context.Context, logs [][]changelog.Entry, b *benchS3, bucket string) (events int, d, cpu time.Duration, packed int64, err error) {
 	if err := b.bucket(ctx, bucket); err != nil {
 		return 0, 0, 0, 0, err
 	}
@@ -264,7 +265,7 @@ func benchLatency(ctx context.Context, dir string, b *benchS3, accounts int, d t
 	if err := b.bucket(ctx, bucket); err != nil {
 		return res, err
 	}
-	s, err := graph.Open(filepath.Join(dir, "latency"), graph.Options{})
+	s, err := pebblestore.Open(filepath.Join(dir, "latency"), pebblestore.Options{})
 	if err != nil {
 		return res, err
 	}
@@ -280,15 +281,14 @@ func benchLatency(ctx context.Context, dir string, b *benchS3, accounts int, d t
 			return res, err
 		}
 	}
-	st := settings.New(s.DB(), nil)
-	if err := enableStreams(s.DB(), s, names, bucket, false); err != nil {
+	st := settings.New(s.Settings(), nil)
+	if err := enableStreams(s.Settings(), s, names, bucket, false); err != nil {
 		return res, err
 	}
 	x, dest, reg, err := startBenchExporter(s, st, b, g)
 	if err != nil {
 		return res, err
 	}
-	defer s.OnCommit(nil)
 
 	marks := make([][]commitMark, accounts)
 	var wg sync.WaitGroup
@@ -484,7 +484,7 @@ func withSeq(raw []byte, seq int) []byte {
 }
 
 // upsertRaw commits entity uploads in one transaction.
-func upsertRaw(s *graph.Store, account string, objs [][]byte) (graph.Commit, error) {
+func upsertRaw(s *pebblestore.Store, account string, objs [][]byte) (graph.Commit, error) {
 	return s.Update(account, func(tx graph.Txn) error {
 		for _, raw := range objs {
 			in, err := graph.ParseObject(graph.KindEntity, raw)
@@ -503,7 +503,7 @@ func upsertRaw(s *graph.Store, account string, objs [][]byte) (graph.Commit, err
 // discardDest counts the objects and bytes it is given and stores nothing.
 type discardDest struct{ objects, bytes atomic.Int64 }
 
-func (d *discardDest) Object(context.Context, string, string, string) exporter.Object {
+func (d *discardDest) Object(context.Context, string, string) exporter.Object {
 	return &discardObject{d: d}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
@@ -86,7 +87,7 @@ func storeBatches(dir string, corpus [][]byte, batch, writers int) ([][]rawBatch
 	if _, err := benchStore(dir, corpus, batch, writers); err != nil {
 		return nil, err
 	}
-	s, err := graph.Open(dir, graph.Options{})
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -140,11 +141,11 @@ func storeBatches(dir string, corpus [][]byte, batch, writers int) ([][]rawBatch
 
 // benchRawPebble writes the store's transactions again (see storeBatches)
 // as raw synced Pebble batches, each writer its own account's in order,
-// into Pebble opened with the store's options (graph.PebbleOptions: the
+// into Pebble opened with the store's options (pebblestore.PebbleOptions: the
 // comparison is of the store, not of a tuning), or with Pebble's defaults
 // when defaults is set. It returns the entities written.
 func benchRawPebble(dir string, batches [][]rawBatch, entities int, defaults bool) (int, error) {
-	opts := graph.PebbleOptions()
+	opts := pebblestore.PebbleOptions()
 	if defaults {
 		opts = &pebble.Options{}
 	}
@@ -207,7 +208,7 @@ func inBatches(corpus [][]byte, batch, writers int, fn func(w, i int, items [][]
 }
 
 func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
-	s, err := graph.Open(dir, graph.Options{})
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		return 0, err
 	}
@@ -235,17 +236,17 @@ func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
 // loopback: create, upload in batches, finalize, wait for FINISHED.
 func benchSyncAPI(ctx context.Context, dir string, corpus [][]byte, batch int) (int, error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := graph.Open(dir, graph.Options{})
+	s, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		return 0, err
 	}
 	defer s.Close()
-	jobs, err := syncjobs.Open(s, syncjobs.Options{Logger: log})
+	jobs, err := syncjobs.Open(s, s.Jobs(), syncjobs.Options{Logger: log})
 	if err != nil {
 		return 0, err
 	}
 	defer jobs.Close()
-	accts := accounts.New(s.DB())
+	accts := s.Accounts()
 	if _, err := accts.CreateAccount("bench", nil); err != nil {
 		return 0, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
@@ -150,20 +151,19 @@ func benchBurst(ctx context.Context, dir string, b *benchS3, changes, accounts i
 		names[i] = fmt.Sprintf("burst-%04d", i)
 	}
 	progress("burst: enabling %d accounts", accounts)
-	s, err := graph.Open(filepath.Join(dir, "burst"), graph.Options{})
+	s, err := pebblestore.Open(filepath.Join(dir, "burst"), pebblestore.Options{})
 	if err != nil {
 		return res, err
 	}
 	defer s.Close()
-	if err := enableStreams(s.DB(), s, names, bucket, false); err != nil {
+	if err := enableStreams(s.Settings(), s, names, bucket, false); err != nil {
 		return res, err
 	}
-	st := settings.New(s.DB(), nil)
+	st := settings.New(s.Settings(), nil)
 	x, dest, reg, err := startBenchExporter(s, st, b, g)
 	if err != nil {
 		return res, err
 	}
-	defer s.OnCommit(nil)
 
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -337,15 +337,15 @@ func benchIdle(ctx context.Context, dir string, b *benchS3, accounts int, d time
 	for i := range names {
 		names[i] = fmt.Sprintf("idle-%05d", i)
 	}
-	s, err := graph.Open(filepath.Join(dir, "idle"), graph.Options{})
+	s, err := pebblestore.Open(filepath.Join(dir, "idle"), pebblestore.Options{})
 	if err != nil {
 		return res, err
 	}
 	defer s.Close()
-	if err := enableStreams(s.DB(), s, names, bucket, false); err != nil {
+	if err := enableStreams(s.Settings(), s, names, bucket, false); err != nil {
 		return res, err
 	}
-	x, err := exporter.New(s, settings.New(s.DB(), nil), &recordingDest{c: b.dest}, benchExporterConfig(g))
+	x, err := exporter.New(s, s.Settings(), &recordingDest{c: b.dest}, benchExporterConfig(g))
 	if err != nil {
 		return res, err
 	}
@@ -353,8 +353,6 @@ func benchIdle(ctx context.Context, dir string, b *benchS3, accounts int, d time
 		return res, err
 	}
 	defer x.Close(ctx)
-	s.OnCommit(x.Notify)
-	defer s.OnCommit(nil)
 	// Settle: the opening's garbage collected, the runtime quiet.
 	time.Sleep(500 * time.Millisecond)
 	runtime.GC()

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
@@ -110,8 +110,8 @@ type storedObject struct {
 	Bytes    int64
 }
 
-func (d *recordingDest) Object(ctx context.Context, bucket, owner, key string) exporter.Object {
-	return &recordingObject{ObjectWriter: d.c.Object(ctx, s3dest.Target{Bucket: bucket, Owner: owner}, key), d: d, key: key}
+func (d *recordingDest) Object(ctx context.Context, target, key string) exporter.Object {
+	return &recordingObject{ObjectWriter: d.c.ObjectAt(ctx, target, key), d: d, key: key}
 }
 
 // objects returns the stored objects so far, and the requests and failures.
@@ -165,9 +165,10 @@ func (o *recordingObject) record(stored bool, at time.Time) {
 // enableStreams turns streaming on for accounts into bucket as the
 // settings API does after a passing connection test, from the log's end
 // (only what comes next is exported) or, with fromStart, from its first
-// entry. Accounts are set up by concurrent workers, each with its own
-// settings.Store over db, so that their synced writes share fsyncs.
-func enableStreams(db *pebble.DB, log exporter.Log, accounts []string, bucket string, fromStart bool) error {
+// entry. Accounts are set up by concurrent workers, so that their synced
+// writes share fsyncs.
+func enableStreams(store settings.Store, log changelog.Source, accounts []string, bucket string, fromStart bool) error {
+	st := settings.New(store, nil)
 	const workers = 64
 	var (
 		wg   sync.WaitGroup
@@ -178,7 +179,6 @@ func enableStreams(db *pebble.DB, log exporter.Log, accounts []string, bucket st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st := settings.New(db, nil)
 			for i := int(next.Add(1) - 1); i < len(accounts); i = int(next.Add(1) - 1) {
 				if err := enableStream(st, log, accounts[i], bucket, fromStart); err != nil {
 					errs <- err
@@ -192,7 +192,7 @@ func enableStreams(db *pebble.DB, log exporter.Log, accounts []string, bucket st
 	return <-errs
 }
 
-func enableStream(st *settings.Store, log exporter.Log, account, bucket string, fromStart bool) error {
+func enableStream(st *settings.Service, log changelog.Source, account, bucket string, fromStart bool) error {
 	r, err := st.Get(account)
 	if err != nil {
 		return err

@@ -18,8 +18,8 @@ import (
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
-	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
 	"github.com/j1ds/j1ds/internal/verify"
 )
@@ -227,8 +227,8 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 	e := startS3(t, "")
 	cfg := streamConfig(t, e)
 	cfg.LogRetentionBytes, cfg.LogRetentionInterval = retentionBytes, 200*time.Millisecond
-	var store atomic.Pointer[graph.Store]
-	cfg.Test.StoreOpened = store.Store
+	var store atomic.Pointer[changelog.Reader]
+	cfg.Test.StoreOpened = func(r changelog.Reader) { store.Store(&r) }
 	j := startServe(t, cfg)
 	key := j.account(t, account, true)
 	j.enable(t, key, account, streamBucket, s3Owner)
@@ -245,7 +245,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 		want = append(want, j.patch(t, key, account, "entities", id, map[string]any{"pad": randomText(300)}))
 	}
 	waitExported(t, j, key, account, len(want))
-	exported, err := store.Load().End(account)
+	exported, err := (*store.Load()).End(account)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 	// exporter records the gap, still unable to upload; then the second,
 	// which retention drops too. One outage, so one gap must cover both.
 	var during []write
-	var te *graph.TruncatedError
+	var te *changelog.TruncatedError
 	burst := func(n int) {
 		for range n {
 			i := len(during)
@@ -272,7 +272,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 			time.Sleep(10 * time.Millisecond) // retention passes and export retries go on meanwhile
 		}
 		waitFor(t, time.Minute, "retention to drop changes not exported", func() bool {
-			s := store.Load()
+			s := *store.Load()
 			_, err := s.ReadLog(account, exported, 1, 1)
 			return errors.As(err, &te) && s.LogBytes() <= retentionBytes
 		})
@@ -283,7 +283,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 	})
 	burst(outageWrites - outageWrites/2)
 	to := te.To // the account's log is truncated through here
-	s := store.Load()
+	s := *store.Load()
 	var survivors int
 	for after := to; ; {
 		es, err := s.ReadLog(account, after, 1000, 64<<20)
@@ -319,7 +319,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 	waitExported(t, j, key, account, len(want))
 
 	st := j.matrixStatus(t, key, account)
-	wantGap := settings.Gap{FromLSN: from, ToLSN: to}
+	wantGap := stream.Gap{FromLSN: from, ToLSN: to}
 	if len(st.Status.Gaps) != 1 || st.Status.Gaps[0].FromLSN != from || st.Status.Gaps[0].ToLSN != to {
 		t.Errorf("gaps in the status: %+v; want exactly one, LSN %d to %d", st.Status.Gaps, from, to)
 	} else {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/verify"
 )
 
@@ -186,7 +187,7 @@ type matrixStatus struct {
 		LagSeconds      float64           `json:"lagSeconds"`
 		Failures        int               `json:"failures"`
 		LastError       *problem          `json:"lastError"`
-		Gaps            []settings.Gap    `json:"gaps"`
+		Gaps            []stream.Gap    `json:"gaps"`
 		Periods         []settings.Period `json:"periods"`
 	} `json:"status"`
 }

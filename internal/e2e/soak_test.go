@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
@@ -37,7 +37,7 @@ const (
 // The RSS trend: the mean RSS of the last third of the samples may exceed
 // that of the first third (which includes the warm-up) by at most
 // soakRSSGrowth of it or soakRSSGrowthMiB, whichever is larger. Some growth
-// is legitimate and bounded: Pebble's block cache (64 MiB, graph.Open's
+// is legitimate and bounded: Pebble's block cache (64 MiB, pebblestore.Open's
 // default) and its memtables are allocated in C, outside the Go heap, and
 // fill as the store grows from empty, which a 5-minute run does not
 // outlast; and the Go runtime lets the heap reach twice the live heap
@@ -281,7 +281,7 @@ func TestSoak(t *testing.T) {
 		verifyClean(t, e, j, streamBucket, id(i), keys[i])
 	}
 	j.stop()
-	store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{})
+	store, err := pebblestore.Open(filepath.Join(cfg.Data, "graph"), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

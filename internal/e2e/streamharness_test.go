@@ -36,7 +36,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/j1ds/j1ds/internal/accounts"
-	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
@@ -544,7 +545,7 @@ func compareRecords(t *testing.T, what string, got [][]byte, want []write) {
 // its log entries after the start of the current stream, and its stream
 // state.
 type logState struct {
-	entries []graph.Entry
+	entries []changelog.Entry
 	rec     settings.Record
 	end     uint64
 }
@@ -562,7 +563,7 @@ func readLogState(t *testing.T, data, account string) logState {
 // enable must be in the bucket).
 func readLogStateSince(t *testing.T, data, account string, fromFirstPeriod bool) logState {
 	t.Helper()
-	store, err := graph.Open(filepath.Join(data, "graph"), graph.Options{})
+	store, err := pebblestore.Open(filepath.Join(data, "graph"), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,9 +572,9 @@ func readLogStateSince(t *testing.T, data, account string, fromFirstPeriod bool)
 }
 
 // logStateOf is readLogStateSince on an open store.
-func logStateOf(t *testing.T, store *graph.Store, account string, fromFirstPeriod bool) logState {
+func logStateOf(t *testing.T, store *pebblestore.Store, account string, fromFirstPeriod bool) logState {
 	t.Helper()
-	rec, err := settings.New(store.DB(), nil).Get(account)
+	rec, err := settings.New(store.Settings(), nil).Get(account)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,8 +584,8 @@ func logStateOf(t *testing.T, store *graph.Store, account string, fromFirstPerio
 	}
 	st := logState{rec: rec, end: end}
 	after := rec.Stream.EnabledAtLSN
-	if fromFirstPeriod && len(rec.Stream.Periods) > 0 {
-		after = rec.Stream.Periods[0].StartLSN
+	if fromFirstPeriod && len(rec.Periods) > 0 {
+		after = rec.Periods[0].StartLSN
 	}
 	for {
 		es, err := store.ReadLog(account, after, 1000, 64<<20)
@@ -607,7 +608,7 @@ func checkAgainstLog(t *testing.T, objs []s3Object, ls logState, account string)
 	t.Helper()
 	type rec struct {
 		line  []byte
-		entry graph.Entry
+		entry changelog.Entry
 		first bool // the first change of its transaction
 	}
 	var want []rec
@@ -833,12 +834,12 @@ func parallel(n int, fn func(i int)) {
 // index; those below first are left empty for the caller.
 func enableOffline(t *testing.T, data string, first, n int, id func(int) string, target func(int) (bucket, owner string)) []string {
 	t.Helper()
-	store, err := graph.Open(filepath.Join(data, "graph"), graph.Options{})
+	store, err := pebblestore.Open(filepath.Join(data, "graph"), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	as, st := accounts.New(store.DB()), settings.New(store.DB(), nil)
+	as, st := store.Accounts(), settings.New(store.Settings(), nil)
 	keys := make([]string, n)
 	parallel(n-first, func(k int) {
 		i := first + k

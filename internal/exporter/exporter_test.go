@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/pebblestore"
@@ -526,7 +527,7 @@ func TestBacklogPastRetentionIsAGap(t *testing.T) {
 	e := newEnv(t, exporter.Config{FlushInterval: time.Second, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	// A store with byte retention, so old entries can be truncated.
 	e.stop()
-	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: e.clock.Now, Retention: pebblestore.Retention{MaxBytes: 1500, Interval: time.Hour}})
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: e.clock.Now, Retention: changelog.Retention{MaxBytes: 1500, Interval: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,13 @@ type ObjectWriter struct {
 	closeErr error
 }
 
+// ObjectAt is Object for a target as the exporter carries it
+// (Target.String).
+func (c *Client) ObjectAt(ctx context.Context, target, key string) *ObjectWriter {
+	t, _ := ParseTarget(target) // Object reports an invalid target
+	return c.Object(ctx, t, key)
+}
+
 // Object returns a writer for the object key of t's bucket. It makes no
 // request until a part fills or Close is called. An invalid target or key
 // makes Write and Close fail with an *Error (INVALID_BUCKET).

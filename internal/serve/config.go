@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
-	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
-	"github.com/j1ds/j1ds/internal/settings"
 )
 
 // Config is the configuration of j1ds serve.
@@ -45,10 +45,10 @@ type Config struct {
 // by a flag.
 type TestHooks struct {
 	// FreeSpace replaces statfs as the data directory's free space
-	// (graph.Options.FreeSpace).
+	// (pebblestore.Options.FreeSpace).
 	FreeSpace func(dir string) (uint64, error)
-	// StoreOpened receives the store once it is open, to read its log.
-	StoreOpened func(*graph.Store)
+	// StoreOpened receives the store's log once it is open, to read it.
+	StoreOpened func(changelog.Reader)
 }
 
 // DefaultConfig returns the configuration of j1ds serve with no flag set.
@@ -60,7 +60,7 @@ func DefaultConfig() Config {
 		LogRetentionBytes:    8 << 30,
 		LogRetentionInterval: time.Minute,
 		MaxBody:              api.DefaultMaxBody,
-		MinFreeBytes:         graph.DefaultMinFreeBytes,
+		MinFreeBytes:         pebblestore.DefaultMinFreeBytes,
 		LogLevel:             "info",
 		FlushInterval:        exporter.DefaultFlushInterval,
 		MaxBatchBytes:        exporter.DefaultMaxBatchBytes,
@@ -135,7 +135,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.PlatformAccountID != "" {
-		if err := settings.ValidateAWSAccountID(c.PlatformAccountID); err != nil {
+		if err := s3dest.ValidateAWSAccountID(c.PlatformAccountID); err != nil {
 			errs = append(errs, fmt.Errorf("--platform-aws-account-id: %v", err))
 		}
 	}

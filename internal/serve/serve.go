@@ -13,12 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
-	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/malloc"
+	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/syncjobs"
@@ -38,8 +38,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, err := graph.Open(filepath.Join(cfg.Data, "graph"), graph.Options{
-		Retention:    graph.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes, Interval: cfg.LogRetentionInterval},
+	store, err := pebblestore.Open(filepath.Join(cfg.Data, "graph"), pebblestore.Options{
+		Retention:    changelog.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes, Interval: cfg.LogRetentionInterval},
 		MinFreeBytes: cfg.MinFreeBytes,
 		FreeSpace:    cfg.Test.FreeSpace,
 		Logger:       log,
@@ -52,7 +52,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	if cfg.Test.StoreOpened != nil {
 		cfg.Test.StoreOpened(store)
 	}
-	jobs, err := syncjobs.Open(store, syncjobs.Options{Logger: log})
+	jobs, err := syncjobs.Open(store, store.Jobs(), syncjobs.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			platform = "<PLATFORM_AWS_ACCOUNT_ID>"
 		}
 	}
-	st := settings.New(store.DB(), nil)
+	st := settings.New(store.Settings(), nil)
 	xcfg := cfg.exporterConfig()
 	xcfg.Logger, xcfg.Registerer = log, reg
 	xcfg.Classify = func(err error) exporter.Classification {
@@ -84,16 +84,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		return exporter.Classification{Code: "EXPORT_FAILED", Message: err.Error()}
 	}
 	xcfg.AfterUpload = func(string, string) { failpoint.Hit("export-after-upload") }
-	exp, err := exporter.New(store, st, s3Destination{s3c}, xcfg)
+	exp, err := exporter.New(store, store.Settings(), s3Destination{s3c}, xcfg)
 	if err != nil {
 		return err
 	}
 	if err := exp.Open(); err != nil {
 		return err
 	}
-	store.OnCommit(exp.Notify)
 	defer func() {
-		store.OnCommit(nil)
 		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := exp.Close(fctx); err != nil {
@@ -101,7 +99,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		}
 	}()
 	handler := api.New(api.Config{
-		Graph: store, Accounts: accounts.New(store.DB()), Jobs: jobs,
+		Graph: store, Log: store, Accounts: store.Accounts(), Jobs: jobs,
 		OperatorKey: opKey, MaxBody: cfg.MaxBody, Logger: log,
 		Registerer: reg, Gatherer: reg,
 		Streaming: &api.Streaming{
@@ -145,6 +143,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 // s3Destination adapts the S3 client to the exporter.
 type s3Destination struct{ c *s3dest.Client }
 
-func (d s3Destination) Object(ctx context.Context, bucket, owner, key string) exporter.Object {
-	return d.c.Object(ctx, s3dest.Target{Bucket: bucket, Owner: owner}, key)
+func (d s3Destination) Object(ctx context.Context, target, key string) exporter.Object {
+	return d.c.ObjectAt(ctx, target, key)
 }
