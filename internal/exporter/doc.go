@@ -43,8 +43,8 @@
 // an older, shorter one over the retry's. After a crash between upload and
 // cursor save, the saved batch is retried as it was, to the same key with
 // the same records; newer commits go in the next object. No change is lost
-// or doubled in the bucket. Transient failures are retried with exponential backoff and
-// jitter; permanent ones (access denied, no such bucket) are shown in the
+// or doubled in the bucket. Transient failures are retried with exponential
+// backoff and jitter; permanent ones (access denied, no such bucket) are shown in the
 // status and retried on a slow schedule. If a backlog outlives the log's
 // retention, the lost LSN range is recorded as a gap (status, metric, log)
 // and the export goes on after it.
