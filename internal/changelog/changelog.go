@@ -57,14 +57,14 @@ type CommitEvent struct {
 	LSN        uint64
 	CommitTime int64 // µs
 	Changes    int
-	Bytes      int // size of the log entry
+	Bytes      int // size of the log entry, as ReadLog's byte limit and LogBytes count it
 }
 
 // Source is the log as the exporter reads it: ordered entries of one
 // account after a position, and word of each new durable commit.
 type Source interface {
 	// End returns the LSN of the account's last durable entry, 0 if it has
-	// none.
+	// never had one; retention removing the entry does not move End back.
 	End(account string) (uint64, error)
 	// NextCommit returns the commit time (µs) of the account's first
 	// durable entry after an LSN; ok is false when there is none. A
@@ -91,8 +91,10 @@ type Reader interface {
 	Source
 	// ReadLog returns the account's durable entries after an LSN, in
 	// commit order, at most maxEntries of them and stopping once maxBytes
-	// of entries are collected (at least one entry is returned when any
-	// is there), with their Changes. It does not block.
+	// of entries (sized as CommitEvent.Bytes) are collected, the entry
+	// that reaches the limit included (at least one entry is returned
+	// when any is there), with their Changes. The entries are the
+	// caller's. It does not block.
 	ReadLog(account string, after uint64, maxEntries, maxBytes int) ([]Entry, error)
 	// Wait blocks until the account has a durable entry after the LSN or
 	// ctx ends.
@@ -100,6 +102,7 @@ type Reader interface {
 	// Truncate runs one retention pass now and returns how many entries it
 	// removed.
 	Truncate() (int, error)
-	// LogBytes returns the size of the retained log.
+	// LogBytes returns the size of the retained log: the sum of its
+	// entries' sizes (CommitEvent.Bytes), which Retention.MaxBytes bounds.
 	LogBytes() int64
 }

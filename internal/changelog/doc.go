@@ -27,7 +27,8 @@
 //
 // # Retention
 //
-// Retention removes the oldest entries by age and bytes. A reader whose
-// position falls before a removed entry of its account gets a
-// *TruncatedError (ErrLogTruncated) naming the lost LSN range.
+// Retention removes the oldest entries by age and bytes, as a Retention
+// sets. A reader whose position falls before a removed entry of its
+// account gets a *TruncatedError (ErrLogTruncated) naming the lost LSN
+// range.
 package changelog

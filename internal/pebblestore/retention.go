@@ -9,23 +9,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// Retention bounds the transaction log. Entries older than MaxAge, and the
-// oldest entries while the log is larger than MaxBytes, are removed. A zero
-// limit does not apply.
-type Retention struct {
-	MaxAge   time.Duration
-	MaxBytes int64
-	// Interval between retention passes; one minute when zero.
-	Interval time.Duration
-}
-
-func (r Retention) withDefaults() Retention {
-	if r.Interval <= 0 {
-		r.Interval = time.Minute
-	}
-	return r
-}
-
 const truncateBatch = 10000
 
 func (s *Store) retentionLoop() {

@@ -27,7 +27,8 @@ import (
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
-	Retention Retention
+	// Retention bounds the transaction log; none when zero.
+	Retention changelog.Retention
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -50,7 +51,7 @@ type Store struct {
 	space   *spaceGuard
 	now     func() time.Time
 	log     *slog.Logger
-	ret     Retention
+	ret     changelog.Retention
 	metrics *metrics
 
 	lsn      atomic.Uint64 // last LSN handed out
@@ -131,7 +132,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open graph store %s: %w", dir, err)
 	}
-	s := &Store{db: db, now: o.Now, log: o.Logger, ret: o.Retention.withDefaults()}
+	s := &Store{db: db, now: o.Now, log: o.Logger, ret: o.Retention.WithDefaults()}
 	if s.now == nil {
 		s.now = time.Now
 	}
