@@ -62,4 +62,3 @@ func TestObjectIDStable(t *testing.T) {
 		}
 	}
 }
-

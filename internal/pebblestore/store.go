@@ -218,8 +218,9 @@ func (s *Store) Close() error {
 // free-space reserve; other packages call it before writes of their own.
 func (s *Store) CheckSpace() error { return s.space.check() }
 
-// DB returns the underlying database, for packages that keep their own key
-// families beside the graph (accounts, sync jobs).
+// DB returns the underlying database, for what measures or inspects the
+// store below its interfaces: the bench's raw Pebble baseline and
+// compaction, and tests of the key layout.
 func (s *Store) DB() *pebble.DB { return s.db }
 
 // account returns the state of an account, loading it on first use.
@@ -470,7 +471,7 @@ func (tx *txn) Set(key, value []byte) error {
 	return tx.batch.Set(key, value, nil)
 }
 
-// Delete removes an extra key in the same atomic batch; see Set.
+// DeleteKey removes an extra key in the same atomic batch; see Set.
 func (tx *txn) DeleteKey(key []byte) error {
 	if isGraphFamily(key) {
 		return fmt.Errorf("txn delete: key family %q belongs to the graph", key[0])
