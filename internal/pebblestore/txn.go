@@ -1,0 +1,404 @@
+package pebblestore
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/j1ds/j1ds/internal/graph"
+)
+
+// txn is one atomic transaction on one account's graph. Reads see the
+// transaction's own writes. It is valid only inside the function given to
+// Update.
+type txn struct {
+	s       *Store
+	account string
+	batch   *pebble.Batch
+	micros  int64
+	ms      int64
+	changes int    // changes logged
+	body    []byte // the log entry's changes but their records (see appendChangeMeta)
+	lines   []byte // the log entry's record lines
+	counts  graph.Counts
+	extra   bool
+	buf     []byte // scratch: an object's stored value, its content hash input
+	kbuf    []byte // scratch: a key (see key)
+	// pending holds the objects written by the transaction (stored value),
+	// so reads of them need not search the batch.
+	pending map[string][]byte
+	// adjacent holds the transaction's changes to the relationships
+	// attached to entities.
+	adjacent adjacency
+	// iter reads stored objects for the whole transaction (opened on the
+	// first read). Unlike DB.Get it consults the bloom filters of the
+	// bottom level too, where most of a settled store lives: the existence
+	// check of a create then reads no data block.
+	iter *pebble.Iterator
+}
+
+// Account returns the account the transaction writes.
+func (tx *txn) Account() string { return tx.account }
+
+// CommitTime returns the transaction's commit time.
+func (tx *txn) CommitTime() time.Time { return time.UnixMicro(tx.micros) }
+
+// Counts returns the tally of the transaction's changes so far.
+func (tx *txn) Counts() graph.Counts { return tx.counts }
+
+// Changes returns how many object changes the transaction holds so far.
+func (tx *txn) Changes() int { return tx.changes }
+
+// Set writes an extra key in the same atomic batch. It is for other
+// packages' key families (a sync job's progress, say); it must never touch
+// the graph's own families.
+func (tx *txn) Set(key, value []byte) error {
+	if isGraphFamily(key) {
+		return fmt.Errorf("txn set: key family %q belongs to the graph", key[0])
+	}
+	tx.extra = true
+	return tx.batch.Set(key, value, nil)
+}
+
+// DeleteKey removes an extra key in the same atomic batch; see Set.
+func (tx *txn) DeleteKey(key []byte) error {
+	if isGraphFamily(key) {
+		return fmt.Errorf("txn delete: key family %q belongs to the graph", key[0])
+	}
+	tx.extra = true
+	return tx.batch.Delete(key, nil)
+}
+
+func isGraphFamily(key []byte) bool {
+	if len(key) == 0 {
+		return true
+	}
+	switch key[0] {
+	case famObject, famType, famScope, famAdjacent, famLog, famGlobal, famTrunc, famMeta:
+		return true
+	}
+	return false
+}
+
+type stored struct {
+	obj  graph.Object
+	hash [16]byte
+}
+
+func (tx *txn) load(id string) (stored, bool, error) {
+	v, ok := tx.pending[id]
+	if !ok {
+		if tx.iter == nil {
+			it, err := tx.s.db.NewIter(&pebble.IterOptions{UseL6Filters: true})
+			if err != nil {
+				return stored{}, false, fmt.Errorf("read object %s: %w", id, err)
+			}
+			tx.iter = it
+		}
+		k := objectKey(tx.account, id)
+		if !tx.iter.SeekPrefixGE(k) || !bytes.Equal(tx.iter.Key(), k) {
+			if err := tx.iter.Error(); err != nil {
+				return stored{}, false, fmt.Errorf("read object %s: %w", id, err)
+			}
+			return stored{}, false, nil
+		}
+		raw, err := tx.iter.ValueAndErr()
+		if err != nil {
+			return stored{}, false, fmt.Errorf("read object %s: %w", id, err)
+		}
+		// The decoded object refers to its bytes (property values), which
+		// Pebble reuses once the iterator moves: copy them.
+		v = append([]byte(nil), raw...)
+	}
+	var st stored
+	copy(st.hash[:], v[:16])
+	obj, err := graph.DecodeObject(v[16:])
+	st.obj = obj
+	return st, err == nil, err
+}
+
+// Get returns an object as the transaction sees it, deleted objects too.
+func (tx *txn) Get(id string) (graph.Object, error) {
+	st, ok, err := tx.load(id)
+	if err != nil {
+		return graph.Object{}, err
+	}
+	if !ok {
+		return graph.Object{}, graph.ErrNotFound
+	}
+	return st.obj, nil
+}
+
+// resolveEnd finds the live entity a relationship end names, by id or by
+// key within a scope.
+func (tx *txn) resolveEnd(idField, id, keyField, key, scope string) (string, string, error) {
+	field, value := idField, id
+	if id == "" {
+		field, value = keyField, key
+		id = graph.ObjectID(tx.account, scope, key)
+	}
+	st, ok, err := tx.load(id)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok || st.obj.Deleted || st.obj.Kind != graph.KindEntity {
+		return "", "", &graph.EndpointError{Field: field, Value: value}
+	}
+	return st.obj.ID, st.obj.Key, nil
+}
+
+// Upsert creates the object, or updates it when its content differs, or
+// does nothing when the upload matches what is stored (op 0). The object's
+// id comes from its scope and key. A deleted object is created again with
+// the next version.
+func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
+	if err := in.Validate(); err != nil {
+		return 0, graph.Object{}, err
+	}
+	if in.Scope == "" {
+		return 0, graph.Object{}, inputErr("_scope", "is required")
+	}
+	if in.Source == "" {
+		return 0, graph.Object{}, inputErr("_source", "is required")
+	}
+	o := graph.Object{
+		Kind: in.Kind, Key: in.Key, Type: in.Type, Class: in.Class, Scope: in.Scope,
+		Source: in.Source, AccountID: tx.account, Props: in.Props,
+		ID: graph.ObjectID(tx.account, in.Scope, in.Key),
+	}
+	if in.Kind == graph.KindRelationship {
+		var err error
+		fromScope, toScope := in.FromScope, in.ToScope
+		if fromScope == "" {
+			fromScope = in.Scope
+		}
+		if toScope == "" {
+			toScope = in.Scope
+		}
+		if o.FromID, o.FromKey, err = tx.resolveEnd("_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, fromScope); err != nil {
+			return 0, graph.Object{}, err
+		}
+		if o.ToID, o.ToKey, err = tx.resolveEnd("_toEntityId", in.ToID, "_toEntityKey", in.ToKey, toScope); err != nil {
+			return 0, graph.Object{}, err
+		}
+	}
+	var hash [16]byte
+	hash, tx.buf = graph.ContentHash(tx.buf, &o)
+	old, found, err := tx.load(o.ID)
+	if err != nil {
+		return 0, graph.Object{}, err
+	}
+	op := graph.OpCreate
+	o.Version, o.CreatedOn, o.BeginOn = 1, tx.ms, tx.ms
+	if found {
+		if old.obj.Kind != o.Kind {
+			return 0, graph.Object{}, fmt.Errorf("%w: %s %s exists as %s %s in scope %s", graph.ErrKindConflict, "_key", quote(o.Key), "a", old.obj.Kind, quote(o.Scope))
+		}
+		if !old.obj.Deleted && old.hash == hash {
+			return 0, old.obj, nil
+		}
+		o.Version = old.obj.Version + 1
+		if !old.obj.Deleted {
+			op = graph.OpUpdate
+			o.CreatedOn = old.obj.CreatedOn
+			if err := tx.unindex(&old.obj); err != nil {
+				return 0, graph.Object{}, err
+			}
+		}
+	}
+	if err := tx.put(op, &o, hash); err != nil {
+		return 0, graph.Object{}, err
+	}
+	if err := tx.index(&o); err != nil {
+		return 0, graph.Object{}, err
+	}
+	return op, o, nil
+}
+
+// Delete soft-deletes the object with id: it keeps its properties, gains
+// _deleted and _endOn and the next version. Deleting an entity deletes its
+// live relationships in the same transaction. It reports false when there
+// is no live object with that id.
+func (tx *txn) Delete(id string) (bool, error) {
+	st, ok, err := tx.load(id)
+	if err != nil || !ok || st.obj.Deleted {
+		return false, err
+	}
+	o := st.obj
+	if o.Kind == graph.KindEntity {
+		// The relationships attached: those stored, as this transaction
+		// changed them (the batch is not indexed: it cannot be read).
+		var rels []string
+		p := adjacentKey(tx.account, o.ID, "")
+		it, err := tx.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: PrefixEnd(p)})
+		if err != nil {
+			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+		}
+		for it.First(); it.Valid(); it.Next() {
+			if r := string(it.Key()[len(p):]); !tx.adjacent.removed(o.ID, r) {
+				rels = append(rels, r)
+			}
+		}
+		if err := it.Close(); err != nil {
+			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+		}
+		rels = append(rels, tx.adjacent.added(o.ID)...)
+		slices.Sort(rels)
+		rels = slices.Compact(rels)
+		for _, r := range rels {
+			if _, err := tx.Delete(r); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := tx.unindex(&o); err != nil {
+		return false, err
+	}
+	o.Deleted, o.EndOn, o.Version = true, tx.ms, o.Version+1
+	return true, tx.put(graph.OpDelete, &o, st.hash)
+}
+
+func (tx *txn) put(op graph.Op, o *graph.Object, hash [16]byte) error {
+	b := append(tx.buf[:0], hash[:]...)
+	b = o.AppendJSON(b)
+	if len(b)-16 > graph.MaxObjectBytes {
+		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(b)-16, graph.MaxObjectBytes)
+	}
+	if err := tx.batch.Set(tx.key(appendObjectKey(tx.kbuf[:0], tx.account, o.ID)), b, nil); err != nil {
+		return fmt.Errorf("write object %s: %w", o.ID, err)
+	}
+	if tx.pending == nil {
+		tx.pending = make(map[string][]byte)
+	}
+	tx.pending[o.ID] = append([]byte(nil), b...)
+	tx.buf = b
+	if tx.body == nil {
+		tx.body, tx.lines = getBody(), getBody()
+	}
+	start := len(tx.lines)
+	tx.lines = graph.AppendRecord(tx.lines, op, o, b[16:])
+	tx.body = appendChangeMeta(tx.body, op, o.Kind, o.ID, len(tx.lines)-start)
+	tx.lines = append(tx.lines, '\n')
+	tx.changes++
+	tx.counts.Note(o.Kind, op)
+	return nil
+}
+
+// adjacency records, per entity id, the relationship ids a transaction
+// attached (true) or detached (false).
+type adjacency map[string]map[string]bool
+
+func (a *adjacency) set(entity, rel string, attached bool) {
+	if *a == nil {
+		*a = make(adjacency)
+	}
+	m := (*a)[entity]
+	if m == nil {
+		m = make(map[string]bool)
+		(*a)[entity] = m
+	}
+	m[rel] = attached
+}
+
+func (a adjacency) removed(entity, rel string) bool {
+	attached, ok := a[entity][rel]
+	return ok && !attached
+}
+
+func (a adjacency) added(entity string) []string {
+	var out []string
+	for rel, attached := range a[entity] {
+		if attached {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+// bodies recycles the buffers transactions encode their log entries in;
+// buffers above maxPooledBody are left to the collector.
+var bodies sync.Pool
+
+const maxPooledBody = 4 << 20
+
+func getBody() []byte {
+	if b, ok := bodies.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 64<<10)
+}
+
+func (tx *txn) releaseBody() {
+	for _, b := range [][]byte{tx.body, tx.lines} {
+		if b != nil && cap(b) <= maxPooledBody {
+			bodies.Put(&b)
+		}
+	}
+	tx.body, tx.lines = nil, nil
+}
+
+// key keeps the grown scratch buffer of a key built in it and returns
+// the key.
+func (tx *txn) key(k []byte) []byte {
+	tx.kbuf = k
+	return k
+}
+
+func (tx *txn) index(o *graph.Object) error {
+	b := tx.batch
+	if err := b.Set(tx.key(appendTypeKey(tx.kbuf[:0], tx.account, o.Kind, o.Type, o.ID)), nil, nil); err != nil {
+		return err
+	}
+	if err := b.Set(tx.key(appendScopeKey(tx.kbuf[:0], tx.account, o.Scope, o.Kind, o.ID)), []byte(o.Type), nil); err != nil {
+		return err
+	}
+	if o.Kind == graph.KindRelationship {
+		if err := b.Set(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.FromID, o.ID)), nil, nil); err != nil {
+			return err
+		}
+		if err := b.Set(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.ToID, o.ID)), nil, nil); err != nil {
+			return err
+		}
+		tx.adjacent.set(o.FromID, o.ID, true)
+		tx.adjacent.set(o.ToID, o.ID, true)
+	}
+	return nil
+}
+
+func (tx *txn) unindex(o *graph.Object) error {
+	b := tx.batch
+	if err := b.Delete(tx.key(appendTypeKey(tx.kbuf[:0], tx.account, o.Kind, o.Type, o.ID)), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(tx.key(appendScopeKey(tx.kbuf[:0], tx.account, o.Scope, o.Kind, o.ID)), nil); err != nil {
+		return err
+	}
+	if o.Kind == graph.KindRelationship {
+		if err := b.Delete(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.FromID, o.ID)), nil); err != nil {
+			return err
+		}
+		if err := b.Delete(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.ToID, o.ID)), nil); err != nil {
+			return err
+		}
+		tx.adjacent.set(o.FromID, o.ID, false)
+		tx.adjacent.set(o.ToID, o.ID, false)
+	}
+	return nil
+}
+
+func inputErr(field, format string, args ...any) error {
+	return &graph.InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// quote quotes a user's value for an error message, cut to 64 bytes.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
+}
