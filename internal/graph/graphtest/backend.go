@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -34,3 +35,23 @@ type Reopen func() Backend
 // Opener opens a new, empty backend for one test. The backend is closed
 // when the test ends (t.Cleanup), whichever instance reopen last returned.
 type Opener func(t *testing.T, o Options) (Backend, Reopen)
+
+// Clock is a clock the suites move; a backend reads it through
+// Options.Now.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Add moves the clock by d (back when d is negative).
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
