@@ -11,15 +11,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/j1ds/j1ds/internal/accounts"
-	"github.com/j1ds/j1ds/internal/accounts/accountstest"
 	"github.com/j1ds/j1ds/internal/pebblestore"
 )
-
-func TestAccounts(t *testing.T) {
-	accountstest.Run(t, func(t *testing.T) accounts.Store {
-		return openAccountsStore(t, t.TempDir(), pebblestore.Options{}).Accounts()
-	})
-}
 
 func openAccountsStore(t *testing.T, dir string, o pebblestore.Options) *pebblestore.Store {
 	t.Helper()

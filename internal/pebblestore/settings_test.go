@@ -1,46 +1,13 @@
 package pebblestore_test
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/j1ds/j1ds/internal/pebblestore"
-	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/settings/settingstest"
 )
-
-func TestSettings(t *testing.T) {
-	settingstest.Run(t, func(t *testing.T) settingstest.Backend {
-		return openSettings(t, t.TempDir())
-	})
-}
-
-func openSettings(t *testing.T, dir string) settingstest.Backend {
-	t.Helper()
-	s, err := pebblestore.Open(dir, pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	t.Cleanup(func() {
-		if !closed {
-			s.Close()
-		}
-	})
-	return settingstest.Backend{
-		Settings:   s.Settings(),
-		Checkpoint: s.Settings(),
-		Reopen: func() settingstest.Backend {
-			closed = true
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			return openSettings(t, dir)
-		},
-	}
-}
 
 // TestSettingsUpgrade opens a store whose settings records hold the stream
 // state inside them, as stores written before the state had a key of its
@@ -81,7 +48,7 @@ func TestSettingsUpgrade(t *testing.T) {
 	// The upgraded record keeps its settings and periods, and no longer the
 	// stream state; a second open finds nothing to upgrade.
 	b = b.Reopen()
-	if again, err := b.Settings.Get("acme"); err != nil || !jsonEqual(t, again, r) {
+	if again, err := b.Settings.Get("acme"); err != nil || !settingstest.Same(t, again, r) {
 		t.Fatalf("after a second open %+v, want %+v (%v)", again, r, err)
 	}
 	if err := b.Checkpoint.Advance("acme", 3, 60, 1, "k5", r.Stream.LastExportAt); err != nil {
@@ -90,17 +57,4 @@ func TestSettingsUpgrade(t *testing.T) {
 	if r, _ := b.Settings.Get("acme"); r.Stream.Cursor != 60 || r.Stream.Attempt != nil || len(r.Periods) != 2 {
 		t.Fatalf("after an advance: %+v", r)
 	}
-}
-
-func jsonEqual(t *testing.T, a, b settings.Record) bool {
-	t.Helper()
-	x, err := json.Marshal(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := json.Marshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(x) == string(y)
 }

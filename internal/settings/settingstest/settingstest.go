@@ -120,7 +120,7 @@ func applyNeedsTest(t *testing.T, b Backend) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Fatalf("%s: %v, want an error with %q", c.name, err, c.want)
 		case c.want != "":
-			if after, _ := b.Settings.Get("a"); !same(t, after, before) {
+			if after, _ := b.Settings.Get("a"); !Same(t, after, before) {
 				t.Fatalf("%s: a refused save changed the record: %+v -> %+v", c.name, before, after)
 			}
 		default:
@@ -138,9 +138,9 @@ func applyNeedsTest(t *testing.T, b Backend) {
 	}
 }
 
-// same reports whether a and b encode to the same JSON: the comparison of
+// Same reports whether a and b encode to the same JSON: the comparison of
 // records holding pointers and times.
-func same(t *testing.T, a, b any) bool {
+func Same(t *testing.T, a, b any) bool {
 	t.Helper()
 	x, err := json.Marshal(a)
 	if err != nil {
@@ -215,7 +215,7 @@ func checkpointFencing(t *testing.T, b Backend) {
 			t.Fatalf("%s: %v, want %q", st.name, err, st.want)
 		}
 		if st.want != "" {
-			if after, _ := cp.Load("a"); !same(t, after, before) {
+			if after, _ := cp.Load("a"); !Same(t, after, before) {
 				t.Fatalf("%s: a refused change was written: %+v -> %+v", st.name, before, after)
 			}
 		}
@@ -250,7 +250,7 @@ func checkpointLeavesSettings(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Settings != want.Settings || !same(t, got.LastTest, want.LastTest) || !same(t, got.Periods, want.Periods) {
+	if got.Settings != want.Settings || !Same(t, got.LastTest, want.LastTest) || !Same(t, got.Periods, want.Periods) {
 		t.Fatalf("checkpoint writes changed the settings: %+v, want %+v", got, want)
 	}
 	if got.Stream.Cursor != 9 {
@@ -272,7 +272,7 @@ func failedUpdate(t *testing.T, b Backend) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Update returned %v, want fn's error", err)
 	}
-	if after, _ := b.Settings.Get("a"); !same(t, after, before) {
+	if after, _ := b.Settings.Get("a"); !Same(t, after, before) {
 		t.Fatalf("a failed update was written: %+v -> %+v", before, after)
 	}
 }
@@ -329,7 +329,7 @@ func survivesReopen(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !same(t, got, want) {
+	if !Same(t, got, want) {
 		t.Fatalf("after reopen %+v, want %+v", got, want)
 	}
 	if all, err := b.Checkpoint.Enabled(); err != nil || len(all) != 1 || all[0].Attempt == nil || all[0].Attempt.ThroughLSN != 8 {
