@@ -121,7 +121,7 @@ func (s *Server) streamingAdmin(h accountHandler) http.HandlerFunc {
 type streamingView struct {
 	settings.Settings
 	RequiredRegion       string                   `json:"requiredRegion"`
-	BucketPolicy         s3dest.Policy          `json:"bucketPolicy"`
+	BucketPolicy         s3dest.Policy            `json:"bucketPolicy"`
 	LastConnectionTest   *settings.ConnectionTest `json:"lastConnectionTest"`
 	FlushIntervalSeconds float64                  `json:"flushIntervalSeconds"`
 	Status               streamStatus             `json:"status"`
@@ -138,8 +138,8 @@ type streamStatus struct {
 	LagSeconds      float64           `json:"lagSeconds"`
 	NextAttempt     *time.Time        `json:"nextAttempt"`
 	Failures        int               `json:"failures"`
-	LastError       *stream.Problem `json:"lastError"`
-	Gaps            []stream.Gap    `json:"gaps"`
+	LastError       *stream.Problem   `json:"lastError"`
+	Gaps            []stream.Gap      `json:"gaps"`
 	Periods         []settings.Period `json:"periods"`
 }
 
@@ -286,7 +286,7 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 }
 
 type testResult struct {
-	OK    bool              `json:"ok"`
+	OK    bool            `json:"ok"`
 	Error *stream.Problem `json:"error,omitempty"`
 }
 

@@ -187,7 +187,7 @@ type matrixStatus struct {
 		LagSeconds      float64           `json:"lagSeconds"`
 		Failures        int               `json:"failures"`
 		LastError       *problem          `json:"lastError"`
-		Gaps            []stream.Gap    `json:"gaps"`
+		Gaps            []stream.Gap      `json:"gaps"`
 		Periods         []settings.Period `json:"periods"`
 	} `json:"status"`
 }

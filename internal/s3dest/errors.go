@@ -18,7 +18,6 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-
 // Error codes, shown to administrators and used for retry decisions.
 const (
 	CodeAccessDenied    = "ACCESS_DENIED"

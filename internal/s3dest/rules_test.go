@@ -39,4 +39,3 @@ func TestValidateAWSAccountID(t *testing.T) {
 		t.Error(err)
 	}
 }
-
