@@ -421,6 +421,34 @@ func TestProxy(t *testing.T) {
 		t.Errorf("delay fault took %s", d)
 	}
 
+	// Late: the client gives up during the delay; the request is forwarded
+	// all the same and versitygw stores it.
+	p.Reset()
+	p.SetFault(Fault{Delay: 500 * time.Millisecond, Late: true})
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	err = put(short, w, "jupiterone/late", owner, []byte("late"), noRetry)
+	cancelShort()
+	if err == nil {
+		t.Fatal("late: the client had an answer before the delay ended")
+	}
+	for deadline := time.Now().Add(10 * time.Second); p.Requests()[0].Status == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("late: the request was not answered within 10 s")
+		}
+	}
+	if r := p.Requests()[0]; r.Status != http.StatusOK || r.Fault != "delay" {
+		t.Fatalf("late request recorded as %+v, want 200 delay", r)
+	}
+	late, err := s.RootClient().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("jupiterone/late")})
+	if err != nil {
+		t.Fatalf("late: %v", err)
+	}
+	b, err := io.ReadAll(late.Body)
+	late.Body.Close()
+	if err != nil || string(b) != "late" {
+		t.Fatalf("late: stored %q %v, want \"late\"", b, err)
+	}
+
 	// Plain HTTP to the proxy is recorded as such and refused.
 	p.Reset()
 	plain := newClient(strings.Replace(p.URL, "https://", "http://", 1), s.Region, s.CAPool, writer, writerSecret)

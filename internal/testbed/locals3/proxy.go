@@ -2,6 +2,7 @@ package locals3
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -75,8 +76,12 @@ type Fault struct {
 	// Reset closes the connection without an answer (a TCP reset).
 	Reset bool
 	// Delay waits this long first (then forwards, unless Status or Reset
-	// is set). The wait ends early if the client goes away.
+	// is set). The wait ends early if the client goes away, unless Late.
 	Delay time.Duration
+	// Late makes the request outlive its client, as in a proxy on the way
+	// that already has it: the Delay runs in full and the request is
+	// forwarded even when the client has gone away meanwhile.
+	Late bool
 	// Count is how many matching requests get the fault: 1 or more, or -1
 	// for every one until SetFault or Reset clears it. 0 means 1.
 	Count int
@@ -262,6 +267,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	kind := ""
 	if f != nil {
+		if f.Late {
+			r = r.WithContext(context.WithoutCancel(r.Context()))
+		}
 		if f.Delay > 0 {
 			kind = "delay"
 			t := time.NewTimer(f.Delay)
