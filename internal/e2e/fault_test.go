@@ -190,7 +190,7 @@ func TestS3LateUploadAfterTimeout(t *testing.T) {
 
 	// The first upload is held 4 s by the proxy, which then forwards it
 	// although j1ds gave up after 1 s; its SDK retries are refused.
-	e.proxy.SetFault(locals3.Fault{Delay: 4 * time.Second, Match: isExport})
+	e.proxy.SetFault(locals3.Fault{Delay: 4 * time.Second, Late: true, Match: isExport})
 	want := []write{j.create(t, key, account, "entities", entity("late-user-first", "test_user", []string{"User"}))}
 	waitFor(t, 10*time.Second, "the first upload", func() bool { return len(exportRequests(e.proxy, account)) > 0 })
 	e.proxy.SetFault(locals3.Fault{Status: http.StatusServiceUnavailable, Count: 2, Match: isExport})
@@ -198,10 +198,16 @@ func TestS3LateUploadAfterTimeout(t *testing.T) {
 		want = append(want, j.create(t, key, account, "entities", entity(fmt.Sprintf("late-user-%02d", i), "test_user", []string{"User"})))
 	}
 	waitExported(t, j, key, account, len(want))
-	waitFor(t, 15*time.Second, "the held upload to be forwarded", func() bool {
-		return exportRequests(e.proxy, account)[0].Status != 0
+	// The proxy records the status versitygw answered with before it passes
+	// the answer on, so a 200 means versitygw has stored the late copy.
+	var late locals3.Request
+	waitFor(t, 15*time.Second, "versitygw to answer the held upload", func() bool {
+		late = exportRequests(e.proxy, account)[0]
+		return late.Status != 0
 	})
-	time.Sleep(time.Second) // versitygw stores it
+	if late.Status != http.StatusOK || late.Op != "PutObject" {
+		t.Fatalf("the held upload: %s answered %d, want PutObject stored by versitygw (200)", late.Op, late.Status)
+	}
 	objs := e.objects(t, streamBucket, account)
 	compareRecords(t, "after the late upload", lines(objs), want)
 	j.stop()

@@ -41,6 +41,62 @@ func waitExported(t *testing.T, j *j1, key, account string, events int) streamin
 	return st
 }
 
+// beaconBucket holds the beacon's objects, apart from the accounts under
+// test.
+const beaconBucket = "beacon-bucket"
+
+// beacon is an account, streaming into its own bucket, whose exports show
+// how far the exporter has got: the evidence a test needs that something
+// did not happen. The exporter runs flushes in the order they fall due (a
+// batch a flush interval after its oldest change, a retry after its
+// backoff) and, with one worker (serve.Config.ExportWorkers 1), one at a
+// time: a beacon change committed at c is exported only after every flush
+// due by c plus a flush interval has ended, its requests recorded by the
+// proxy.
+type beacon struct {
+	j       *j1
+	key     string
+	changes int
+}
+
+// newBeacon creates the beacon account and bucket and enables streaming
+// into it. j must run with one export worker.
+func newBeacon(t *testing.T, e *s3Env, j *j1) *beacon {
+	t.Helper()
+	if j.cfg.ExportWorkers != 1 {
+		t.Fatalf("a beacon needs one export worker, j1ds has %d", j.cfg.ExportWorkers)
+	}
+	e.bucket(t, beaconBucket, s3Owner, locals3.WriterPolicy(beaconBucket, s3Writer))
+	b := &beacon{j: j, key: j.account(t, "beacon", true)}
+	j.enable(t, b.key, "beacon", beaconBucket, s3Owner)
+	return b
+}
+
+// pass commits a beacon change and waits until it is exported.
+func (b *beacon) pass(t *testing.T) {
+	t.Helper()
+	b.changes++
+	b.j.create(t, b.key, "beacon", "entities", entity(fmt.Sprintf("beacon-change-%04d", b.changes), "test_beacon", []string{"Beacon"}))
+	waitExported(t, b.j, b.key, "beacon", b.changes)
+}
+
+// passBeyond makes beacon changes until every flush due by at has ended.
+func (b *beacon) passBeyond(t *testing.T, at time.Time) {
+	t.Helper()
+	for {
+		committed := time.Now() // the change's commit time is no earlier
+		b.pass(t)
+		if !committed.Add(b.j.cfg.FlushInterval).Before(at) {
+			return
+		}
+	}
+}
+
+// owns reports whether r went to the beacon's bucket.
+func (b *beacon) owns(r locals3.Request) bool {
+	return strings.HasPrefix(r.Path, "/"+beaconBucket+"/")
+}
+
 // TestStreamRecordsEqualChanges: what lands in the bucket is the changes
 // written, field for field and in commit order across objects, under keys
 // of the documented layout; an idle interval writes nothing; two accounts
@@ -49,7 +105,10 @@ func waitExported(t *testing.T, j *j1, key, account string, events int) streamin
 func TestStreamRecordsEqualChanges(t *testing.T) {
 	t.Parallel()
 	e := startS3(t, "")
-	j := startServe(t, streamConfig(t, e))
+	cfg := streamConfig(t, e)
+	cfg.ExportWorkers = 1 // for the beacon
+	j := startServe(t, cfg)
+	b := newBeacon(t, e, j)
 	ka := j.account(t, "acme", true)
 	kb := j.account(t, "globex", true)
 
@@ -84,17 +143,22 @@ func TestStreamRecordsEqualChanges(t *testing.T) {
 	waitExported(t, j, kb, "globex", len(wantB))
 
 	// Idle: more than two flush intervals with no change write nothing.
+	// Idleness lasts a span of time, so the span is set here; its end is
+	// an event: the beacon shows that every flush due by then, of acme or
+	// globex, has ended and reached the proxy, however slow the machine.
 	keysA, keysB := e.keys(t, streamBucket, accountPrefix("acme")), e.keys(t, streamBucket, accountPrefix("globex"))
 	requests := len(e.proxy.Requests())
-	time.Sleep(2*flushInterval + flushInterval/2)
+	b.passBeyond(t, time.Now().Add(2*flushInterval+flushInterval/2))
 	if got := e.keys(t, streamBucket, accountPrefix("acme")); !slices.Equal(got, keysA) {
 		t.Errorf("idle interval wrote objects: %v, then %v", keysA, got)
 	}
 	if got := e.keys(t, streamBucket, accountPrefix("globex")); !slices.Equal(got, keysB) {
 		t.Errorf("idle interval wrote objects: %v, then %v", keysB, got)
 	}
-	if got := e.proxy.Requests(); len(got) != requests {
-		t.Errorf("idle interval sent %d S3 requests: %+v", len(got)-requests, got[requests:])
+	for _, r := range e.proxy.Requests()[requests:] {
+		if !b.owns(r) {
+			t.Errorf("idle interval sent an S3 request: %+v", r)
+		}
 	}
 
 	objsA, objsB := e.objects(t, streamBucket, "acme"), e.objects(t, streamBucket, "globex")
@@ -404,7 +468,10 @@ func TestStreamWrongRegion(t *testing.T) {
 func TestStreamDisableReenable(t *testing.T) {
 	t.Parallel()
 	e := startS3(t, "")
-	j := startServe(t, streamConfig(t, e))
+	cfg := streamConfig(t, e)
+	cfg.ExportWorkers = 1 // for the beacon
+	j := startServe(t, cfg)
+	b := newBeacon(t, e, j)
 	key := j.account(t, "acme", true)
 	j.enable(t, key, "acme", streamBucket, s3Owner)
 
@@ -424,14 +491,20 @@ func TestStreamDisableReenable(t *testing.T) {
 	j.save(t, key, "acme", false, streamBucket, s3Owner)
 	e.proxy.SetFault(locals3.Fault{})
 	// Had the held upload not been given up, the SDK would retry it after
-	// the 503 (with the fault cleared) and store it, and so would the
-	// exporter: the checks below wait long enough to see that.
+	// the 503 (with the fault cleared) and store it within its flush, or
+	// the exporter would, at most a second (its first backoff) after the
+	// flush failed; and the changes made while disabled would fall due a
+	// flush interval after their commit. The beacon's first change is
+	// exported only after the held upload's flush has ended, the next ones
+	// only after every flush due within two and a half flush intervals of
+	// that.
 	waitFor(t, 10*time.Second, "the proxy to answer the held upload", func() bool {
 		return exportRequests(e.proxy, "acme")[n].Status != 0
 	})
 	while := j.create(t, key, "acme", "entities", entity("acme-user-while", "test_user", []string{"User"}, "name", "While disabled"))
 	j.patch(t, key, "acme", "entities", idOf(t, first), map[string]any{"name": "First, renamed while disabled"})
-	time.Sleep(2*flushInterval + flushInterval/2)
+	b.pass(t)
+	b.passBeyond(t, time.Now().Add(2*flushInterval+flushInterval/2))
 	if r := exportRequests(e.proxy, "acme"); len(r) != n+1 {
 		t.Errorf("%d export requests after disabling, want none: %+v", len(r)-n-1, r[n+1:])
 	}
@@ -443,8 +516,10 @@ func TestStreamDisableReenable(t *testing.T) {
 	// owner), and starts at the log's end.
 	j.save(t, key, "acme", true, streamBucket, s3Owner)
 	after := j.create(t, key, "acme", "entities", entity("acme-user-after", "test_user", []string{"User"}, "name", "After"))
-	waitExported(t, j, key, "acme", 2)          // the counters carry over
-	time.Sleep(flushInterval + flushInterval/2) // time for a late upload to show
+	waitExported(t, j, key, "acme", 2) // the counters carry over
+	// A late upload of acme, due within one and a half flush intervals of
+	// its export, has ended once the beacon says so.
+	b.passBeyond(t, time.Now().Add(flushInterval+flushInterval/2))
 
 	objs := e.objects(t, streamBucket, "acme")
 	if len(objs) != 2 {
