@@ -48,7 +48,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseObject$$' -fuzztime=$(FUZZTIME) ./internal/graph/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEntry$$' -fuzztime=$(FUZZTIME) ./internal/graph/
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateID$$' -fuzztime=$(FUZZTIME) ./internal/accounts/
-	$(GO) test -run='^$$' -fuzz='^FuzzBucketName$$' -fuzztime=$(FUZZTIME) ./internal/settings/
+	$(GO) test -run='^$$' -fuzz='^FuzzBucketName$$' -fuzztime=$(FUZZTIME) ./internal/s3dest/s3bucket/
 	$(GO) test -run='^$$' -fuzz='^FuzzObjectKey$$' -fuzztime=$(FUZZTIME) ./internal/exporter/
 	$(GO) test -run='^$$' -fuzz='^FuzzSyncUpload$$' -fuzztime=$(FUZZTIME) ./internal/api/
 	$(GO) test -run='^$$' -fuzz='^FuzzRESTBody$$' -fuzztime=$(FUZZTIME) ./internal/api/

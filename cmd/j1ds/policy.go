@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 // runPolicy prints the bucket policy a customer applies to their bucket.
@@ -19,7 +20,7 @@ func runPolicy(ctx context.Context, args []string) error {
 		return err
 	}
 	if *bucket != "" {
-		if err := s3dest.ValidateBucketName(*bucket); err != nil {
+		if err := s3bucket.ValidateBucketName(*bucket); err != nil {
 			return fmt.Errorf("%w: --bucket: %v", errUsage, err)
 		}
 	}
@@ -33,9 +34,9 @@ func runPolicy(ctx context.Context, args []string) error {
 		if *platform, err = c.AccountID(sctx); err != nil {
 			return fmt.Errorf("the operator's AWS account id is unknown (%v): pass --platform-aws-account-id", err)
 		}
-	} else if err := s3dest.ValidateAWSAccountID(*platform); err != nil {
+	} else if err := s3bucket.ValidateAWSAccountID(*platform); err != nil {
 		return fmt.Errorf("%w: --platform-aws-account-id: %v", errUsage, err)
 	}
-	fmt.Println(s3dest.BucketPolicy(*platform, *bucket).JSON())
+	fmt.Println(s3bucket.BucketPolicy(*platform, *bucket).JSON())
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/syncjobs"
@@ -103,10 +104,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		Streaming: &api.Streaming{
 			Settings: st, Exporter: stub,
 			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
-				return s3c.TestConnection(ctx, s3dest.Target{Bucket: bucket, Owner: owner}, body)
+				return s3c.TestConnection(ctx, s3bucket.Target{Bucket: bucket, Owner: owner}, body)
 			},
 			Explain: func(err error, bucket, owner string) (string, string) {
-				e := s3dest.Classify(err, s3dest.Target{Bucket: bucket, Owner: owner}, s3c.Region())
+				e := s3dest.Classify(err, s3bucket.Target{Bucket: bucket, Owner: owner}, s3c.Region())
 				return e.Code, e.Message
 			},
 			RequiredRegion: s3c.Region(), PlatformAccountID: "111122223333",

@@ -13,7 +13,7 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
-	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/stream"
 )
@@ -121,7 +121,7 @@ func (s *Server) streamingAdmin(h accountHandler) http.HandlerFunc {
 type streamingView struct {
 	settings.Settings
 	RequiredRegion       string                   `json:"requiredRegion"`
-	BucketPolicy         s3dest.Policy            `json:"bucketPolicy"`
+	BucketPolicy         s3bucket.Policy          `json:"bucketPolicy"`
 	LastConnectionTest   *settings.ConnectionTest `json:"lastConnectionTest"`
 	FlushIntervalSeconds float64                  `json:"flushIntervalSeconds"`
 	Status               streamStatus             `json:"status"`
@@ -157,7 +157,7 @@ func (s *Server) view(r settings.Record) streamingView {
 	v := streamingView{
 		Settings:             r.Settings,
 		RequiredRegion:       st.RequiredRegion,
-		BucketPolicy:         s3dest.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
+		BucketPolicy:         s3bucket.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
 		LastConnectionTest:   r.LastTest,
 		FlushIntervalSeconds: st.FlushInterval.Seconds(),
 		Status: streamStatus{
@@ -252,13 +252,13 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	// Given values are checked even when disabling: nothing invalid is
 	// stored.
 	if b.BucketName != nil && *b.BucketName != "" {
-		if err := s3dest.ValidateBucketName(n.BucketName); err != nil {
+		if err := s3bucket.ValidateBucketName(n.BucketName); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
 		}
 	}
 	if b.AWSAccountID != nil && *b.AWSAccountID != "" {
-		if err := s3dest.ValidateAWSAccountID(n.AWSAccountID); err != nil {
+		if err := s3bucket.ValidateAWSAccountID(n.AWSAccountID); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
 		}
@@ -299,7 +299,7 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 	if !s.decodeStrict(w, r, &b) {
 		return
 	}
-	for _, err := range []error{s3dest.ValidateBucketName(b.BucketName), s3dest.ValidateAWSAccountID(b.AWSAccountID)} {
+	for _, err := range []error{s3bucket.ValidateBucketName(b.BucketName), s3bucket.ValidateAWSAccountID(b.AWSAccountID)} {
 		if err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
@@ -334,10 +334,10 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 func (s *Server) bucketPolicy(w http.ResponseWriter, r *http.Request, p principal) {
 	bucket := r.URL.Query().Get("bucket")
 	if bucket != "" {
-		if err := s3dest.ValidateBucketName(bucket); err != nil {
+		if err := s3bucket.ValidateBucketName(bucket); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, s3dest.BucketPolicy(s.cfg.Streaming.PlatformAccountID, bucket))
+	writeJSON(w, http.StatusOK, s3bucket.BucketPolicy(s.cfg.Streaming.PlatformAccountID, bucket))
 }

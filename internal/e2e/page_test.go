@@ -19,7 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
@@ -95,11 +95,11 @@ func checkPolicy(tb *tab, step, bucket string) {
 		tb.t.Errorf("%s: the policy panel does not hold JSON: %v\n%s", step, err, text)
 		return
 	}
-	if err := json.Unmarshal([]byte(s3dest.BucketPolicy(s3Writer, bucket).JSON()), &want); err != nil {
+	if err := json.Unmarshal([]byte(s3bucket.BucketPolicy(s3Writer, bucket).JSON()), &want); err != nil {
 		tb.t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		tb.t.Errorf("%s: the policy panel shows\n%s\nwant\n%s", step, text, s3dest.BucketPolicy(s3Writer, bucket).JSON())
+		tb.t.Errorf("%s: the policy panel shows\n%s\nwant\n%s", step, text, s3bucket.BucketPolicy(s3Writer, bucket).JSON())
 	}
 	if !strings.Contains(text, `"arn:aws:iam::`+s3Writer+`:role/jupiterone-data-streaming"`) {
 		tb.t.Errorf("%s: the policy does not name the operator's role arn:aws:iam::%s:role/jupiterone-data-streaming:\n%s", step, s3Writer, text)

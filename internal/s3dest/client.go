@@ -25,10 +25,9 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-)
 
-// ConnectionTestKey is the object TestConnection writes.
-const ConnectionTestKey = "jupiterone/.connection-test"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
+)
 
 // Transport limits of the default HTTP client.
 const (
@@ -146,13 +145,13 @@ func (c *Client) AccountID(ctx context.Context) (string, error) {
 // chosen by the caller) into t.Bucket, exactly as an export would: expected
 // bucket owner t.Owner, over TLS, with the configured SSE-KMS key if any.
 // It returns nil or an *Error explaining what the administrator must fix.
-func (c *Client) TestConnection(ctx context.Context, t Target, body []byte) error {
+func (c *Client) TestConnection(ctx context.Context, t s3bucket.Target, body []byte) error {
 	if err := t.Validate(); err != nil {
 		return invalidTarget(err)
 	}
 	in := &s3.PutObjectInput{
 		Bucket:              aws.String(t.Bucket),
-		Key:                 aws.String(ConnectionTestKey),
+		Key:                 aws.String(s3bucket.ConnectionTestKey),
 		Body:                bytes.NewReader(body),
 		ContentLength:       aws.Int64(int64(len(body))),
 		ContentType:         aws.String("application/json"),
@@ -162,7 +161,7 @@ func (c *Client) TestConnection(ctx context.Context, t Target, body []byte) erro
 	}
 	c.setSSE(&in.ServerSideEncryption, &in.SSEKMSKeyId)
 	if _, err := c.s3.PutObject(ctx, in); err != nil {
-		return Classify(fmt.Errorf("put object %s: %w", ConnectionTestKey, err), t, c.cfg.Region)
+		return Classify(fmt.Errorf("put object %s: %w", s3bucket.ConnectionTestKey, err), t, c.cfg.Region)
 	}
 	c.metrics.bytes.Add(float64(len(body)))
 	return nil
@@ -202,7 +201,7 @@ func (c *Client) instrument(stack *middleware.Stack) error {
 		c.metrics.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 		outcome := "ok"
 		if err != nil {
-			outcome = strings.ToLower(Classify(err, Target{}, c.cfg.Region).Code)
+			outcome = strings.ToLower(Classify(err, s3bucket.Target{}, c.cfg.Region).Code)
 		}
 		c.metrics.requests.WithLabelValues(op, outcome).Inc()
 		return out, md, err

@@ -46,33 +46,3 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
-
-func TestTargetValidate(t *testing.T) {
-	for _, tc := range []struct {
-		t    Target
-		want string
-	}{
-		{Target{"my-bucket", "111122223333"}, ""},
-		{Target{"my.bucket.1", "111122223333"}, ""},
-		{Target{"ab", "111122223333"}, "bucketName"},
-		{Target{"My-Bucket", "111122223333"}, "bucketName"},
-		{Target{"my..bucket", "111122223333"}, "bucketName"},
-		{Target{"-bucket", "111122223333"}, "bucketName"},
-		{Target{"192.168.1.1", "111122223333"}, "bucketName"},
-		{Target{"xn--bucket", "111122223333"}, "bucketName"},
-		{Target{"bucket-s3alias", "111122223333"}, "bucketName"},
-		{Target{"my-bucket/../x", "111122223333"}, "bucketName"},
-		{Target{strings.Repeat("a", 64), "111122223333"}, "bucketName"},
-		{Target{"my-bucket", "11112222333"}, "awsAccountId"},
-		{Target{"my-bucket", "11112222333a"}, "awsAccountId"},
-		{Target{"my-bucket", ""}, "awsAccountId"},
-	} {
-		err := tc.t.Validate()
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%+v: %v", tc.t, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%+v: Validate = %v, want an error naming %s", tc.t, err, tc.want)
-		}
-	}
-}

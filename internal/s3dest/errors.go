@@ -16,6 +16,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 // Error codes, shown to administrators and used for retry decisions.
@@ -71,7 +73,7 @@ var (
 // client whose required region is region. It returns nil for a nil err, and
 // err itself when it already is an *Error. Every other error gets a code
 // (CodeUnknown when nothing matches) and a message for the administrator.
-func Classify(err error, t Target, region string) *Error {
+func Classify(err error, t s3bucket.Target, region string) *Error {
 	if err == nil {
 		return nil
 	}
@@ -84,7 +86,7 @@ func Classify(err error, t Target, region string) *Error {
 	return e
 }
 
-func classify(err error, t Target, region string) *Error {
+func classify(err error, t s3bucket.Target, region string) *Error {
 	// Failing to get j1ds's own credentials (including an STS AssumeRole
 	// denial, which is also an API error) is the operator's problem, not the
 	// bucket's: check it before S3's API errors.
@@ -94,7 +96,7 @@ func classify(err error, t Target, region string) *Error {
 			e.Message = "j1ds could not get its AWS credentials: " + e.Message
 			return e
 		}
-		return &Error{Code: CodeAccessDenied, Permanent: true, Message: "j1ds could not get AWS credentials for its role " + RoleName +
+		return &Error{Code: CodeAccessDenied, Permanent: true, Message: "j1ds could not get AWS credentials for its role " + s3bucket.RoleName +
 			": check the credentials of the j1ds deployment (and --assume-role-arn, and that role's trust policy); the bucket settings are not the cause"}
 	}
 	var apiErr smithy.APIError
@@ -125,7 +127,7 @@ func classify(err error, t Target, region string) *Error {
 	return &Error{Code: CodeUnknown, Message: "the S3 request failed unexpectedly; details are in the j1ds log"}
 }
 
-func classifyAPI(err error, apiErr smithy.APIError, t Target, region string) *Error {
+func classifyAPI(err error, apiErr smithy.APIError, t s3bucket.Target, region string) *Error {
 	code, msg := apiErr.ErrorCode(), apiErr.ErrorMessage()
 	status := 0
 	var se interface{ HTTPStatusCode() int }
@@ -262,19 +264,19 @@ func bucketRegion(err error, msg string) string {
 	return ""
 }
 
-func accessDenied(t Target) *Error {
+func accessDenied(t s3bucket.Target) *Error {
 	return &Error{Code: CodeAccessDenied, Permanent: true, Message: fmt.Sprintf(
 		"S3 denied the write: either the bucket policy does not allow role %s to s3:PutObject on arn:aws:s3:::%s/jupiterone/*, "+
-			"or the bucket is not owned by AWS account %s; check the policy in the S3 Bucket Policy panel and the AWS Account ID",
-		RoleName, t.Bucket, t.Owner)}
+			"or the bucket is not owned by AWS account %s; check the policy in the S3 Bucket s3bucket.Policy panel and the AWS Account ID",
+		s3bucket.RoleName, t.Bucket, t.Owner)}
 }
 
-func noSuchBucket(t Target, region string) *Error {
+func noSuchBucket(t s3bucket.Target, region string) *Error {
 	return &Error{Code: CodeNoSuchBucket, Permanent: true, Message: fmt.Sprintf(
 		"bucket %q does not exist; check the bucket name (the bucket must exist in region %s)", t.Bucket, region)}
 }
 
-func wrongRegion(t Target, region, bucketRegion string) *Error {
+func wrongRegion(t s3bucket.Target, region, bucketRegion string) *Error {
 	if bucketRegion == "" {
 		return &Error{Code: CodeWrongRegion, Permanent: true, Message: fmt.Sprintf(
 			"bucket %q is not in the required region %s; use a bucket in %s", t.Bucket, region, region)}
@@ -287,7 +289,7 @@ func wrongRegion(t Target, region, bucketRegion string) *Error {
 func kmsDenied(code string) *Error {
 	return &Error{Code: CodeKMSAccessDenied, Permanent: true, Message: fmt.Sprintf(
 		"the bucket's KMS key does not let the role encrypt (%s): add kms:GenerateDataKey and kms:Encrypt "+
-			"(kms:Decrypt for multipart) for the role %s to the key policy", code, RoleName)}
+			"(kms:Decrypt for multipart) for the role %s to the key policy", code, s3bucket.RoleName)}
 }
 
 func throttled(status int, code string) *Error {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 // fakeS3 is an HTTPS server that answers the five S3 operations the writer
@@ -211,7 +213,7 @@ const (
 	testBucket    = "acme-data"
 )
 
-var testTarget = Target{Bucket: testBucket, Owner: testOwner}
+var testTarget = s3bucket.Target{Bucket: testBucket, Owner: testOwner}
 
 // newFakeClient returns a client of f with 1 KiB parts and fast retries;
 // mod may change the configuration.

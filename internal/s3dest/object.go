@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 // Object headers: the caller writes gzip-compressed JSON lines.
@@ -51,7 +53,7 @@ const maxPooledBuffer = 4 << 20
 type ObjectWriter struct {
 	c        *Client
 	ctx      context.Context
-	t        Target
+	t        s3bucket.Target
 	key      string
 	partSize int
 
@@ -69,14 +71,14 @@ type ObjectWriter struct {
 // ObjectAt is Object for a target as the exporter carries it
 // (Target.String).
 func (c *Client) ObjectAt(ctx context.Context, target, key string) *ObjectWriter {
-	t, _ := ParseTarget(target) // Object reports an invalid target
+	t, _ := s3bucket.ParseTarget(target) // Object reports an invalid target
 	return c.Object(ctx, t, key)
 }
 
 // Object returns a writer for the object key of t's bucket. It makes no
 // request until a part fills or Close is called. An invalid target or key
 // makes Write and Close fail with an *Error (INVALID_BUCKET).
-func (c *Client) Object(ctx context.Context, t Target, key string) *ObjectWriter {
+func (c *Client) Object(ctx context.Context, t s3bucket.Target, key string) *ObjectWriter {
 	w := &ObjectWriter{c: c, t: t, key: key, partSize: int(c.cfg.PartSize)}
 	w.ctx = context.WithValue(ctx, requestCounterKey{}, &w.requests)
 	if err := t.Validate(); err != nil {

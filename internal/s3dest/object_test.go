@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 const testKey = "jupiterone/graph/cdc/accountId=j1dev/year=2026/month=01/day=02/time=030405.000006Z.jsonl"
@@ -422,18 +424,18 @@ func TestConnectionTestWritesTheTestObject(t *testing.T) {
 		t.Fatalf("TestConnection: %v", err)
 	}
 	reqs := f.requests()
-	if len(reqs) != 1 || reqs[0].Op != "PutObject" || reqs[0].Path != "/"+testBucket+"/"+ConnectionTestKey {
-		t.Fatalf("requests %+v, want one PutObject of %s", reqs, ConnectionTestKey)
+	if len(reqs) != 1 || reqs[0].Op != "PutObject" || reqs[0].Path != "/"+testBucket+"/"+s3bucket.ConnectionTestKey {
+		t.Fatalf("requests %+v, want one PutObject of %s", reqs, s3bucket.ConnectionTestKey)
 	}
 	checkEveryRequest(t, reqs, "")
 	if got, _ := f.object(reqs[0].Path); !bytes.Equal(got, body) {
 		t.Errorf("stored %q, want %q", got, body)
 	}
-	if err := c.TestConnection(context.Background(), Target{Bucket: "Bad_Bucket", Owner: testOwner}, body); err == nil ||
+	if err := c.TestConnection(context.Background(), s3bucket.Target{Bucket: "Bad_Bucket", Owner: testOwner}, body); err == nil ||
 		err.(*Error).Code != CodeInvalidBucket {
 		t.Errorf("invalid bucket: %v, want INVALID_BUCKET", err)
 	}
-	if err := c.TestConnection(context.Background(), Target{Bucket: testBucket, Owner: "123"}, body); err == nil ||
+	if err := c.TestConnection(context.Background(), s3bucket.Target{Bucket: testBucket, Owner: "123"}, body); err == nil ||
 		err.(*Error).Code != CodeInvalidBucket || !strings.Contains(err.Error(), "awsAccountId") {
 		t.Errorf("invalid owner: %v, want INVALID_BUCKET naming awsAccountId", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
+
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 // The customer's side, as on AWS: a bucket owned by the customer's
@@ -143,7 +145,7 @@ func TestIntegrationObjects(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			c := versityClient(t, srv, proxy, "us-east-1", func(c *Config) { c.PartSize = MinPartSize; c.KMSKeyID = kmsKey })
-			target := Target{Bucket: itBucket, Owner: itOwner}
+			target := s3bucket.Target{Bucket: itBucket, Owner: itOwner}
 			for _, tc := range []struct {
 				name string
 				size int
@@ -192,7 +194,7 @@ func TestIntegrationObjects(t *testing.T) {
 func TestIntegrationMultipartWrongOwner(t *testing.T) {
 	srv, proxy := startVersity(t, "us-east-1")
 	c := versityClient(t, srv, proxy, "us-east-1", func(c *Config) { c.PartSize = MinPartSize })
-	w := c.Object(context.Background(), Target{Bucket: itBucket, Owner: itStranger}, "jupiterone/x.jsonl")
+	w := c.Object(context.Background(), s3bucket.Target{Bucket: itBucket, Owner: itStranger}, "jupiterone/x.jsonl")
 	_, err := w.Write(payload(MinPartSize + 1))
 	if err == nil {
 		err = w.Close()
@@ -223,25 +225,25 @@ func TestIntegrationConnectionTest(t *testing.T) {
 
 	t.Run("success", func(t *testing.T) {
 		proxy.Reset()
-		if err := c.TestConnection(ctx, Target{Bucket: itBucket, Owner: itOwner}, body); err != nil {
+		if err := c.TestConnection(ctx, s3bucket.Target{Bucket: itBucket, Owner: itOwner}, body); err != nil {
 			t.Fatalf("TestConnection: %v", err)
 		}
 		checkRecorded(t, proxy.Requests(), itOwner, "")
-		if got, _ := readBack(t, srv, ConnectionTestKey); !bytes.Equal(got, body) {
+		if got, _ := readBack(t, srv, s3bucket.ConnectionTestKey); !bytes.Equal(got, body) {
 			t.Errorf("read back %q, want %q", got, body)
 		}
 	})
 	for _, tc := range []struct {
 		name   string
-		target Target
+		target s3bucket.Target
 		code   string
 		says   []string
 	}{
-		{"wrong owner", Target{Bucket: itBucket, Owner: itStranger}, CodeAccessDenied,
+		{"wrong owner", s3bucket.Target{Bucket: itBucket, Owner: itStranger}, CodeAccessDenied,
 			[]string{"bucket policy does not allow role", "arn:aws:s3:::" + itBucket + "/jupiterone/*", "not owned by AWS account " + itStranger}},
-		{"policy for another prefix", Target{Bucket: otherPrefix, Owner: itOwner}, CodeAccessDenied,
+		{"policy for another prefix", s3bucket.Target{Bucket: otherPrefix, Owner: itOwner}, CodeAccessDenied,
 			[]string{"bucket policy", "arn:aws:s3:::" + otherPrefix + "/jupiterone/*"}},
-		{"no bucket", Target{Bucket: "no-such-bucket", Owner: itOwner}, CodeNoSuchBucket, []string{"no-such-bucket"}},
+		{"no bucket", s3bucket.Target{Bucket: "no-such-bucket", Owner: itOwner}, CodeNoSuchBucket, []string{"no-such-bucket"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy.Reset()
@@ -266,7 +268,7 @@ func TestIntegrationConnectionTest(t *testing.T) {
 func TestIntegrationRegionMismatch(t *testing.T) {
 	srv, proxy := startVersity(t, "eu-west-1")
 	c := versityClient(t, srv, proxy, "us-east-1", nil) // j1ds requires us-east-1
-	err := c.TestConnection(context.Background(), Target{Bucket: itBucket, Owner: itOwner}, []byte(`{}`))
+	err := c.TestConnection(context.Background(), s3bucket.Target{Bucket: itBucket, Owner: itOwner}, []byte(`{}`))
 	var e *Error
 	if !errors.As(err, &e) || e.Code != CodeWrongRegion || !e.Permanent {
 		t.Fatalf("TestConnection = %v, want a permanent WRONG_REGION", err)

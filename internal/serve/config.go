@@ -13,6 +13,7 @@ import (
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 // Config is the configuration of j1ds serve.
@@ -135,7 +136,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.PlatformAccountID != "" {
-		if err := s3dest.ValidateAWSAccountID(c.PlatformAccountID); err != nil {
+		if err := s3bucket.ValidateAWSAccountID(c.PlatformAccountID); err != nil {
 			errs = append(errs, fmt.Errorf("--platform-aws-account-id: %v", err))
 		}
 	}

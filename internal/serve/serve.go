@@ -20,6 +20,7 @@ import (
 	"github.com/j1ds/j1ds/internal/malloc"
 	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
@@ -105,10 +106,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		Streaming: &api.Streaming{
 			Settings: st, Exporter: exp,
 			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
-				return s3c.TestConnection(ctx, s3dest.Target{Bucket: bucket, Owner: owner}, body)
+				return s3c.TestConnection(ctx, s3bucket.Target{Bucket: bucket, Owner: owner}, body)
 			},
 			Explain: func(err error, bucket, owner string) (string, string) {
-				e := s3dest.Classify(err, s3dest.Target{Bucket: bucket, Owner: owner}, s3c.Region())
+				e := s3dest.Classify(err, s3bucket.Target{Bucket: bucket, Owner: owner}, s3c.Region())
 				return e.Code, e.Message
 			},
 			RequiredRegion: s3c.Region(), PlatformAccountID: platform,

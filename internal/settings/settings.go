@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/stream"
 )
 
@@ -30,11 +30,11 @@ type Settings struct {
 
 // Target is where the settings send objects, as the exporter carries it.
 func (n Settings) Target() string {
-	return s3dest.Target{Bucket: n.BucketName, Owner: n.AWSAccountID}.String()
+	return s3bucket.Target{Bucket: n.BucketName, Owner: n.AWSAccountID}.String()
 }
 
 // FieldError names an invalid settings field.
-type FieldError = s3dest.FieldError
+type FieldError = s3bucket.FieldError
 
 // ConnectionTest is the result of the last Test Connection.
 type ConnectionTest struct {
@@ -175,10 +175,10 @@ func (r *Record) testCovers(n Settings, now time.Time) error {
 // 12-digit AWS account id and the region confirmation. The settings page
 // applies the same rules as the user types.
 func (n Settings) Validate() error {
-	if err := s3dest.ValidateBucketName(n.BucketName); err != nil {
+	if err := s3bucket.ValidateBucketName(n.BucketName); err != nil {
 		return err
 	}
-	if err := s3dest.ValidateAWSAccountID(n.AWSAccountID); err != nil {
+	if err := s3bucket.ValidateAWSAccountID(n.AWSAccountID); err != nil {
 		return err
 	}
 	if !n.RegionConfirmed {

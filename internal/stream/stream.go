@@ -42,7 +42,7 @@ type State struct {
 	// Enabled is whether the account streams.
 	Enabled bool `json:"enabled"`
 	// Target is where objects go, in the destination's own words (for S3,
-	// s3dest.Target's String: bucket and owner). The exporter passes it to
+	// s3bucket.Target's String: bucket and owner). The exporter passes it to
 	// the destination unread.
 	Target string `json:"target,omitempty"`
 	// Generation increases each time streaming is enabled, disabled or

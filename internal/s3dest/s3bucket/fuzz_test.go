@@ -1,4 +1,4 @@
-package s3dest_test
+package s3bucket_test
 
 // ValidateBucketName against an independent statement of S3's naming rules
 // for general purpose buckets, written as regular expressions:
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 var (
@@ -30,7 +30,7 @@ func s3AllowsBucket(b string) bool {
 
 func checkBucket(t *testing.T, b string) {
 	t.Helper()
-	err := s3dest.ValidateBucketName(b)
+	err := s3bucket.ValidateBucketName(b)
 	if want := s3AllowsBucket(b); (err == nil) != want {
 		t.Fatalf("ValidateBucketName(%q) = %v; S3's rules say allowed=%v", b, err, want)
 	}

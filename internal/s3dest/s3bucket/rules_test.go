@@ -1,11 +1,11 @@
-package s3dest_test
+package s3bucket_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/j1ds/j1ds/internal/s3dest"
+	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 func TestValidateBucketName(t *testing.T) {
@@ -16,13 +16,13 @@ func TestValidateBucketName(t *testing.T) {
 		"xn--abc": "xn--", "abc-s3alias": "-s3alias", "a/b/c": "lowercase", "abc:def": "lowercase",
 	}
 	for _, b := range good {
-		if err := s3dest.ValidateBucketName(b); err != nil {
+		if err := s3bucket.ValidateBucketName(b); err != nil {
 			t.Errorf("%q: %v", b, err)
 		}
 	}
 	for b, want := range bad {
-		err := s3dest.ValidateBucketName(b)
-		var fe *s3dest.FieldError
+		err := s3bucket.ValidateBucketName(b)
+		var fe *s3bucket.FieldError
 		if !errors.As(err, &fe) || fe.Field != "bucketName" || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want a bucketName error mentioning %q", b, err, want)
 		}
@@ -31,11 +31,11 @@ func TestValidateBucketName(t *testing.T) {
 
 func TestValidateAWSAccountID(t *testing.T) {
 	for _, id := range []string{"", "12345678901", "1234567890123", "12345678901a", " 123456789012"} {
-		if err := s3dest.ValidateAWSAccountID(id); err == nil {
+		if err := s3bucket.ValidateAWSAccountID(id); err == nil {
 			t.Errorf("%q accepted", id)
 		}
 	}
-	if err := s3dest.ValidateAWSAccountID("111122223333"); err != nil {
+	if err := s3bucket.ValidateAWSAccountID("111122223333"); err != nil {
 		t.Error(err)
 	}
 }
