@@ -267,7 +267,7 @@ func bucketRegion(err error, msg string) string {
 func accessDenied(t s3bucket.Target) *Error {
 	return &Error{Code: CodeAccessDenied, Permanent: true, Message: fmt.Sprintf(
 		"S3 denied the write: either the bucket policy does not allow role %s to s3:PutObject on arn:aws:s3:::%s/jupiterone/*, "+
-			"or the bucket is not owned by AWS account %s; check the policy in the S3 Bucket s3bucket.Policy panel and the AWS Account ID",
+			"or the bucket is not owned by AWS account %s; check the policy in the S3 Bucket Policy panel and the AWS Account ID",
 		s3bucket.RoleName, t.Bucket, t.Owner)}
 }
 

@@ -56,7 +56,7 @@ func TestClassify(t *testing.T) {
 		says      []string // substrings of the message
 	}{
 		{"access denied", apiError("S3", 403, "AccessDenied", "Access Denied", nil), CodeAccessDenied, true,
-			[]string{"bucket policy", s3bucket.RoleName, "s3:PutObject", "arn:aws:s3:::acme-data/jupiterone/*", "not owned by AWS account 111122223333", "S3 Bucket s3bucket.Policy panel", "AWS Account ID"}},
+			[]string{"bucket policy", s3bucket.RoleName, "s3:PutObject", "arn:aws:s3:::acme-data/jupiterone/*", "not owned by AWS account 111122223333", "S3 Bucket Policy panel", "AWS Account ID"}},
 		{"no such bucket", apiError("S3", 404, "NoSuchBucket", "The specified bucket does not exist", nil), CodeNoSuchBucket, true,
 			[]string{`"acme-data"`, "does not exist", "us-east-1"}},
 		{"permanent redirect with region header", apiError("S3", 301, "PermanentRedirect", "The bucket you are attempting to access must be addressed using the specified endpoint.", regionHeader),
