@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/j1ds/j1ds/internal/api"
 )
@@ -100,6 +101,9 @@ func TestOperatorKeys(t *testing.T) {
 	var secrets []string
 	var keyIDs []string
 	for _, role := range []string{"admin", "member"} {
+		// Keys are listed oldest first; the store's clock stands still
+		// unless moved.
+		e.clock.Set(e.clock.Now().Add(time.Second))
 		r := e.op(t, "POST", "/operator/v1/accounts/acme/api-keys", map[string]any{"role": role})
 		wantStatus(t, r, http.StatusCreated)
 		k := decode(t, r)
