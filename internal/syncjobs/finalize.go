@@ -11,7 +11,8 @@ import (
 	"github.com/j1ds/j1ds/internal/graph"
 )
 
-func (j *Job) add(c graph.Counts) {
+// Add counts the changes of one finalize chunk in the job's totals.
+func (j *Job) Add(c graph.Counts) {
 	j.NumEntitiesCreated += c.EntitiesCreated
 	j.NumEntitiesUpdated += c.EntitiesUpdated
 	j.NumEntitiesDeleted += c.EntitiesDeleted
@@ -177,7 +178,7 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 				return fmt.Errorf("apply %s %s: %w", kind, quote(in.Key), err)
 			}
 		}
-		next.add(tx.Counts())
+		next.Add(tx.Counts())
 		next.Progress = phaseOf(kind) + ":" + chunk[len(chunk)-1].id
 		return nil
 	})
@@ -263,7 +264,7 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 				return err
 			}
 		}
-		next.add(tx.Counts())
+		next.Add(tx.Counts())
 		next.Progress = phase + ":" + last
 		return nil
 	})

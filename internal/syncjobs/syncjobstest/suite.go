@@ -413,7 +413,7 @@ func testApply(t *testing.T, open Opener) {
 			if err := s.fn(tx); err != nil {
 				return err
 			}
-			addCounts(&next, tx.Counts())
+			next.Add(tx.Counts())
 			next.Progress = s.progress
 			return nil
 		})
@@ -436,15 +436,6 @@ after reopen: progress dr:4, created 1 deleted 1; thing-key-1 v2 deleted, thing-
 	if got := log.String(); got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
-}
-
-func addCounts(j *syncjobs.Job, c graph.Counts) {
-	j.NumEntitiesCreated += c.EntitiesCreated
-	j.NumEntitiesUpdated += c.EntitiesUpdated
-	j.NumEntitiesDeleted += c.EntitiesDeleted
-	j.NumRelationshipsCreated += c.RelationshipsCreated
-	j.NumRelationshipsUpdated += c.RelationshipsUpdated
-	j.NumRelationshipsDeleted += c.RelationshipsDeleted
 }
 
 // describe prints job-1's record and the things of testApply.
