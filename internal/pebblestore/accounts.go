@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -24,42 +22,18 @@ import (
 //
 // Every write is one batch committed with pebble.Sync, so a key record and
 // its index entry appear and disappear together. Check-then-write
-// sequences of one account hold that account's lock (accountLocks); reads
-// take none.
+// sequences of one account hold that account's lock; reads take none.
 type Accounts struct {
-	db  *pebble.DB
-	now func() time.Time
+	db    *pebble.DB
+	now   func() time.Time
+	locks *accountLocks
 }
 
 var _ accounts.Store = (*Accounts)(nil)
 
 // Accounts returns the accounts and API keys kept in the store. Creation
 // times come from the store's clock (Options.Now).
-//
-// The value is built on each call, over the store's database: it holds no
-// state of its own, and the locks that make its check-then-write
-// sequences atomic are package-wide (accountLocks), so any two values of
-// one store exclude each other.
-func (s *Store) Accounts() *Accounts { return &Accounts{db: s.db, now: s.now} }
-
-// accountLocks serialises the check-then-write sequences of one account:
-// every write of Accounts is about one account (creating it, changing its
-// entitlements, creating or revoking one of its keys) and holds the lock
-// the account id hashes to. The locks are shared by every store of the
-// process, so they need no owner and nothing to release at Close; two
-// stores (in tests) at worst wait on each other for a write.
-var accountLocks struct {
-	seed maphash.Seed
-	mu   [64]sync.Mutex
-}
-
-func init() { accountLocks.seed = maphash.MakeSeed() }
-
-func lockAccount(id string) (unlock func()) {
-	m := &accountLocks.mu[maphash.String(accountLocks.seed, id)%uint64(len(accountLocks.mu))]
-	m.Lock()
-	return m.Unlock
-}
+func (s *Store) Accounts() *Accounts { return s.accounts }
 
 // accountRecord and keyRecord are the stored JSON of an account and a key,
 // apart from the accounts types so the layout stays fixed whatever those
@@ -86,7 +60,7 @@ func (s *Accounts) CreateAccount(id string, entitlements []string) (accounts.Acc
 	if err != nil {
 		return accounts.Account{}, err
 	}
-	defer lockAccount(id)()
+	defer s.locks.lock(id)()
 	switch _, err := s.Account(id); {
 	case err == nil:
 		return accounts.Account{}, accounts.AccountExistsError(id)
@@ -145,7 +119,7 @@ func (s *Accounts) SetEntitlements(id string, entitlements []string) (accounts.A
 	if err != nil {
 		return accounts.Account{}, err
 	}
-	defer lockAccount(id)()
+	defer s.locks.lock(id)()
 	a, err := s.Account(id)
 	if err != nil {
 		return accounts.Account{}, err
@@ -170,7 +144,7 @@ func (s *Accounts) CreateKey(account string, role accounts.Role) (secret string,
 	if err := accounts.ValidateRole(role); err != nil {
 		return "", accounts.Key{}, err
 	}
-	defer lockAccount(account)()
+	defer s.locks.lock(account)()
 	if _, err := s.Account(account); err != nil {
 		return "", accounts.Key{}, err
 	}
@@ -265,7 +239,7 @@ func (s *Accounts) RevokeKey(account, keyID string) error {
 	if !accounts.ValidKeyID(keyID) {
 		return accounts.KeyNotFoundError(account, keyID)
 	}
-	defer lockAccount(account)()
+	defer s.locks.lock(account)()
 	var sum []byte
 	switch err := s.get(keyIndexKey(account, keyID), func(v []byte) error { sum = bytes.Clone(v); return nil }); {
 	case errors.Is(err, pebble.ErrNotFound):

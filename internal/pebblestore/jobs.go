@@ -30,9 +30,8 @@ type Jobs struct {
 
 var _ syncjobs.Store = (*Jobs)(nil)
 
-// Jobs returns the store of the sync jobs kept in s's database. It holds
-// no state of its own, so every call returns an equivalent value.
-func (s *Store) Jobs() *Jobs { return &Jobs{s: s, db: s.db} }
+// Jobs returns the store of the sync jobs kept in s's database.
+func (s *Store) Jobs() *Jobs { return s.jobs }
 
 // jobRecord is the value of a 'J' key: the job in the API's shape plus its
 // finalize progress, which the API does not show.

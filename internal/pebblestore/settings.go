@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -18,12 +16,10 @@ import (
 // and, apart from them, its stream state ('C' + account), the exporter's
 // checkpoint: moving a cursor rewrites only the small stream record.
 // Writes are synced. Read-modify-writes of one account are serialised by
-// one of a fixed set of locks chosen by the account id, so accounts do not
-// wait on each other's fsyncs (except on a shared lock, rarely).
+// its lock (accountLocks).
 type Settings struct {
 	db    *pebble.DB
-	seed  maphash.Seed
-	locks [64]sync.Mutex
+	locks *accountLocks
 }
 
 var (
@@ -50,13 +46,7 @@ type legacyStream struct {
 }
 
 func newSettings(db *pebble.DB) *Settings {
-	return &Settings{db: db, seed: maphash.MakeSeed()}
-}
-
-func (s *Settings) lock(account string) func() {
-	m := &s.locks[maphash.String(s.seed, account)%uint64(len(s.locks))]
-	m.Lock()
-	return m.Unlock
+	return &Settings{db: db, locks: newAccountLocks()}
 }
 
 // Get returns the account's record; an account never configured has a
@@ -80,7 +70,7 @@ func (s *Settings) Get(account string) (settings.Record, error) {
 // Update runs fn on the account's record and saves it, settings and stream
 // state in one synced batch, unless fn fails.
 func (s *Settings) Update(account string, fn func(*settings.Record) error) (settings.Record, error) {
-	defer s.lock(account)()
+	defer s.locks.lock(account)()
 	r, err := s.Get(account)
 	if err != nil {
 		return settings.Record{}, err
@@ -134,7 +124,7 @@ func (s *Settings) Enabled() ([]stream.State, error) {
 
 // change applies fn to the account's stream state and saves it.
 func (s *Settings) change(account string, fn func(*stream.State) error) error {
-	defer s.lock(account)()
+	defer s.locks.lock(account)()
 	st, err := s.Load(account)
 	if err != nil {
 		return err

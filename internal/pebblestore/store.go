@@ -40,8 +40,9 @@ type Options struct {
 	FreeSpace func(dir string) (uint64, error)
 }
 
-// Store is the embedded graph: objects of every account, their indexes and
-// the transaction log, all in one Pebble database.
+// Store is the embedded backend: the graph of every account, its indexes
+// and transaction log, accounts and keys, sync jobs, settings and stream
+// states, all in one Pebble database.
 type Store struct {
 	db      *pebble.DB
 	space   *spaceGuard
@@ -66,6 +67,8 @@ type Store struct {
 	subscribers atomic.Pointer[[]*subscriber]
 	subMu       sync.Mutex // serialises changes to subscribers
 
+	accounts *Accounts
+	jobs     *Jobs
 	settings *Settings
 
 	ctx    context.Context
@@ -150,6 +153,8 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.accounts = &Accounts{db: db, now: s.now, locks: newAccountLocks()}
+	s.jobs = &Jobs{s: s, db: db}
 	s.settings = newSettings(db)
 	if err := s.settings.upgrade(); err != nil {
 		db.Close()
