@@ -1,0 +1,244 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/graph"
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Retention bounds the transaction log; none when zero.
+	Retention changelog.Retention
+	// PartitionPeriod is how long one partition of the log takes commits
+	// before the next opens; DefaultPartitionPeriod when zero. Retention
+	// drops a partition whole once all of it is past MaxAge.
+	PartitionPeriod time.Duration
+	// Now is the clock; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Registerer receives the store's metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+	// MaxConns bounds the connection pool; DefaultMaxConns when zero.
+	MaxConns int32
+}
+
+// DefaultPartitionPeriod is the time one log partition takes commits.
+const DefaultPartitionPeriod = time.Hour
+
+// DefaultMaxConns is the size of the connection pool when Options.MaxConns
+// is zero.
+const DefaultMaxConns = 16
+
+// Store is the PostgreSQL backend: the graph of every account, its
+// transaction log, accounts and keys, sync jobs, settings and stream
+// states, all in one database.
+type Store struct {
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	log    *slog.Logger
+	ret    changelog.Retention
+	period time.Duration
+
+	mu struct {
+		sync.Mutex
+		accounts map[string]*accountState
+		closed   bool
+	}
+
+	// subscribers are called after each commit that logged changes; the
+	// list is replaced, never changed, so the commit path reads it
+	// without a lock.
+	subscribers atomic.Pointer[[]*subscriber]
+	subMu       sync.Mutex
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var (
+	_ graph.Graph      = (*Store)(nil)
+	_ changelog.Reader = (*Store)(nil)
+)
+
+// accountState is what this process knows of an account's log, for Wait.
+type accountState struct {
+	mu      sync.Mutex
+	durable uint64        // highest LSN known committed
+	changed chan struct{} // closed when durable advances
+}
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string), creates or upgrades its schema, and starts the
+// retention loop. Close stops it.
+func Open(ctx context.Context, url string, o Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("PostgreSQL connection string: %w (expected postgres://USER@HOST:PORT/DATABASE?sslmode=...)", err)
+	}
+	cfg.MaxConns = o.MaxConns
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "j1ds"
+	// Statements are prepared once per connection and described from the
+	// cache afterwards.
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	s := &Store{pool: pool, now: o.Now, log: o.Logger, ret: o.Retention.WithDefaults(), period: o.PartitionPeriod}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.period <= 0 {
+		s.period = DefaultPartitionPeriod
+	}
+	s.mu.accounts = make(map[string]*accountState)
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	if err := migrate(ctx, pool, s.log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.rollPartition(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.retentionLoop()
+	return s, nil
+}
+
+// Close stops background work and closes the connections.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	s.pool.Close()
+	return nil
+}
+
+// Pool returns the store's connection pool, for what measures or inspects
+// the database below the store's interfaces (the bench's raw baseline,
+// tests of the schema).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// CheckSpace returns nil: the database, not a local disk, holds the data,
+// and a full database answers the write itself with an error.
+func (s *Store) CheckSpace() error { return nil }
+
+// opCtx returns the context of one store operation: the interfaces take
+// none, so an operation is bounded by the store's life and a timeout.
+func (s *Store) opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, opTimeout)
+}
+
+// opTimeout bounds one operation on the database (a transaction included),
+// so a database that stops answering fails calls instead of hanging them.
+const opTimeout = 2 * time.Minute
+
+func (s *Store) closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.closed
+}
+
+// account returns what this process knows of an account's log.
+func (s *Store) account(id string) *accountState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.mu.accounts[id]
+	if !ok {
+		st = &accountState{changed: make(chan struct{})}
+		s.mu.accounts[id] = st
+	}
+	return st
+}
+
+func (st *accountState) advance(lsn uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if lsn > st.durable {
+		st.durable = lsn
+		close(st.changed)
+		st.changed = make(chan struct{})
+	}
+}
+
+// subscriber is one registration of Subscribe.
+type subscriber struct{ fn func(changelog.CommitEvent) }
+
+// Subscribe calls fn after every commit of this process that logged
+// changes, until cancel is called. fn runs on the committing goroutine and
+// must not block.
+func (s *Store) Subscribe(fn func(changelog.CommitEvent)) (cancel func()) {
+	sub := &subscriber{fn: fn}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	var next []*subscriber
+	if cur := s.subscribers.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, sub)
+	s.subscribers.Store(&next)
+	return func() {
+		s.subMu.Lock()
+		defer s.subMu.Unlock()
+		cur := s.subscribers.Load()
+		if cur == nil {
+			return
+		}
+		kept := make([]*subscriber, 0, len(*cur))
+		for _, x := range *cur {
+			if x != sub {
+				kept = append(kept, x)
+			}
+		}
+		s.subscribers.Store(&kept)
+	}
+}
+
+func (s *Store) notify(ev changelog.CommitEvent) {
+	s.account(ev.Account).advance(ev.LSN)
+	if subs := s.subscribers.Load(); subs != nil {
+		for _, sub := range *subs {
+			sub.fn(ev)
+		}
+	}
+}
+
+// wrap names the operation in a database error and maps a closed store.
+func (s *Store) wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.closed() && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", what, graph.ErrClosed)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,403 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/graph"
+)
+
+// txn is one graph transaction on one account, inside one PostgreSQL
+// transaction that holds the account's log_heads row locked. Objects
+// written are kept in memory (pending) and written in one statement at
+// commit, with the log entry and the head.
+type txn struct {
+	ctx     context.Context
+	tx      pgx.Tx
+	account string
+	micros  int64
+	ms      int64
+	changes int
+	meta    []byte // per change: op, kind, uvarint id length, id, uvarint record length
+	lines   []byte
+	counts  graph.Counts
+	buf     []byte
+	// pending holds the objects the transaction wrote, in first-write
+	// order (order), with their hash and stored JSON.
+	pending map[string]*stored
+	order   []string
+	// adjacent holds the transaction's changes to the relationships
+	// attached to entities.
+	adjacent adjacency
+}
+
+type stored struct {
+	obj  graph.Object
+	hash [16]byte
+	raw  []byte // JSON state
+}
+
+func (tx *txn) Account() string       { return tx.account }
+func (tx *txn) CommitTime() time.Time { return time.UnixMicro(tx.micros) }
+func (tx *txn) Counts() graph.Counts  { return tx.counts }
+func (tx *txn) Changes() int          { return tx.changes }
+
+func (tx *txn) load(id string) (*stored, error) {
+	if st, ok := tx.pending[id]; ok {
+		return st, nil
+	}
+	var hash, raw []byte
+	err := tx.tx.QueryRow(tx.ctx, "SELECT hash, state FROM objects WHERE account = $1 AND id = $2", tx.account, id).Scan(&hash, &raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read object %s: %w", id, err)
+	}
+	st := &stored{raw: raw}
+	copy(st.hash[:], hash)
+	if st.obj, err = graph.DecodeObject(raw); err != nil {
+		return nil, fmt.Errorf("read object %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Get returns an object as the transaction sees it, deleted objects too.
+func (tx *txn) Get(id string) (graph.Object, error) {
+	st, err := tx.load(id)
+	if err != nil {
+		return graph.Object{}, err
+	}
+	if st == nil {
+		return graph.Object{}, graph.ErrNotFound
+	}
+	return st.obj, nil
+}
+
+func (tx *txn) resolveEnd(idField, id, keyField, key, scope string) (string, string, error) {
+	field, value := idField, id
+	if id == "" {
+		field, value = keyField, key
+		id = graph.ObjectID(tx.account, scope, key)
+	}
+	st, err := tx.load(id)
+	if err != nil {
+		return "", "", err
+	}
+	if st == nil || st.obj.Deleted || st.obj.Kind != graph.KindEntity {
+		return "", "", &graph.EndpointError{Field: field, Value: value}
+	}
+	return st.obj.ID, st.obj.Key, nil
+}
+
+// Upsert creates the object, or updates it when its content differs, or
+// does nothing when the upload matches what is stored (op 0).
+func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
+	if err := in.Validate(); err != nil {
+		return 0, graph.Object{}, err
+	}
+	if in.Scope == "" {
+		return 0, graph.Object{}, inputErr("_scope", "is required")
+	}
+	if in.Source == "" {
+		return 0, graph.Object{}, inputErr("_source", "is required")
+	}
+	o := graph.Object{
+		Kind: in.Kind, Key: in.Key, Type: in.Type, Class: in.Class, Scope: in.Scope,
+		Source: in.Source, AccountID: tx.account, Props: in.Props,
+		ID: graph.ObjectID(tx.account, in.Scope, in.Key),
+	}
+	if in.Kind == graph.KindRelationship {
+		var err error
+		fromScope, toScope := in.FromScope, in.ToScope
+		if fromScope == "" {
+			fromScope = in.Scope
+		}
+		if toScope == "" {
+			toScope = in.Scope
+		}
+		if o.FromID, o.FromKey, err = tx.resolveEnd("_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, fromScope); err != nil {
+			return 0, graph.Object{}, err
+		}
+		if o.ToID, o.ToKey, err = tx.resolveEnd("_toEntityId", in.ToID, "_toEntityKey", in.ToKey, toScope); err != nil {
+			return 0, graph.Object{}, err
+		}
+	}
+	var hash [16]byte
+	hash, tx.buf = graph.ContentHash(tx.buf, &o)
+	old, err := tx.load(o.ID)
+	if err != nil {
+		return 0, graph.Object{}, err
+	}
+	op := graph.OpCreate
+	o.Version, o.CreatedOn, o.BeginOn = 1, tx.ms, tx.ms
+	if old != nil {
+		if old.obj.Kind != o.Kind {
+			return 0, graph.Object{}, fmt.Errorf("%w: %s %s exists as %s %s in scope %s", graph.ErrKindConflict, "_key", quote(o.Key), "a", old.obj.Kind, quote(o.Scope))
+		}
+		if !old.obj.Deleted && old.hash == hash {
+			return 0, old.obj, nil
+		}
+		o.Version = old.obj.Version + 1
+		if !old.obj.Deleted {
+			op = graph.OpUpdate
+			o.CreatedOn = old.obj.CreatedOn
+			tx.detach(&old.obj)
+		}
+	}
+	if err := tx.put(op, &o, hash); err != nil {
+		return 0, graph.Object{}, err
+	}
+	tx.attach(&o)
+	return op, o, nil
+}
+
+// Delete soft-deletes the object with id; deleting an entity deletes its
+// live relationships in the same transaction.
+func (tx *txn) Delete(id string) (bool, error) {
+	st, err := tx.load(id)
+	if err != nil || st == nil || st.obj.Deleted {
+		return false, err
+	}
+	o := st.obj
+	if o.Kind == graph.KindEntity {
+		// The relationships attached: those stored, as this transaction
+		// changed them.
+		var rels []string
+		rows, err := tx.tx.Query(tx.ctx, `SELECT id FROM objects WHERE account = $1 AND from_id = $2 AND kind = 'r' AND NOT deleted
+			UNION SELECT id FROM objects WHERE account = $1 AND to_id = $2 AND kind = 'r' AND NOT deleted`, tx.account, o.ID)
+		if err != nil {
+			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+		}
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				rows.Close()
+				return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+			}
+			if !tx.adjacent.removed(o.ID, r) {
+				rels = append(rels, r)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+		}
+		rels = append(rels, tx.adjacent.added(o.ID)...)
+		slices.Sort(rels)
+		rels = slices.Compact(rels)
+		for _, r := range rels {
+			if _, err := tx.Delete(r); err != nil {
+				return false, err
+			}
+		}
+	}
+	tx.detach(&o)
+	o.Deleted, o.EndOn, o.Version = true, tx.ms, o.Version+1
+	return true, tx.put(graph.OpDelete, &o, st.hash)
+}
+
+func (tx *txn) put(op graph.Op, o *graph.Object, hash [16]byte) error {
+	raw := o.AppendJSON(nil)
+	if len(raw) > graph.MaxObjectBytes {
+		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(raw), graph.MaxObjectBytes)
+	}
+	if tx.pending == nil {
+		tx.pending = make(map[string]*stored)
+	}
+	if _, ok := tx.pending[o.ID]; !ok {
+		tx.order = append(tx.order, o.ID)
+	}
+	tx.pending[o.ID] = &stored{obj: *o, hash: hash, raw: raw}
+	start := len(tx.lines)
+	tx.lines = graph.AppendRecord(tx.lines, op, o, raw)
+	tx.meta = appendChangeMeta(tx.meta, op, o.Kind, o.ID, len(tx.lines)-start)
+	tx.lines = append(tx.lines, '\n')
+	tx.changes++
+	tx.counts.Note(o.Kind, op)
+	return nil
+}
+
+func (tx *txn) attach(o *graph.Object) {
+	if o.Kind == graph.KindRelationship {
+		tx.adjacent.set(o.FromID, o.ID, true)
+		tx.adjacent.set(o.ToID, o.ID, true)
+	}
+}
+
+func (tx *txn) detach(o *graph.Object) {
+	if o.Kind == graph.KindRelationship {
+		tx.adjacent.set(o.FromID, o.ID, false)
+		tx.adjacent.set(o.ToID, o.ID, false)
+	}
+}
+
+// appendChangeMeta encodes one change of a log entry's changes column.
+func appendChangeMeta(b []byte, op graph.Op, kind graph.Kind, id string, record int) []byte {
+	b = append(b, byte(op), byte(kind))
+	b = binary.AppendUvarint(b, uint64(len(id)))
+	b = append(b, id...)
+	return binary.AppendUvarint(b, uint64(record))
+}
+
+// adjacency records, per entity id, the relationship ids a transaction
+// attached (true) or detached (false).
+type adjacency map[string]map[string]bool
+
+func (a *adjacency) set(entity, rel string, attached bool) {
+	if *a == nil {
+		*a = make(adjacency)
+	}
+	m := (*a)[entity]
+	if m == nil {
+		m = make(map[string]bool)
+		(*a)[entity] = m
+	}
+	m[rel] = attached
+}
+
+func (a adjacency) removed(entity, rel string) bool {
+	attached, ok := a[entity][rel]
+	return ok && !attached
+}
+
+func (a adjacency) added(entity string) []string {
+	var out []string
+	for rel, attached := range a[entity] {
+		if attached {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+func inputErr(field, format string, args ...any) error {
+	return &graph.InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// quote quotes a user's value for an error message, cut to 64 bytes.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// Update runs fn as one transaction on account's graph: every object write
+// fn makes and the log entry holding their after-images are committed in
+// one PostgreSQL transaction. If fn returns an error nothing is written.
+func (s *Store) Update(account string, fn func(graph.Txn) error) (graph.Commit, error) {
+	return s.update(account, func(tx *txn) error { return fn(tx) }, nil)
+}
+
+// entryOverhead is what an entry counts in bytes beyond its changes and
+// lines (LSN, commit time, count).
+const entryOverhead = 24
+
+// update is Update with the backend's own transaction; extra, when set,
+// runs in the same PostgreSQL transaction after fn and before the commit,
+// even when fn changed no object (a sync job's progress).
+func (s *Store) update(account string, fn func(*txn) error, extra func(ctx context.Context, tx pgx.Tx) error) (graph.Commit, error) {
+	if err := accounts.ValidateID(account); err != nil {
+		return graph.Commit{}, err
+	}
+	ctx, cancel := s.opCtx()
+	defer cancel()
+	var c graph.Commit
+	var entryBytes int
+	var fnErr error // an error of fn or extra, returned as it is
+	err := pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
+		// The account's head row, locked until the commit, serialises
+		// the account's transactions on every connection and node.
+		var lastCommit int64
+		err := ptx.QueryRow(ctx, `INSERT INTO log_heads (account) VALUES ($1)
+			ON CONFLICT (account) DO UPDATE SET account = excluded.account
+			RETURNING last_commit`, account).Scan(&lastCommit)
+		if err != nil {
+			return fmt.Errorf("lock the log of %s: %w", account, err)
+		}
+		micros := s.now().UnixMicro()
+		if micros <= lastCommit {
+			micros = lastCommit + 1
+		}
+		tx := &txn{ctx: ctx, tx: ptx, account: account, micros: micros, ms: micros / 1000}
+		if fnErr = fn(tx); fnErr != nil {
+			return fnErr
+		}
+		if tx.changes > 0 {
+			if err := tx.writeObjects(); err != nil {
+				return err
+			}
+			entryBytes = entryOverhead + len(tx.meta) + len(tx.lines)
+			var lsn int64
+			err := ptx.QueryRow(ctx, `WITH e AS (
+					INSERT INTO log (account, lsn, commit_time, count, bytes, changes, lines)
+					VALUES ($1, nextval('log_lsn'), $2, $3, $4, $5, $6) RETURNING lsn)
+				UPDATE log_heads h SET lsn = e.lsn, last_commit = $2, entries = h.entries + 1, bytes = h.bytes + $4
+				FROM e WHERE h.account = $1 RETURNING e.lsn`,
+				account, micros, tx.changes, entryBytes, tx.meta, tx.lines).Scan(&lsn)
+			if err != nil {
+				return fmt.Errorf("write log entry: %w", err)
+			}
+			c = graph.Commit{LSN: uint64(lsn), CommitTime: micros, Changes: tx.changes, Counts: tx.counts}
+		}
+		if extra != nil {
+			if fnErr = extra(ctx, ptx); fnErr != nil {
+				return fnErr
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return graph.Commit{}, fnErr
+	}
+	if err != nil {
+		return graph.Commit{}, s.wrap("commit transaction of "+account, err)
+	}
+	if c.LSN > 0 {
+		s.notify(changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: c.CommitTime, Changes: c.Changes, Bytes: entryBytes})
+	}
+	return c, nil
+}
+
+// writeObjects writes every object the transaction changed in one
+// statement.
+func (tx *txn) writeObjects() error {
+	n := len(tx.order)
+	ids := make([]string, n)
+	kinds := make([]string, n)
+	types := make([]string, n)
+	scopes := make([]string, n)
+	deleted := make([]bool, n)
+	froms := make([]*string, n)
+	tos := make([]*string, n)
+	hashes := make([][]byte, n)
+	states := make([][]byte, n)
+	for i, id := range tx.order {
+		st := tx.pending[id]
+		o := &st.obj
+		ids[i], kinds[i], types[i], scopes[i], deleted[i] = id, string(o.Kind), o.Type, o.Scope, o.Deleted
+		if o.Kind == graph.KindRelationship {
+			froms[i], tos[i] = &o.FromID, &o.ToID
+		}
+		hashes[i], states[i] = st.hash[:], st.raw
+	}
+	_, err := tx.tx.Exec(tx.ctx, `INSERT INTO objects (account, id, kind, type, scope, deleted, from_id, to_id, hash, state)
+		SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::bytea[], $10::bytea[])
+		ON CONFLICT (account, id) DO UPDATE SET kind = excluded.kind, type = excluded.type, scope = excluded.scope,
+			deleted = excluded.deleted, from_id = excluded.from_id, to_id = excluded.to_id, hash = excluded.hash, state = excluded.state`,
+		tx.account, ids, kinds, types, scopes, deleted, froms, tos, hashes, states)
+	if err != nil {
+		return fmt.Errorf("write objects: %w", err)
+	}
+	return nil
+}
