@@ -128,10 +128,10 @@ func (s *Store) retentionLoop() {
 			return
 		case <-t.C:
 		}
-		if err := s.rollPartition(s.ctx); err != nil && s.ctx.Err() == nil {
-			s.log.Warn("log partition upkeep failed; retried at the next pass", slog.Any("err", err))
-		}
 		if s.ret.MaxAge <= 0 && s.ret.MaxBytes <= 0 {
+			if err := s.rollPartition(s.ctx); err != nil && s.ctx.Err() == nil {
+				s.log.Warn("log partition upkeep failed; retried at the next pass", slog.Any("err", err))
+			}
 			continue
 		}
 		if n, err := s.Truncate(); err != nil && s.ctx.Err() == nil {
@@ -153,11 +153,14 @@ type removal struct {
 	entries, size int64
 }
 
-// Truncate runs one retention pass now and returns how many entries it
-// removed.
+// Truncate runs one retention pass now (opening the next log partition
+// when it is time) and returns how many entries it removed.
 func (s *Store) Truncate() (int, error) {
 	ctx, cancel := s.opCtx()
 	defer cancel()
+	if err := s.rollPartition(ctx); err != nil {
+		return 0, err
+	}
 	removed := 0
 	err := s.withLock(ctx, lockPartitions, func(conn *pgxpool.Conn) error {
 		ps, err := partitions(ctx, conn)

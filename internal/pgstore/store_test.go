@@ -1,0 +1,340 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/graph/graphtest"
+	"github.com/j1ds/j1ds/internal/pgstore"
+	"github.com/j1ds/j1ds/internal/testbed/localpg"
+)
+
+func open(t *testing.T, url string, o pgstore.Options) *pgstore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := pgstore.Open(ctx, url, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func thing(key string) func(graph.Txn) error {
+	return func(tx graph.Txn) error {
+		in, err := graph.ParseObject(graph.KindEntity, []byte(fmt.Sprintf(`{"_key":"thing-key-%s","_type":"thing","_class":"Thing","_scope":"s","_source":"api"}`, key)))
+		if err != nil {
+			return err
+		}
+		_, _, err = tx.Upsert(&in)
+		return err
+	}
+}
+
+// TestConcurrentMigrations: several processes starting at once against an
+// empty database: one migrates, the others wait, all open, and every
+// migration is applied once.
+func TestConcurrentMigrations(t *testing.T) {
+	_, url := localpg.Shared(t)
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s, err := pgstore.Open(ctx, url, pgstore.Options{MaxConns: 2})
+			if err == nil {
+				_, err = s.Update("acct-a", thing(fmt.Sprintf("k%d", i)))
+				s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("process %d: %v", i, err)
+		}
+	}
+	s := open(t, url, pgstore.Options{})
+	rows, err := s.Pool().Query(context.Background(), "SELECT version FROM j1ds_schema ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int32
+	for v := range pgstore.SchemaVersion() {
+		want = append(want, int32(v+1))
+	}
+	if !slices.Equal(versions, want) {
+		t.Errorf("applied versions %v, want %v", versions, want)
+	}
+	if end, err := s.End("acct-a"); err != nil || end == 0 {
+		t.Errorf("End after %d writers: %d, %v", n, end, err)
+	}
+}
+
+// TestNewerSchemaRefused: a database migrated by a newer binary is refused
+// with a message that says so, and left as it is.
+func TestNewerSchemaRefused(t *testing.T) {
+	_, url := localpg.Shared(t)
+	s := open(t, url, pgstore.Options{})
+	next := pgstore.SchemaVersion() + 1
+	if _, err := s.Pool().Exec(context.Background(), "INSERT INTO j1ds_schema (version, name) VALUES ($1, 'from the future')", next); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := pgstore.Open(context.Background(), url, pgstore.Options{})
+	var newer *pgstore.NewerSchemaError
+	if !errors.As(err, &newer) || newer.Database != next || newer.Binary != next-1 {
+		t.Fatalf("open: %v; want a NewerSchemaError %d > %d", err, next, next-1)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "newer than") || !strings.Contains(msg, fmt.Sprint(next)) {
+		t.Errorf("message %q does not say the database is newer", msg)
+	}
+}
+
+// TestBadURL: a malformed connection string and an unreachable server are
+// named in the error.
+func TestBadURL(t *testing.T) {
+	_, err := pgstore.Open(context.Background(), "postgres://j1ds@127.0.0.1:notaport/x", pgstore.Options{})
+	if err == nil || !strings.Contains(err.Error(), "connection string") {
+		t.Errorf("malformed URL: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = pgstore.Open(ctx, "postgres://j1ds@127.0.0.1:1/x?connect_timeout=2", pgstore.Options{})
+	if err == nil || !strings.Contains(err.Error(), "connect to PostgreSQL") {
+		t.Errorf("unreachable server: %v", err)
+	}
+}
+
+// tables returns the log partitions that exist.
+func logPartitions(t *testing.T, s *pgstore.Store) []string {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'log'::regclass ORDER BY c.relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestPartitionsDroppedWhole: each partition period opens a partition;
+// retention by age drops a partition whose entries are all past the limit
+// whole, deletes entries one by one only in the one that straddles it, and
+// readers get the same truncation errors as with entry-by-entry removal.
+func TestPartitionsDroppedWhole(t *testing.T) {
+	_, url := localpg.Shared(t)
+	clk := graphtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := open(t, url, pgstore.Options{Now: clk.Now, PartitionPeriod: time.Hour,
+		Retention: changelog.Retention{MaxAge: 90 * time.Minute, Interval: time.Hour}})
+	var lsns []uint64
+	commit := func(account, key string) {
+		t.Helper()
+		c, err := s.Update(account, thing(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lsns = append(lsns, c.LSN)
+	}
+	// Partition 0: a1 b1 at 0:00; partition 1 (opened 1:00): a2 at 1:00,
+	// b2 at 1:40; partition 2 (opened 2:00): a3 at 2:00.
+	commit("acct-a", "a1")
+	commit("acct-b", "b1")
+	clk.Add(time.Hour)
+	if n, err := s.Truncate(); err != nil || n != 0 {
+		t.Fatalf("pass at 1:00: %d, %v", n, err)
+	}
+	commit("acct-a", "a2")
+	clk.Add(40 * time.Minute)
+	commit("acct-b", "b2")
+	clk.Add(20 * time.Minute)
+	if n, err := s.Truncate(); err != nil || n != 0 {
+		t.Fatalf("pass at 2:00: %d, %v", n, err)
+	}
+	commit("acct-a", "a3")
+	if got := logPartitions(t, s); len(got) != 3 {
+		t.Fatalf("partitions %v, want 3", got)
+	}
+	if lsns[2]>>40 != 1 || lsns[4]>>40 != 2 {
+		t.Errorf("LSNs %v: want a2 in partition 1 and a3 in partition 2", lsns)
+	}
+	// At 3:10 the limit is 1:40: partition 0 goes whole; a2 (1:00) goes
+	// from partition 1, b2 (1:40, exactly 90 minutes old) stays.
+	clk.Add(70 * time.Minute)
+	before := logPartitions(t, s)
+	if n, err := s.Truncate(); err != nil || n != 3 {
+		t.Fatalf("pass at 3:10 removed %d, %v; want 3", n, err)
+	}
+	after := logPartitions(t, s)
+	if slices.Contains(after, before[0]) || len(after) != len(before) {
+		// One dropped, one opened at 3:10.
+		t.Errorf("partitions before %v, after %v: want the first dropped and a new one opened", before, after)
+	}
+	var te *changelog.TruncatedError
+	if _, err := s.ReadLog("acct-a", 0, 10, 1<<20); !errors.As(err, &te) || te.To != lsns[2] {
+		t.Errorf("acct-a from 0: %v; want truncated through a2 (%d)", err, lsns[2])
+	}
+	if _, err := s.ReadLog("acct-b", 0, 10, 1<<20); !errors.As(err, &te) || te.To != lsns[1] {
+		t.Errorf("acct-b from 0: %v; want truncated through b1 (%d)", err, lsns[1])
+	}
+	if es, err := s.ReadLog("acct-b", lsns[1], 10, 1<<20); err != nil || len(es) != 1 || es[0].LSN != lsns[3] {
+		t.Errorf("acct-b after b1: %v, %v; want b2", es, err)
+	}
+	if es, err := s.ReadLog("acct-a", lsns[2], 10, 1<<20); err != nil || len(es) != 1 || es[0].LSN != lsns[4] {
+		t.Errorf("acct-a after a2: %v, %v; want a3", es, err)
+	}
+	if end, err := s.End("acct-a"); err != nil || end != lsns[4] {
+		t.Errorf("End(acct-a) %d, %v; want %d", end, err, lsns[4])
+	}
+}
+
+// TestWritersOnSeveralConnections: several stores (as several processes
+// would) write one account at once while a reader follows it; the reader
+// sees LSNs and commit times strictly increase, and never, later, an entry
+// at or before a position it had passed: at the end what it read is the
+// whole log.
+func TestWritersOnSeveralConnections(t *testing.T) {
+	_, url := localpg.Shared(t)
+	const writers, each = 4, 40
+	stores := make([]*pgstore.Store, writers)
+	for i := range stores {
+		stores[i] = open(t, url, pgstore.Options{MaxConns: 4})
+	}
+	reader := open(t, url, pgstore.Options{})
+	done := make(chan struct{})
+	var read []changelog.Entry
+	readErr := make(chan error, 1)
+	go func() {
+		var after uint64
+		for {
+			es, err := reader.ReadLog("acct-a", after, 100, 1<<20)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			read = append(read, es...)
+			if len(es) > 0 {
+				after = es[len(es)-1].LSN
+				continue
+			}
+			select {
+			case <-done:
+				es, err := reader.ReadLog("acct-a", after, 1000, 1<<30)
+				read = append(read, es...)
+				readErr <- err
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				if _, err := s.Update("acct-a", thing(fmt.Sprintf("w%d-%d", i, j))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	all, err := reader.ReadLog("acct-a", 0, 10*writers*each, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != writers*each || len(read) != len(all) {
+		t.Fatalf("%d entries in the log, the follower read %d; want %d", len(all), len(read), writers*each)
+	}
+	for i := range all {
+		if read[i].LSN != all[i].LSN {
+			t.Fatalf("entry %d: the follower read LSN %d, the log has %d: an entry appeared behind its position", i, read[i].LSN, all[i].LSN)
+		}
+		if i > 0 && (all[i].LSN <= all[i-1].LSN || all[i].CommitTime <= all[i-1].CommitTime) {
+			t.Fatalf("entry %d: LSN %d commit time %d after LSN %d commit time %d", i, all[i].LSN, all[i].CommitTime, all[i-1].LSN, all[i-1].CommitTime)
+		}
+	}
+}
+
+// TestIndexesStartWithAccount: every primary key and index of a table
+// holding account data starts with the account id, so the schema can be
+// distributed by account; the metadata tables named here are the
+// exceptions.
+func TestIndexesStartWithAccount(t *testing.T) {
+	_, url := localpg.Shared(t)
+	s := open(t, url, pgstore.Options{})
+	// Metadata of the whole database, not of an account.
+	metadata := map[string]bool{"j1ds_schema": true, "log_partitions": true}
+	// Lookups by something other than the account, named with why.
+	exceptions := map[string]bool{}
+	rows, err := s.Pool().Query(context.Background(), `SELECT t.relname, i.relname, a.attname
+		FROM pg_index x
+		JOIN pg_class i ON i.oid = x.indexrelid
+		JOIN pg_class t ON t.oid = x.indrelid
+		JOIN pg_namespace n ON n.oid = t.relnamespace
+		LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+		WHERE n.nspname = current_schema()
+		AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = t.oid)
+		ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var table, index string
+		var first *string
+		if err := rows.Scan(&table, &index, &first); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if metadata[table] || exceptions[index] {
+			continue
+		}
+		if first == nil || *first != "account" {
+			t.Errorf("index %s on %s starts with %s, not the account id", index, table, deref(first))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n < 5 {
+		t.Errorf("%d indexes found: the query is wrong", n)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "an expression"
+	}
+	return *s
+}
