@@ -87,6 +87,15 @@ type Txn interface {
 	Delete(id string) (bool, error)
 }
 
+// Prefetcher is implemented by transactions that read many objects faster
+// in one batch than one at a time (a database across a network): a writer
+// about to upsert many objects may call Prefetch with their ids, and those
+// of the entities their relationships name, first. It changes nothing
+// else.
+type Prefetcher interface {
+	Prefetch(ids []string) error
+}
+
 // ErrBadCursor is returned by List for a cursor it did not hand out.
 var ErrBadCursor = errors.New("invalid cursor: pass the nextCursor of the previous page unchanged")
 

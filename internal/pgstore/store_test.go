@@ -37,6 +37,7 @@ func thing(key string) func(graph.Txn) error {
 		if err != nil {
 			return err
 		}
+		in.Scope, in.Source = "s", "api"
 		_, _, err = tx.Upsert(&in)
 		return err
 	}
@@ -149,7 +150,7 @@ func TestPartitionsDroppedWhole(t *testing.T) {
 	_, url := localpg.Shared(t)
 	clk := graphtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := open(t, url, pgstore.Options{Now: clk.Now, PartitionPeriod: time.Hour,
-		Retention: changelog.Retention{MaxAge: 90 * time.Minute, Interval: time.Hour}})
+		Retention: changelog.Retention{MaxAge: 150 * time.Minute, Interval: time.Hour}})
 	var lsns []uint64
 	commit := func(account, key string) {
 		t.Helper()
@@ -181,16 +182,16 @@ func TestPartitionsDroppedWhole(t *testing.T) {
 	if lsns[2]>>40 != 1 || lsns[4]>>40 != 2 {
 		t.Errorf("LSNs %v: want a2 in partition 1 and a3 in partition 2", lsns)
 	}
-	// At 3:10 the limit is 1:40: partition 0 goes whole; a2 (1:00) goes
-	// from partition 1, b2 (1:40, exactly 90 minutes old) stays.
-	clk.Add(70 * time.Minute)
+	// At 4:10 the limit is 1:40: partition 0 goes whole; a2 (1:00) goes
+	// from partition 1, b2 (1:40, exactly 150 minutes old) stays.
+	clk.Add(130 * time.Minute)
 	before := logPartitions(t, s)
 	if n, err := s.Truncate(); err != nil || n != 3 {
-		t.Fatalf("pass at 3:10 removed %d, %v; want 3", n, err)
+		t.Fatalf("pass at 4:10 removed %d, %v; want 3", n, err)
 	}
 	after := logPartitions(t, s)
 	if slices.Contains(after, before[0]) || len(after) != len(before) {
-		// One dropped, one opened at 3:10.
+		// One dropped, one opened at 4:10.
 		t.Errorf("partitions before %v, after %v: want the first dropped and a new one opened", before, after)
 	}
 	var te *changelog.TruncatedError
@@ -293,9 +294,11 @@ func TestIndexesStartWithAccount(t *testing.T) {
 	_, url := localpg.Shared(t)
 	s := open(t, url, pgstore.Options{})
 	// Metadata of the whole database, not of an account.
-	metadata := map[string]bool{"j1ds_schema": true, "log_partitions": true}
+	metadata := map[string]bool{"j1ds_schema": true, "log_partitions": true, "operator_key": true}
 	// Lookups by something other than the account, named with why.
-	exceptions := map[string]bool{}
+	exceptions := map[string]bool{
+		"api_key_hashes_pkey": true, // Authenticate: a secret's hash → its account and key
+	}
 	rows, err := s.Pool().Query(context.Background(), `SELECT t.relname, i.relname, a.attname
 		FROM pg_index x
 		JOIN pg_class i ON i.oid = x.indexrelid

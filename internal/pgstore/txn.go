@@ -38,7 +38,14 @@ type txn struct {
 	// adjacent holds the transaction's changes to the relationships
 	// attached to entities.
 	adjacent adjacency
+	// read holds the objects read from the database (nil: there is none),
+	// so an entity several relationships name is read once.
+	read map[string]*stored
 }
+
+// maxRead bounds the objects a transaction keeps read; past it, reads go
+// to the database again.
+const maxRead = 1 << 16
 
 type stored struct {
 	obj  graph.Object
@@ -55,20 +62,86 @@ func (tx *txn) load(id string) (*stored, error) {
 	if st, ok := tx.pending[id]; ok {
 		return st, nil
 	}
+	if st, ok := tx.read[id]; ok {
+		return st, nil
+	}
 	var hash, raw []byte
 	err := tx.tx.QueryRow(tx.ctx, "SELECT hash, state FROM objects WHERE account = $1 AND id = $2", tx.account, id).Scan(&hash, &raw)
 	if errors.Is(err, pgx.ErrNoRows) {
+		tx.remember(id, nil)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read object %s: %w", id, err)
 	}
-	st := &stored{raw: raw}
-	copy(st.hash[:], hash)
-	if st.obj, err = graph.DecodeObject(raw); err != nil {
+	st, err := decodeStored(hash, raw)
+	if err != nil {
 		return nil, fmt.Errorf("read object %s: %w", id, err)
 	}
+	tx.remember(id, st)
 	return st, nil
+}
+
+func decodeStored(hash, raw []byte) (*stored, error) {
+	st := &stored{raw: raw}
+	copy(st.hash[:], hash)
+	var err error
+	st.obj, err = graph.DecodeObject(raw)
+	return st, err
+}
+
+func (tx *txn) remember(id string, st *stored) {
+	if tx.read == nil {
+		tx.read = make(map[string]*stored)
+	}
+	if len(tx.read) < maxRead {
+		tx.read[id] = st
+	}
+}
+
+// Prefetch reads the objects with these ids in one statement, so the
+// upserts that follow find them without a round trip each
+// (graph.Prefetcher).
+func (tx *txn) Prefetch(ids []string) error {
+	var want []string
+	for _, id := range ids {
+		_, written := tx.pending[id]
+		_, known := tx.read[id]
+		if !written && !known {
+			want = append(want, id)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	rows, err := tx.tx.Query(tx.ctx, "SELECT id, hash, state FROM objects WHERE account = $1 AND id = ANY($2)", tx.account, want)
+	if err != nil {
+		return fmt.Errorf("read objects: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[string]bool, len(want))
+	for rows.Next() {
+		var id string
+		var hash, raw []byte
+		if err := rows.Scan(&id, &hash, &raw); err != nil {
+			return fmt.Errorf("read objects: %w", err)
+		}
+		st, err := decodeStored(hash, raw)
+		if err != nil {
+			return fmt.Errorf("read object %s: %w", id, err)
+		}
+		tx.remember(id, st)
+		found[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read objects: %w", err)
+	}
+	for _, id := range want {
+		if !found[id] {
+			tx.remember(id, nil)
+		}
+	}
+	return nil
 }
 
 // Get returns an object as the transaction sees it, deleted objects too.
@@ -401,3 +474,5 @@ func (tx *txn) writeObjects() error {
 	}
 	return nil
 }
+
+var _ graph.Prefetcher = (*txn)(nil)
