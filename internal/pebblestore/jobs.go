@@ -173,8 +173,9 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 	return nil
 }
 
-// Staged returns a copy of the staged object's data.
-func (js *Jobs) Staged(jobID string, kind graph.Kind, id string) ([]byte, bool, error) {
+// Staged returns a copy of the staged object's data. Staging is keyed by
+// job id alone, so the account is not needed.
+func (js *Jobs) Staged(_, jobID string, kind graph.Kind, id string) ([]byte, bool, error) {
 	v, closer, err := js.db.Get(stageKey(jobID, kind, id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
@@ -187,8 +188,9 @@ func (js *Jobs) Staged(jobID string, kind graph.Kind, id string) ([]byte, bool, 
 }
 
 // ScanStaged iterates the job's staged objects of a kind from one
-// consistent snapshot.
-func (js *Jobs) ScanStaged(jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) error {
+// consistent snapshot. Staging is keyed by job id alone, so the account is
+// not needed.
+func (js *Jobs) ScanStaged(_, jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) error {
 	p := stageKindPrefix(jobID, kind)
 	lower := p
 	if after != "" {

@@ -138,9 +138,9 @@ var errChunkFull = errors.New("chunk full")
 
 // stagedChunk returns up to one chunk of the objects staged for a job under
 // kind whose id sorts after `after`, in id order, and whether more follow.
-func (s *Service) stagedChunk(jobID string, kind graph.Kind, after string) ([]stagedObject, bool, error) {
+func (s *Service) stagedChunk(account, jobID string, kind graph.Kind, after string) ([]stagedObject, bool, error) {
 	var chunk []stagedObject
-	err := s.store.ScanStaged(jobID, kind, after, func(id string, data []byte) error {
+	err := s.store.ScanStaged(account, jobID, kind, after, func(id string, data []byte) error {
 		if len(chunk) == finalizeChunk {
 			return errChunkFull
 		}
@@ -157,7 +157,7 @@ func (s *Service) stagedChunk(jobID string, kind graph.Kind, after string) ([]st
 // applyChunk upserts the next chunk of staged objects of a kind after the
 // object id `after`, in one transaction that also saves the job.
 func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error) {
-	chunk, more, err := s.stagedChunk(j.ID, kind, after)
+	chunk, more, err := s.stagedChunk(j.AccountID, j.ID, kind, after)
 	if err != nil {
 		return false, err
 	}
@@ -241,7 +241,7 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 		if j.PartialDatasets != nil && slices.Contains(j.PartialDatasets.Types, typ) {
 			return nil
 		}
-		if _, staged, err := s.store.Staged(j.ID, kind, oid); err != nil || staged {
+		if _, staged, err := s.store.Staged(j.AccountID, j.ID, kind, oid); err != nil || staged {
 			return err
 		}
 		doomed = append(doomed, oid)
@@ -284,7 +284,7 @@ func (s *Service) checkRelationships(j *Job) (*Error, error) {
 	for after, more := "", true; more; {
 		var chunk []stagedObject
 		var err error
-		chunk, more, err = s.stagedChunk(j.ID, graph.KindRelationship, after)
+		chunk, more, err = s.stagedChunk(j.AccountID, j.ID, graph.KindRelationship, after)
 		if err != nil {
 			return nil, err
 		}
@@ -344,7 +344,7 @@ func (s *Service) checkRelationship(j *Job, data []byte) (*Error, error) {
 }
 
 func (s *Service) endWillExist(j *Job, oid string) (bool, error) {
-	if _, staged, err := s.store.Staged(j.ID, graph.KindEntity, oid); err != nil || staged {
+	if _, staged, err := s.store.Staged(j.AccountID, j.ID, graph.KindEntity, oid); err != nil || staged {
 		return staged, err
 	}
 	o, _, err := s.graph.Get(j.AccountID, oid)

@@ -32,14 +32,14 @@ type Store interface {
 	// update j before its record is written. On a duplicate or an error
 	// from fn nothing is written.
 	Stage(j *Job, objs []StagedObject, fn func(added []bool) error) error
-	// Staged returns the Data of the object staged for the job under kind
-	// and id; ok is false when there is none.
-	Staged(jobID string, kind graph.Kind, id string) (data []byte, ok bool, err error)
-	// ScanStaged calls fn for each object staged for the job under kind
-	// whose id sorts after the given one (all when empty), in id order.
-	// data is valid only during the call, and fn must not call the Store.
-	// An error from fn stops the scan and is returned.
-	ScanStaged(jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) error
+	// Staged returns the Data of the object staged for the account's job
+	// under kind and id; ok is false when there is none.
+	Staged(account, jobID string, kind graph.Kind, id string) (data []byte, ok bool, err error)
+	// ScanStaged calls fn for each object staged for the account's job
+	// under kind whose id sorts after the given one (all when empty), in id
+	// order. data is valid only during the call, and fn must not call the
+	// Store. An error from fn stops the scan and is returned.
+	ScanStaged(account, jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) error
 	// Finish writes the record of a job that reached a final state and
 	// drops its staging, in one atomic write.
 	Finish(j *Job) error

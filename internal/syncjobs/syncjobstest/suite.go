@@ -145,7 +145,7 @@ func dumpStaging(t *testing.T, st syncjobs.Store, jobID string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, kind := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
-		err := st.ScanStaged(jobID, kind, "", func(id string, data []byte) error {
+		err := st.ScanStaged(account, jobID, kind, "", func(id string, data []byte) error {
 			fmt.Fprintf(&b, "%s staged %c:%s:%s\n", jobID, kind, id, data)
 			return nil
 		})
@@ -283,7 +283,7 @@ func testStagedOrder(t *testing.T, open Opener) {
 	}
 	scan := func(jobID string, kind graph.Kind, after string) string {
 		var got []string
-		err := st.ScanStaged(jobID, kind, after, func(id string, data []byte) error {
+		err := st.ScanStaged(account, jobID, kind, after, func(id string, data []byte) error {
 			got = append(got, id+"="+string(data))
 			return nil
 		})
@@ -315,7 +315,7 @@ func testStagedOrder(t *testing.T, open Opener) {
 	// An error from fn stops the scan and is returned.
 	stop := errors.New("stop")
 	n := 0
-	err := st.ScanStaged("job-1", graph.KindEntity, "", func(string, []byte) error {
+	err := st.ScanStaged(account, "job-1", graph.KindEntity, "", func(string, []byte) error {
 		if n++; n == 2 {
 			return stop
 		}
@@ -337,7 +337,7 @@ func testStagedOrder(t *testing.T, open Opener) {
 		{"job-1", graph.KindEntity, "id-06", "-"},
 		{"job-2", graph.KindEntity, "id-06", "f"},
 	} {
-		data, ok, err := st.Staged(c.job, c.kind, c.id)
+		data, ok, err := st.Staged(account, c.job, c.kind, c.id)
 		got := string(data)
 		if !ok {
 			got = "-"
@@ -359,7 +359,7 @@ func testStagedOrder(t *testing.T, open Opener) {
 			t.Errorf("job-1's %s staging after Finish: %s", kind, got)
 		}
 	}
-	if _, ok, _ := st.Staged("job-1", graph.KindEntity, "id-04"); ok {
+	if _, ok, _ := st.Staged(account, "job-1", graph.KindEntity, "id-04"); ok {
 		t.Error("Staged finds an object of a finished job")
 	}
 	if got := scan("job-2", graph.KindEntity, ""); got != "id-06=f" {

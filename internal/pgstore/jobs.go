@@ -1,0 +1,308 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/syncjobs"
+)
+
+// Jobs keeps the sync jobs of every account in the tables sync_jobs,
+// sync_job_events and sync_job_staging (schema/002_tenants.sql), beside
+// the graph. Every write is one transaction; a finalize chunk's record is
+// written in the graph transaction's own (Store.update), so the chunk's
+// object changes, its log entry and the job's progress commit together.
+type Jobs struct{ s *Store }
+
+var _ syncjobs.Store = (*Jobs)(nil)
+
+// Jobs returns the store of the sync jobs kept in s's database.
+func (s *Store) Jobs() *Jobs { return &Jobs{s: s} }
+
+// jobRecord is the stored JSON of a job: the job in the API's shape plus
+// its finalize progress, which the API does not show. It is the Pebble
+// backend's record.
+type jobRecord struct {
+	syncjobs.Job
+	Progress string `json:"progress,omitempty"`
+}
+
+func encodeJob(j *syncjobs.Job) ([]byte, error) {
+	v, err := json.Marshal(jobRecord{Job: *j, Progress: j.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
+	}
+	return v, nil
+}
+
+func decodeJob(v []byte) (syncjobs.Job, error) {
+	var r jobRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return syncjobs.Job{}, err
+	}
+	r.Job.Progress = r.Progress
+	return r.Job, nil
+}
+
+// execer is what a pool and a transaction have in common to write.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// putJob writes the job's record.
+func putJob(ctx context.Context, q execer, j *syncjobs.Job) error {
+	v, err := encodeJob(j)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `INSERT INTO sync_jobs (account, id, finalizing, record) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account, id) DO UPDATE SET finalizing = excluded.finalizing, record = excluded.record`,
+		j.AccountID, j.ID, j.Status.Finalizing(), v)
+	return err
+}
+
+// Job returns the job's record as last written, with NumEvents from its
+// event count, both read by one statement; syncjobs.ErrJobNotFound when
+// there is none.
+func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	var v []byte
+	var events int64
+	err := js.s.pool.QueryRow(ctx, `SELECT j.record, coalesce(e.events, 0) FROM sync_jobs j
+		LEFT JOIN sync_job_events e ON e.account = j.account AND e.job = j.id
+		WHERE j.account = $1 AND j.id = $2`, account, id).Scan(&v, &events)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return syncjobs.Job{}, syncjobs.ErrJobNotFound
+	}
+	if err != nil {
+		return syncjobs.Job{}, js.s.wrap("read job "+id, err)
+	}
+	j, err := decodeJob(v)
+	if err != nil {
+		return syncjobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	j.NumEvents = int(events)
+	return j, nil
+}
+
+// PutJob writes the job's record.
+func (js *Jobs) PutJob(j *syncjobs.Job) error {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	return js.s.wrap("write job "+j.ID, putJob(ctx, js.s.pool, j))
+}
+
+// SetEvents writes the number of events reported for a job.
+func (js *Jobs) SetEvents(account, id string, n int) error {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	_, err := js.s.pool.Exec(ctx, `INSERT INTO sync_job_events (account, job, events) VALUES ($1, $2, $3)
+		ON CONFLICT (account, job) DO UPDATE SET events = excluded.events`, account, id, n)
+	return js.s.wrap("write events of job "+id, err)
+}
+
+// Finish writes the job's record and deletes its staging in one
+// transaction.
+func (js *Jobs) Finish(j *syncjobs.Job) error {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	err := pgx.BeginFunc(ctx, js.s.pool, func(tx pgx.Tx) error {
+		if err := putJob(ctx, tx, j); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM sync_job_staging WHERE account = $1 AND job = $2", j.AccountID, j.ID)
+		return err
+	})
+	return js.s.wrap("finish job "+j.ID, err)
+}
+
+// Stage resolves the objects against what the job has staged, read in the
+// transaction that then writes the new objects and the job's record.
+func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool) error) error {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	var fnErr error // a duplicate or an error of fn, returned as it is
+	err := pgx.BeginFunc(ctx, js.s.pool, func(tx pgx.Tx) error {
+		ids := make([]string, len(objs))
+		for i, o := range objs {
+			ids[i] = o.ID
+		}
+		// staged holds, by kind and id, the objects staged before and
+		// those this call adds.
+		type stageKey struct {
+			kind graph.Kind
+			id   string
+		}
+		staged := make(map[stageKey][]byte)
+		rows, err := tx.Query(ctx, `SELECT kind, id, data FROM sync_job_staging
+			WHERE account = $1 AND job = $2 AND kind IN ('e', 'r') AND id = ANY($3)`, j.AccountID, j.ID, ids)
+		if err != nil {
+			return fmt.Errorf("read staged objects: %w", err)
+		}
+		for rows.Next() {
+			var kind, id string
+			var data []byte
+			if err := rows.Scan(&kind, &id, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("read staged objects: %w", err)
+			}
+			staged[stageKey{graph.Kind(kind[0]), id}] = data
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read staged objects: %w", err)
+		}
+
+		added := make([]bool, len(objs))
+		var kinds, newIDs []string
+		var datas [][]byte
+		for i, o := range objs {
+			same := false
+			for _, k := range []graph.Kind{graph.KindEntity, graph.KindRelationship} {
+				v, ok := staged[stageKey{k, o.ID}]
+				if !ok {
+					continue
+				}
+				if same = k == o.Kind && bytes.Equal(v, o.Data); !same {
+					fnErr = &syncjobs.DuplicateError{Index: i, Kind: k}
+					return fnErr
+				}
+			}
+			if same {
+				continue
+			}
+			staged[stageKey{o.Kind, o.ID}] = o.Data
+			kinds, newIDs, datas = append(kinds, string(o.Kind)), append(newIDs, o.ID), append(datas, o.Data)
+			added[i] = true
+		}
+		if fnErr = fn(added); fnErr != nil {
+			return fnErr
+		}
+		if len(newIDs) > 0 {
+			_, err := tx.Exec(ctx, `INSERT INTO sync_job_staging (account, job, kind, id, data)
+				SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bytea[])`,
+				j.AccountID, j.ID, kinds, newIDs, datas)
+			if err != nil {
+				return fmt.Errorf("write staged objects: %w", err)
+			}
+		}
+		return putJob(ctx, tx, j)
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return js.s.wrap("stage objects of job "+j.ID, err)
+}
+
+// Staged returns the staged object's data.
+func (js *Jobs) Staged(account, jobID string, kind graph.Kind, id string) ([]byte, bool, error) {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	var data []byte
+	err := js.s.pool.QueryRow(ctx, `SELECT data FROM sync_job_staging
+		WHERE account = $1 AND job = $2 AND kind = $3 AND id = $4`, account, jobID, string(kind), id).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, js.s.wrap("read staged object "+id, err)
+	}
+	return data, true, nil
+}
+
+// stagePage is how many staged objects ScanStaged reads per query: more
+// than a finalize chunk asks for (500 and one to learn that more
+// follow), so a chunk is one query, and few enough that a scan stopped
+// early reads little it does not use.
+const stagePage = 512
+
+// ScanStaged reads the job's staged objects of a kind in pages of
+// stagePage, each page one query; fn is called as a page's rows arrive,
+// on the query's connection. Staging is scanned while the job is
+// finalized, when it no longer changes, so the pages together are the
+// staging as it stands.
+func (js *Jobs) ScanStaged(account, jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) error {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	for {
+		n, last, err := js.scanPage(ctx, account, jobID, kind, after, fn)
+		if err != nil || n < stagePage {
+			return err
+		}
+		after = last
+	}
+}
+
+// scanPage calls fn for up to stagePage staged objects after `after`, and
+// returns how many it read and the id of the last.
+func (js *Jobs) scanPage(ctx context.Context, account, jobID string, kind graph.Kind, after string, fn func(id string, data []byte) error) (n int, last string, err error) {
+	rows, err := js.s.pool.Query(ctx, `SELECT id, data FROM sync_job_staging
+		WHERE account = $1 AND job = $2 AND kind = $3 AND id > $4
+		ORDER BY id LIMIT $5`, account, jobID, string(kind), after, stagePage)
+	if err != nil {
+		return 0, "", js.s.wrap("read staged objects of job "+jobID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		// data is the connection's buffer, valid until the next row.
+		var data pgtype.DriverBytes
+		if err := rows.Scan(&last, &data); err != nil {
+			return 0, "", js.s.wrap("read staged objects of job "+jobID, err)
+		}
+		n++
+		if err := fn(last, data); err != nil {
+			return 0, "", err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, "", js.s.wrap("read staged objects of job "+jobID, err)
+	}
+	return n, last, nil
+}
+
+// Unfinished returns the jobs being finalized, of every account (the
+// partial index sync_jobs_finalizing): one of the statements on these
+// tables that names no account, as the service resumes every account's
+// jobs when it opens.
+func (js *Jobs) Unfinished() ([]syncjobs.Job, error) {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	rows, err := js.s.pool.Query(ctx, "SELECT account, id, record FROM sync_jobs WHERE finalizing ORDER BY account, id")
+	if err != nil {
+		return nil, js.s.wrap("read unfinished jobs", err)
+	}
+	defer rows.Close()
+	var out []syncjobs.Job
+	for rows.Next() {
+		var account, id string
+		var v []byte
+		if err := rows.Scan(&account, &id, &v); err != nil {
+			return nil, js.s.wrap("read unfinished jobs", err)
+		}
+		j, err := decodeJob(v)
+		if err != nil {
+			return nil, fmt.Errorf("decode job %s of account %s: %w", id, account, err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, js.s.wrap("read unfinished jobs", err)
+	}
+	return out, nil
+}
+
+// Apply runs fn in a graph transaction of j's account (Store.update) and
+// writes j's record, as fn leaves it, in the same PostgreSQL transaction.
+func (js *Jobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, error) {
+	return js.s.update(j.AccountID, func(tx *txn) error { return fn(tx) }, func(ctx context.Context, tx pgx.Tx) error {
+		return js.s.wrap("write job "+j.ID, putJob(ctx, tx, j))
+	})
+}
