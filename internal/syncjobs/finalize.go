@@ -166,22 +166,37 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 	}
 	source := j.Source
 	next := *j
-	_, err = s.store.Apply(&next, func(tx graph.Txn) error {
-		for _, st := range chunk {
-			in, err := graph.ParseObject(kind, st.data)
-			if err != nil {
-				return fmt.Errorf("staged object %s: %w", st.id, err)
-			}
-			in.Scope, in.Source = j.Scope, source
-			addIntegrationProps(&in, j)
-			if _, _, err := tx.Upsert(&in); err != nil {
-				return fmt.Errorf("apply %s %s: %w", kind, quote(in.Key), err)
-			}
+	// Parsed before the transaction, so the ids it reads are known first;
+	// a parse error is handled as one in the transaction would be.
+	ins := make([]graph.Input, len(chunk))
+	for i, st := range chunk {
+		in, perr := graph.ParseObject(kind, st.data)
+		if perr != nil {
+			err = fmt.Errorf("staged object %s: %w", st.id, perr)
+			break
 		}
-		next.Add(tx.Counts())
-		next.Progress = phaseOf(kind) + ":" + chunk[len(chunk)-1].id
-		return nil
-	})
+		in.Scope, in.Source = j.Scope, source
+		addIntegrationProps(&in, j)
+		ins[i] = in
+	}
+	if err == nil {
+		_, err = s.store.Apply(&next, func(tx graph.Txn) error {
+			if p, ok := tx.(graph.Prefetcher); ok {
+				if err := p.Prefetch(chunkIDs(j.AccountID, chunk, ins)); err != nil {
+					return err
+				}
+			}
+			for i := range ins {
+				in := &ins[i]
+				if _, _, err := tx.Upsert(in); err != nil {
+					return fmt.Errorf("apply %s %s: %w", kind, quote(in.Key), err)
+				}
+			}
+			next.Add(tx.Counts())
+			next.Progress = phaseOf(kind) + ":" + chunk[len(chunk)-1].id
+			return nil
+		})
+	}
 	if err != nil {
 		if bad := badData(err); bad != nil {
 			// The checks ran before anything was applied; an end can still
@@ -194,6 +209,32 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 	}
 	*j = next
 	return !more, nil
+}
+
+// chunkIDs returns the ids a chunk's upserts read: its objects' and the
+// entities its relationships name.
+func chunkIDs(account string, chunk []stagedObject, ins []graph.Input) []string {
+	ids := make([]string, 0, len(chunk))
+	for i, st := range chunk {
+		ids = append(ids, st.id)
+		in := &ins[i]
+		if in.Kind != graph.KindRelationship {
+			continue
+		}
+		for _, end := range []struct{ id, key, scope string }{{in.FromID, in.FromKey, in.FromScope}, {in.ToID, in.ToKey, in.ToScope}} {
+			switch {
+			case end.id != "":
+				ids = append(ids, end.id)
+			case end.key != "":
+				scope := end.scope
+				if scope == "" {
+					scope = in.Scope
+				}
+				ids = append(ids, graph.ObjectID(account, scope, end.key))
+			}
+		}
+	}
+	return ids
 }
 
 // badData returns the job error for an error of applying a staged object
