@@ -341,3 +341,79 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// TestPartitionsDroppedForBytes: retention by bytes drops the oldest
+// partitions whole while they fit in the excess, then deletes the oldest
+// entries of the next, in LSN order, until the log fits.
+func TestPartitionsDroppedForBytes(t *testing.T) {
+	_, url := localpg.Shared(t)
+	clk := graphtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := open(t, url, pgstore.Options{Now: clk.Now, PartitionPeriod: time.Hour})
+	type entry struct {
+		account string
+		lsn     uint64
+		size    int64
+	}
+	var log []entry
+	rec := make(chan changelog.CommitEvent, 64)
+	defer s.Subscribe(func(ev changelog.CommitEvent) { rec <- ev })()
+	commit := func(account, key string) {
+		t.Helper()
+		if _, err := s.Update(account, thing(key)); err != nil {
+			t.Fatal(err)
+		}
+		ev := <-rec
+		log = append(log, entry{account, ev.LSN, int64(ev.Bytes)})
+	}
+	// Three partitions of two entries each (one per account).
+	for p := range 3 {
+		commit("acct-a", fmt.Sprintf("a%d", p))
+		commit("acct-b", fmt.Sprintf("b%d", p))
+		clk.Add(time.Hour)
+		if _, err := s.Truncate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts := logPartitions(t, s)
+	if len(parts) != 4 {
+		t.Fatalf("partitions %v, want 4", parts)
+	}
+	var total int64
+	for _, e := range log {
+		total += e.size
+	}
+	// Keep the last three entries: the first partition goes whole, and the
+	// first entry of the second one by one.
+	limit := log[3].size + log[4].size + log[5].size
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s.Close()
+	s, err := pgstore.Open(ctx, url, pgstore.Options{Now: clk.Now, PartitionPeriod: time.Hour,
+		Retention: changelog.Retention{MaxBytes: limit, Interval: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.LogBytes(); got != total {
+		t.Fatalf("LogBytes %d, the entries add up to %d", got, total)
+	}
+	if n, err := s.Truncate(); err != nil || n != 3 {
+		t.Fatalf("Truncate removed %d, %v; want 3", n, err)
+	}
+	if got := s.LogBytes(); got != limit {
+		t.Errorf("LogBytes after the pass %d, want %d", got, limit)
+	}
+	if after := logPartitions(t, s); slices.Contains(after, parts[0]) || !slices.Contains(after, parts[1]) {
+		t.Errorf("partitions after the pass %v: want %s dropped, %s kept", after, parts[0], parts[1])
+	}
+	var te *changelog.TruncatedError
+	if _, err := s.ReadLog("acct-a", 0, 10, 1<<20); !errors.As(err, &te) || te.To != log[2].lsn {
+		t.Errorf("acct-a from 0: %v; want truncated through LSN %d", err, log[2].lsn)
+	}
+	if _, err := s.ReadLog("acct-b", 0, 10, 1<<20); !errors.As(err, &te) || te.To != log[1].lsn {
+		t.Errorf("acct-b from 0: %v; want truncated through LSN %d", err, log[1].lsn)
+	}
+	if es, err := s.ReadLog("acct-b", log[1].lsn, 10, 1<<20); err != nil || len(es) != 2 || es[0].LSN != log[3].lsn {
+		t.Errorf("acct-b after its first entry: %d entries, %v; want 2 from LSN %d", len(es), err, log[3].lsn)
+	}
+}
