@@ -200,6 +200,7 @@ func (s *Store) Truncate() (int, error) {
 		}
 		return nil
 	})
+	s.metrics.truncated.Add(float64(removed))
 	return removed, s.wrap("log retention", err)
 }
 

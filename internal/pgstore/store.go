@@ -51,6 +51,9 @@ type Store struct {
 	ret    changelog.Retention
 	period time.Duration
 
+	metrics *metrics
+	lastLSN atomic.Uint64 // the last LSN this process committed
+
 	mu struct {
 		sync.Mutex
 		accounts map[string]*accountState
@@ -110,6 +113,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		s.period = DefaultPartitionPeriod
 	}
 	s.mu.accounts = make(map[string]*accountState)
+	s.metrics = newMetrics(o.Registerer, s)
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)

@@ -385,6 +385,7 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
+	start := time.Now()
 	var c graph.Commit
 	var entryBytes int
 	var fnErr error // an error of fn or extra, returned as it is
@@ -434,9 +435,13 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 		return graph.Commit{}, fnErr
 	}
 	if err != nil {
+		s.metrics.failed.Inc()
 		return graph.Commit{}, s.wrap("commit transaction of "+account, err)
 	}
 	if c.LSN > 0 {
+		s.metrics.observeCommit(c.Counts, time.Since(start))
+		for last := s.lastLSN.Load(); c.LSN > last && !s.lastLSN.CompareAndSwap(last, c.LSN); last = s.lastLSN.Load() {
+		}
 		s.notify(changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: c.CommitTime, Changes: c.Changes, Bytes: entryBytes})
 	}
 	return c, nil
