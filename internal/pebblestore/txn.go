@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -34,7 +33,7 @@ type txn struct {
 	pending map[string][]byte
 	// adjacent holds the transaction's changes to the relationships
 	// attached to entities.
-	adjacent adjacency
+	adjacent graph.Adjacency
 	// iter reads stored objects for the whole transaction (opened on the
 	// first read). Unlike DB.Get it consults the bloom filters of the
 	// bottom level too, where most of a settled store lives: the existence
@@ -134,22 +133,11 @@ func (tx *txn) Get(id string) (graph.Object, error) {
 	return st.obj, nil
 }
 
-// resolveEnd finds the live entity a relationship end names, by id or by
-// key within a scope.
-func (tx *txn) resolveEnd(idField, id, keyField, key, scope string) (string, string, error) {
-	field, value := idField, id
-	if id == "" {
-		field, value = keyField, key
-		id = graph.ObjectID(tx.account, scope, key)
-	}
+// end returns the object stored under id, for graph.NewObject to resolve
+// a relationship's end.
+func (tx *txn) end(id string) (*graph.Object, bool, error) {
 	st, ok, err := tx.load(id)
-	if err != nil {
-		return "", "", err
-	}
-	if !ok || st.obj.Deleted || st.obj.Kind != graph.KindEntity {
-		return "", "", &graph.EndpointError{Field: field, Value: value}
-	}
-	return st.obj.ID, st.obj.Key, nil
+	return &st.obj, ok, err
 }
 
 // Upsert creates the object, or updates it when its content differs, or
@@ -157,35 +145,9 @@ func (tx *txn) resolveEnd(idField, id, keyField, key, scope string) (string, str
 // id comes from its scope and key. A deleted object is created again with
 // the next version.
 func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
-	if err := in.Validate(); err != nil {
+	o, err := graph.NewObject(tx.account, in, tx.end)
+	if err != nil {
 		return 0, graph.Object{}, err
-	}
-	if in.Scope == "" {
-		return 0, graph.Object{}, inputErr("_scope", "is required")
-	}
-	if in.Source == "" {
-		return 0, graph.Object{}, inputErr("_source", "is required")
-	}
-	o := graph.Object{
-		Kind: in.Kind, Key: in.Key, Type: in.Type, Class: in.Class, Scope: in.Scope,
-		Source: in.Source, AccountID: tx.account, Props: in.Props,
-		ID: graph.ObjectID(tx.account, in.Scope, in.Key),
-	}
-	if in.Kind == graph.KindRelationship {
-		var err error
-		fromScope, toScope := in.FromScope, in.ToScope
-		if fromScope == "" {
-			fromScope = in.Scope
-		}
-		if toScope == "" {
-			toScope = in.Scope
-		}
-		if o.FromID, o.FromKey, err = tx.resolveEnd("_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, fromScope); err != nil {
-			return 0, graph.Object{}, err
-		}
-		if o.ToID, o.ToKey, err = tx.resolveEnd("_toEntityId", in.ToID, "_toEntityKey", in.ToKey, toScope); err != nil {
-			return 0, graph.Object{}, err
-		}
 	}
 	var hash [16]byte
 	hash, tx.buf = graph.ContentHash(tx.buf, &o)
@@ -193,22 +155,16 @@ func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
 	if err != nil {
 		return 0, graph.Object{}, err
 	}
-	op := graph.OpCreate
-	o.Version, o.CreatedOn, o.BeginOn = 1, tx.ms, tx.ms
-	if found {
-		if old.obj.Kind != o.Kind {
-			return 0, graph.Object{}, fmt.Errorf("%w: %s %s exists as %s %s in scope %s", graph.ErrKindConflict, "_key", quote(o.Key), "a", old.obj.Kind, quote(o.Scope))
-		}
-		if !old.obj.Deleted && old.hash == hash {
-			return 0, old.obj, nil
-		}
-		o.Version = old.obj.Version + 1
-		if !old.obj.Deleted {
-			op = graph.OpUpdate
-			o.CreatedOn = old.obj.CreatedOn
-			if err := tx.unindex(&old.obj); err != nil {
-				return 0, graph.Object{}, err
-			}
+	op, err := graph.Versioned(&o, hash, &old.obj, old.hash, found, tx.ms)
+	if err != nil {
+		return 0, graph.Object{}, err
+	}
+	if op == 0 {
+		return 0, old.obj, nil
+	}
+	if op == graph.OpUpdate {
+		if err := tx.unindex(&old.obj); err != nil {
+			return 0, graph.Object{}, err
 		}
 	}
 	if err := tx.put(op, &o, hash); err != nil {
@@ -240,14 +196,14 @@ func (tx *txn) Delete(id string) (bool, error) {
 			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
 		}
 		for it.First(); it.Valid(); it.Next() {
-			if r := string(it.Key()[len(p):]); !tx.adjacent.removed(o.ID, r) {
+			if r := string(it.Key()[len(p):]); !tx.adjacent.Removed(o.ID, r) {
 				rels = append(rels, r)
 			}
 		}
 		if err := it.Close(); err != nil {
 			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
 		}
-		rels = append(rels, tx.adjacent.added(o.ID)...)
+		rels = append(rels, tx.adjacent.Added(o.ID)...)
 		slices.Sort(rels)
 		rels = slices.Compact(rels)
 		for _, r := range rels {
@@ -259,15 +215,15 @@ func (tx *txn) Delete(id string) (bool, error) {
 	if err := tx.unindex(&o); err != nil {
 		return false, err
 	}
-	o.Deleted, o.EndOn, o.Version = true, tx.ms, o.Version+1
+	o = graph.Deleted(o, tx.ms)
 	return true, tx.put(graph.OpDelete, &o, st.hash)
 }
 
 func (tx *txn) put(op graph.Op, o *graph.Object, hash [16]byte) error {
 	b := append(tx.buf[:0], hash[:]...)
 	b = o.AppendJSON(b)
-	if len(b)-16 > graph.MaxObjectBytes {
-		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(b)-16, graph.MaxObjectBytes)
+	if err := graph.TooLarge(o, len(b)-16); err != nil {
+		return err
 	}
 	if err := tx.batch.Set(tx.key(appendObjectKey(tx.kbuf[:0], tx.account, o.ID)), b, nil); err != nil {
 		return fmt.Errorf("write object %s: %w", o.ID, err)
@@ -287,37 +243,6 @@ func (tx *txn) put(op graph.Op, o *graph.Object, hash [16]byte) error {
 	tx.changes++
 	tx.counts.Note(o.Kind, op)
 	return nil
-}
-
-// adjacency records, per entity id, the relationship ids a transaction
-// attached (true) or detached (false).
-type adjacency map[string]map[string]bool
-
-func (a *adjacency) set(entity, rel string, attached bool) {
-	if *a == nil {
-		*a = make(adjacency)
-	}
-	m := (*a)[entity]
-	if m == nil {
-		m = make(map[string]bool)
-		(*a)[entity] = m
-	}
-	m[rel] = attached
-}
-
-func (a adjacency) removed(entity, rel string) bool {
-	attached, ok := a[entity][rel]
-	return ok && !attached
-}
-
-func (a adjacency) added(entity string) []string {
-	var out []string
-	for rel, attached := range a[entity] {
-		if attached {
-			out = append(out, rel)
-		}
-	}
-	return out
 }
 
 // bodies recycles the buffers transactions encode their log entries in;
@@ -364,8 +289,7 @@ func (tx *txn) index(o *graph.Object) error {
 		if err := b.Set(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.ToID, o.ID)), nil, nil); err != nil {
 			return err
 		}
-		tx.adjacent.set(o.FromID, o.ID, true)
-		tx.adjacent.set(o.ToID, o.ID, true)
+		tx.adjacent.Attach(o, true)
 	}
 	return nil
 }
@@ -385,20 +309,7 @@ func (tx *txn) unindex(o *graph.Object) error {
 		if err := b.Delete(tx.key(appendAdjacentKey(tx.kbuf[:0], tx.account, o.ToID, o.ID)), nil); err != nil {
 			return err
 		}
-		tx.adjacent.set(o.FromID, o.ID, false)
-		tx.adjacent.set(o.ToID, o.ID, false)
+		tx.adjacent.Attach(o, false)
 	}
 	return nil
-}
-
-func inputErr(field, format string, args ...any) error {
-	return &graph.InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
-
-// quote quotes a user's value for an error message, cut to 64 bytes.
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return strconv.Quote(s)
 }

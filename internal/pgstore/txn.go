@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +36,7 @@ type txn struct {
 	order   []string
 	// adjacent holds the transaction's changes to the relationships
 	// attached to entities.
-	adjacent adjacency
+	adjacent graph.Adjacency
 	// read holds the objects read from the database (nil: there is none),
 	// so an entity several relationships name is read once.
 	read map[string]*stored
@@ -156,54 +155,22 @@ func (tx *txn) Get(id string) (graph.Object, error) {
 	return st.obj, nil
 }
 
-func (tx *txn) resolveEnd(idField, id, keyField, key, scope string) (string, string, error) {
-	field, value := idField, id
-	if id == "" {
-		field, value = keyField, key
-		id = graph.ObjectID(tx.account, scope, key)
-	}
+// end returns the object stored under id, for graph.NewObject to resolve
+// a relationship's end.
+func (tx *txn) end(id string) (*graph.Object, bool, error) {
 	st, err := tx.load(id)
-	if err != nil {
-		return "", "", err
+	if st == nil || err != nil {
+		return nil, false, err
 	}
-	if st == nil || st.obj.Deleted || st.obj.Kind != graph.KindEntity {
-		return "", "", &graph.EndpointError{Field: field, Value: value}
-	}
-	return st.obj.ID, st.obj.Key, nil
+	return &st.obj, true, nil
 }
 
 // Upsert creates the object, or updates it when its content differs, or
 // does nothing when the upload matches what is stored (op 0).
 func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
-	if err := in.Validate(); err != nil {
+	o, err := graph.NewObject(tx.account, in, tx.end)
+	if err != nil {
 		return 0, graph.Object{}, err
-	}
-	if in.Scope == "" {
-		return 0, graph.Object{}, inputErr("_scope", "is required")
-	}
-	if in.Source == "" {
-		return 0, graph.Object{}, inputErr("_source", "is required")
-	}
-	o := graph.Object{
-		Kind: in.Kind, Key: in.Key, Type: in.Type, Class: in.Class, Scope: in.Scope,
-		Source: in.Source, AccountID: tx.account, Props: in.Props,
-		ID: graph.ObjectID(tx.account, in.Scope, in.Key),
-	}
-	if in.Kind == graph.KindRelationship {
-		var err error
-		fromScope, toScope := in.FromScope, in.ToScope
-		if fromScope == "" {
-			fromScope = in.Scope
-		}
-		if toScope == "" {
-			toScope = in.Scope
-		}
-		if o.FromID, o.FromKey, err = tx.resolveEnd("_fromEntityId", in.FromID, "_fromEntityKey", in.FromKey, fromScope); err != nil {
-			return 0, graph.Object{}, err
-		}
-		if o.ToID, o.ToKey, err = tx.resolveEnd("_toEntityId", in.ToID, "_toEntityKey", in.ToKey, toScope); err != nil {
-			return 0, graph.Object{}, err
-		}
 	}
 	var hash [16]byte
 	hash, tx.buf = graph.ContentHash(tx.buf, &o)
@@ -211,26 +178,24 @@ func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
 	if err != nil {
 		return 0, graph.Object{}, err
 	}
-	op := graph.OpCreate
-	o.Version, o.CreatedOn, o.BeginOn = 1, tx.ms, tx.ms
+	var prev stored
 	if old != nil {
-		if old.obj.Kind != o.Kind {
-			return 0, graph.Object{}, fmt.Errorf("%w: %s %s exists as %s %s in scope %s", graph.ErrKindConflict, "_key", quote(o.Key), "a", old.obj.Kind, quote(o.Scope))
-		}
-		if !old.obj.Deleted && old.hash == hash {
-			return 0, old.obj, nil
-		}
-		o.Version = old.obj.Version + 1
-		if !old.obj.Deleted {
-			op = graph.OpUpdate
-			o.CreatedOn = old.obj.CreatedOn
-			tx.detach(&old.obj)
-		}
+		prev = *old
+	}
+	op, err := graph.Versioned(&o, hash, &prev.obj, prev.hash, old != nil, tx.ms)
+	if err != nil {
+		return 0, graph.Object{}, err
+	}
+	if op == 0 {
+		return 0, prev.obj, nil
+	}
+	if op == graph.OpUpdate {
+		tx.adjacent.Attach(&prev.obj, false)
 	}
 	if err := tx.put(op, &o, hash); err != nil {
 		return 0, graph.Object{}, err
 	}
-	tx.attach(&o)
+	tx.adjacent.Attach(&o, true)
 	return op, o, nil
 }
 
@@ -257,7 +222,7 @@ func (tx *txn) Delete(id string) (bool, error) {
 				rows.Close()
 				return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
 			}
-			if !tx.adjacent.removed(o.ID, r) {
+			if !tx.adjacent.Removed(o.ID, r) {
 				rels = append(rels, r)
 			}
 		}
@@ -265,7 +230,7 @@ func (tx *txn) Delete(id string) (bool, error) {
 		if err := rows.Err(); err != nil {
 			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
 		}
-		rels = append(rels, tx.adjacent.added(o.ID)...)
+		rels = append(rels, tx.adjacent.Added(o.ID)...)
 		slices.Sort(rels)
 		rels = slices.Compact(rels)
 		for _, r := range rels {
@@ -274,15 +239,15 @@ func (tx *txn) Delete(id string) (bool, error) {
 			}
 		}
 	}
-	tx.detach(&o)
-	o.Deleted, o.EndOn, o.Version = true, tx.ms, o.Version+1
+	tx.adjacent.Attach(&o, false)
+	o = graph.Deleted(o, tx.ms)
 	return true, tx.put(graph.OpDelete, &o, st.hash)
 }
 
 func (tx *txn) put(op graph.Op, o *graph.Object, hash [16]byte) error {
 	raw := o.AppendJSON(nil)
-	if len(raw) > graph.MaxObjectBytes {
-		return inputErr("", "object %s is %d bytes encoded, more than the limit of %d", o.Key, len(raw), graph.MaxObjectBytes)
+	if err := graph.TooLarge(o, len(raw)); err != nil {
+		return err
 	}
 	if tx.pending == nil {
 		tx.pending = make(map[string]*stored)
@@ -300,69 +265,12 @@ func (tx *txn) put(op graph.Op, o *graph.Object, hash [16]byte) error {
 	return nil
 }
 
-func (tx *txn) attach(o *graph.Object) {
-	if o.Kind == graph.KindRelationship {
-		tx.adjacent.set(o.FromID, o.ID, true)
-		tx.adjacent.set(o.ToID, o.ID, true)
-	}
-}
-
-func (tx *txn) detach(o *graph.Object) {
-	if o.Kind == graph.KindRelationship {
-		tx.adjacent.set(o.FromID, o.ID, false)
-		tx.adjacent.set(o.ToID, o.ID, false)
-	}
-}
-
 // appendChangeMeta encodes one change of a log entry's changes column.
 func appendChangeMeta(b []byte, op graph.Op, kind graph.Kind, id string, record int) []byte {
 	b = append(b, byte(op), byte(kind))
 	b = binary.AppendUvarint(b, uint64(len(id)))
 	b = append(b, id...)
 	return binary.AppendUvarint(b, uint64(record))
-}
-
-// adjacency records, per entity id, the relationship ids a transaction
-// attached (true) or detached (false).
-type adjacency map[string]map[string]bool
-
-func (a *adjacency) set(entity, rel string, attached bool) {
-	if *a == nil {
-		*a = make(adjacency)
-	}
-	m := (*a)[entity]
-	if m == nil {
-		m = make(map[string]bool)
-		(*a)[entity] = m
-	}
-	m[rel] = attached
-}
-
-func (a adjacency) removed(entity, rel string) bool {
-	attached, ok := a[entity][rel]
-	return ok && !attached
-}
-
-func (a adjacency) added(entity string) []string {
-	var out []string
-	for rel, attached := range a[entity] {
-		if attached {
-			out = append(out, rel)
-		}
-	}
-	return out
-}
-
-func inputErr(field, format string, args ...any) error {
-	return &graph.InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
-
-// quote quotes a user's value for an error message, cut to 64 bytes.
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return strconv.Quote(s)
 }
 
 // Update runs fn as one transaction on account's graph: every object write
