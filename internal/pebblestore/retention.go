@@ -125,7 +125,7 @@ func (s *Store) truncateOnce() (int, error) {
 		return 0, fmt.Errorf("log retention: %w", err)
 	}
 	s.logBytes.Add(-removed)
-	s.metrics.truncated.Add(float64(len(lsns)))
+	s.metrics.Truncated(len(lsns))
 	s.log.Info("log truncated by retention",
 		slog.Int("entries", len(lsns)), slog.Int64("bytes", removed),
 		slog.Uint64("through_lsn", maxLSN), slog.Int("accounts", len(marks)))

@@ -19,6 +19,7 @@ import (
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
+	"github.com/j1ds/j1ds/internal/storemetrics"
 )
 
 // Options configure a Store. The zero value is usable.
@@ -49,7 +50,7 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 	ret     changelog.Retention
-	metrics *metrics
+	metrics *storemetrics.Metrics
 
 	lsn      atomic.Uint64 // last LSN handed out
 	logBytes atomic.Int64  // bytes of retained log entries
@@ -61,11 +62,9 @@ type Store struct {
 		closed   bool
 	}
 
-	// subscribers are called after each durable commit that logged
-	// changes; the list is replaced, never changed, so the commit path
-	// reads it without a lock.
-	subscribers atomic.Pointer[[]*subscriber]
-	subMu       sync.Mutex // serialises changes to subscribers
+	// Subscribers are called after each durable commit that logged
+	// changes (Subscribe).
+	changelog.Subscribers
 
 	accounts *Accounts
 	jobs     *Jobs
@@ -364,50 +363,10 @@ func (s *Store) update(account string, fn func(*txn) error) (graph.Commit, error
 	if c.LSN > 0 {
 		s.logBytes.Add(int64(entrySize))
 		st.advance(c.LSN)
-		s.metrics.observeCommit(tx, time.Since(start))
-		if subs := s.subscribers.Load(); subs != nil {
-			ev := changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: micros, Changes: tx.changes, Bytes: entrySize}
-			for _, sub := range *subs {
-				sub.fn(ev)
-			}
-		}
+		s.metrics.ObserveCommit(tx.counts, time.Since(start))
+		s.Notify(changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: micros, Changes: tx.changes, Bytes: entrySize})
 	}
 	return c, nil
-}
-
-// subscriber is one registration of Subscribe.
-type subscriber struct{ fn func(changelog.CommitEvent) }
-
-// Subscribe calls fn after every durable commit that logged changes, until
-// cancel is called. fn runs on the committing goroutine, in no particular
-// order across accounts, and must not block: record and return. Commits of
-// one account may be reported out of order when they finish concurrently;
-// LSN tells them apart.
-func (s *Store) Subscribe(fn func(changelog.CommitEvent)) (cancel func()) {
-	sub := &subscriber{fn: fn}
-	s.subMu.Lock()
-	defer s.subMu.Unlock()
-	var next []*subscriber
-	if cur := s.subscribers.Load(); cur != nil {
-		next = append(next, *cur...)
-	}
-	next = append(next, sub)
-	s.subscribers.Store(&next)
-	return func() {
-		s.subMu.Lock()
-		defer s.subMu.Unlock()
-		cur := s.subscribers.Load()
-		if cur == nil {
-			return
-		}
-		kept := make([]*subscriber, 0, len(*cur))
-		for _, x := range *cur {
-			if x != sub {
-				kept = append(kept, x)
-			}
-		}
-		s.subscribers.Store(&kept)
-	}
 }
 
 func (st *accountState) advance(lsn uint64) {

@@ -200,7 +200,7 @@ func (s *Store) Truncate() (int, error) {
 		}
 		return nil
 	})
-	s.metrics.truncated.Add(float64(removed))
+	s.metrics.Truncated(removed)
 	return removed, s.wrap("log retention", err)
 }
 

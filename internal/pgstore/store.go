@@ -60,11 +60,9 @@ type Store struct {
 		closed   bool
 	}
 
-	// subscribers are called after each commit that logged changes; the
-	// list is replaced, never changed, so the commit path reads it
-	// without a lock.
-	subscribers atomic.Pointer[[]*subscriber]
-	subMu       sync.Mutex
+	// Subscribers are called after each commit of this process that
+	// logged changes (Subscribe).
+	changelog.Subscribers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -194,46 +192,9 @@ func (st *accountState) advance(lsn uint64) {
 	}
 }
 
-// subscriber is one registration of Subscribe.
-type subscriber struct{ fn func(changelog.CommitEvent) }
-
-// Subscribe calls fn after every commit of this process that logged
-// changes, until cancel is called. fn runs on the committing goroutine and
-// must not block.
-func (s *Store) Subscribe(fn func(changelog.CommitEvent)) (cancel func()) {
-	sub := &subscriber{fn: fn}
-	s.subMu.Lock()
-	defer s.subMu.Unlock()
-	var next []*subscriber
-	if cur := s.subscribers.Load(); cur != nil {
-		next = append(next, *cur...)
-	}
-	next = append(next, sub)
-	s.subscribers.Store(&next)
-	return func() {
-		s.subMu.Lock()
-		defer s.subMu.Unlock()
-		cur := s.subscribers.Load()
-		if cur == nil {
-			return
-		}
-		kept := make([]*subscriber, 0, len(*cur))
-		for _, x := range *cur {
-			if x != sub {
-				kept = append(kept, x)
-			}
-		}
-		s.subscribers.Store(&kept)
-	}
-}
-
 func (s *Store) notify(ev changelog.CommitEvent) {
 	s.account(ev.Account).advance(ev.LSN)
-	if subs := s.subscribers.Load(); subs != nil {
-		for _, sub := range *subs {
-			sub.fn(ev)
-		}
-	}
+	s.Notify(ev)
 }
 
 // wrap names the operation in a database error and maps a closed store.

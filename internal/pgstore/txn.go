@@ -347,7 +347,7 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 		return graph.Commit{}, s.wrap("commit transaction of "+account, err)
 	}
 	if c.LSN > 0 {
-		s.metrics.observeCommit(c.Counts, time.Since(start))
+		s.metrics.ObserveCommit(c.Counts, time.Since(start))
 		for last := s.lastLSN.Load(); c.LSN > last && !s.lastLSN.CompareAndSwap(last, c.LSN); last = s.lastLSN.Load() {
 		}
 		s.notify(changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: c.CommitTime, Changes: c.Changes, Bytes: entryBytes})
