@@ -41,13 +41,18 @@ const readEntries = `SELECT h.trunc_lsn, l.lsn, l.commit_time, l.count, l.bytes,
 		WHERE account = h.account AND lsn > $2 ORDER BY lsn LIMIT $3) l ON true
 	WHERE h.account = $1`
 
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // scan calls fn for each entry of the account after the position, at most
 // limit of them, in one snapshot; the slices given to fn are valid only
 // during the call. A position removed by retention gives a
 // *changelog.TruncatedError before fn is called.
-func (s *Store) scan(ctx context.Context, account string, after uint64, limit int, withChanges bool,
+func (s *Store) scan(ctx context.Context, q querier, account string, after uint64, limit int, withChanges bool,
 	fn func(lsn uint64, commitTime int64, count, size int, changes, lines []byte) (bool, error)) error {
-	rows, err := s.pool.Query(ctx, readEntries, account, int64(after), limit, withChanges)
+	rows, err := q.Query(ctx, readEntries, account, int64(after), limit, withChanges)
 	if err != nil {
 		return s.wrap("read the log of "+account, err)
 	}
@@ -84,7 +89,7 @@ func (s *Store) NextCommit(account string, after uint64) (int64, bool, error) {
 	defer cancel()
 	var micros int64
 	var ok bool
-	err := s.scan(ctx, account, after, 1, false, func(_ uint64, ct int64, _, _ int, _, _ []byte) (bool, error) {
+	err := s.scan(ctx, s.pool, account, after, 1, false, func(_ uint64, ct int64, _, _ int, _, _ []byte) (bool, error) {
 		micros, ok = ct, true
 		return false, nil
 	})
@@ -100,22 +105,20 @@ const scanPage = 512
 func (s *Store) ScanLog(account string, after uint64, fn func(*changelog.Entry) (bool, error)) error {
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	// Entries after the account's end as read first are left for the
-	// next scan, so the scan ends even while writers go on.
-	end, err := s.end(ctx, account)
+	// The pages are read in one repeatable-read transaction: one snapshot,
+	// so retention cannot remove entries between two pages, and the scan
+	// ends at the end it saw even while writers go on.
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return err
+		return s.wrap("read the log of "+account, err)
 	}
+	defer tx.Rollback(ctx)
 	var e changelog.Entry
-	for after < end {
+	for {
 		n := 0
 		done := false
-		err := s.scan(ctx, account, after, scanPage, false, func(lsn uint64, ct int64, count, _ int, _, lines []byte) (bool, error) {
+		err := s.scan(ctx, tx, account, after, scanPage, false, func(lsn uint64, ct int64, count, _ int, _, lines []byte) (bool, error) {
 			n++
-			if lsn > end {
-				done = true
-				return false, nil
-			}
 			e = changelog.Entry{LSN: lsn, CommitTime: ct, Count: count, Lines: lines}
 			more, err := fn(&e)
 			after = lsn
@@ -128,7 +131,6 @@ func (s *Store) ScanLog(account string, after uint64, fn func(*changelog.Entry) 
 			return err
 		}
 	}
-	return nil
 }
 
 // ReadLog returns the account's entries after an LSN with their changes,
@@ -142,7 +144,7 @@ func (s *Store) ReadLog(account string, after uint64, maxEntries, maxBytes int) 
 	defer cancel()
 	var out []changelog.Entry
 	size := 0
-	err := s.scan(ctx, account, after, maxEntries, true, func(lsn uint64, ct int64, count, n int, changes, lines []byte) (bool, error) {
+	err := s.scan(ctx, s.pool, account, after, maxEntries, true, func(lsn uint64, ct int64, count, n int, changes, lines []byte) (bool, error) {
 		e := changelog.Entry{LSN: lsn, CommitTime: ct, Count: count, Lines: append([]byte(nil), lines...)}
 		var err error
 		if e.Changes, err = decodeChanges(changes, e.Lines, count); err != nil {
