@@ -28,7 +28,9 @@ Commands (each calls the operator API of a running j1ds):
 
 Common flags: --url (J1DS_URL, default http://127.0.0.1:8080),
 --operator-key (J1DS_OPERATOR_KEY; default: the key j1ds generated in
---data DIR/operator-key, --data defaulting to ./j1ds-data).
+--data DIR/operator-key, --data defaulting to ./j1ds-data; a j1ds on
+PostgreSQL keeps only the hash of the key it generated: pass the key it
+logged at its first start).
 `
 
 type adminClient struct {
@@ -67,7 +69,7 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 	if c.key == "" {
 		b, err := os.ReadFile(filepath.Join(*data, serve.OperatorKeyFile))
 		if err != nil {
-			return fmt.Errorf("no operator key: pass --operator-key or J1DS_OPERATOR_KEY, or point --data at the data directory of the j1ds you started (%v)", err)
+			return fmt.Errorf("no operator key: pass --operator-key or J1DS_OPERATOR_KEY (for a j1ds on PostgreSQL, the key it logged at its first start), or point --data at the data directory of the j1ds you started (%v)", err)
 		}
 		c.key = strings.TrimSpace(string(b))
 	}

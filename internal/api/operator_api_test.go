@@ -4,6 +4,8 @@ package api_test
 // endpoints (/healthz, /readyz, /openapi.json).
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -217,6 +219,25 @@ func TestOperatorAuth(t *testing.T) {
 	}
 	if as, err := off.accts.Accounts(); err != nil || len(as) != 0 {
 		t.Errorf("accounts with the operator API off: %v %v", as, err)
+	}
+
+	// A key of which only the hash is known (generated on a database).
+	hash := sha256.Sum256([]byte(operatorKey))
+	hashed := newEnv(t, func(c *api.Config) { c.OperatorKey, c.OperatorKeyHash = "", hash[:] })
+	wantStatus(t, hashed.op(t, "GET", "/operator/v1/accounts", nil), http.StatusOK)
+	for _, rt := range routes {
+		for _, tc := range []struct {
+			name string
+			h    hdr
+			hint string
+		}{
+			{"no key", hdr{}, "Authorization: Bearer"},
+			{"wrong key", hdr{"Authorization", "Bearer " + operatorKey + "x"}, "operator key is wrong"},
+			{"the hash in hex", hdr{"Authorization", "Bearer " + hex.EncodeToString(hash[:])}, "operator key is wrong"},
+		} {
+			r := hashed.do(t, rt.method, rt.path, `{"id":"sneaky","role":"admin","entitlements":[]}`, tc.h)
+			wantError(t, r, 401, "UNAUTHORIZED", tc.hint)
+		}
 	}
 }
 

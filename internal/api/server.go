@@ -2,6 +2,7 @@ package api
 
 import (
 	"compress/gzip"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -35,8 +37,13 @@ type Config struct {
 	Log      changelog.Source
 	Accounts accounts.Store
 	Jobs     *syncjobs.Service
-	// OperatorKey enables the operator API; empty disables it.
+	// OperatorKey enables the operator API; empty disables it, unless
+	// OperatorKeyHash is set.
 	OperatorKey string
+	// OperatorKeyHash is the SHA-256 of the operator key, for a key whose
+	// hash alone is kept (generated on a database); used when OperatorKey
+	// is empty.
+	OperatorKeyHash []byte
 	// MaxBody limits request bodies (after decompression); DefaultMaxBody
 	// when zero.
 	MaxBody int64
@@ -46,6 +53,10 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	// Ready reports whether the service can take traffic (for /readyz).
 	Ready func() error
+	// Unavailable reports whether an error of the stores means that their
+	// database cannot be reached; such a request is answered 503
+	// DATABASE_UNAVAILABLE. Nil when the stores have no database to reach.
+	Unavailable func(error) bool
 	// Streaming enables the Data Streaming settings API; nil leaves it off.
 	Streaming *Streaming
 }
@@ -57,6 +68,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	tests   testLimiter
+	// unavailableLogged is when the last request that failed for an
+	// unreachable database was logged (Unix nanoseconds).
+	unavailableLogged atomic.Int64
 }
 
 // New returns the API handler.
@@ -229,6 +243,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "INVALID_GRAPH_OBJECT", ie.Error())
 	case errors.As(err, &ee):
 		writeError(w, http.StatusBadRequest, "RELATIONSHIP_ENDPOINT_NOT_FOUND", ee.Error())
+	case s.cfg.Unavailable != nil && s.cfg.Unavailable(err):
+		if now := time.Now().UnixNano(); now-s.unavailableLogged.Load() >= int64(unavailableLogEvery) {
+			s.unavailableLogged.Store(now)
+			s.log.Warn("request failed: the database is unreachable (logged at most every 10s)", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		}
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", "j1ds cannot reach its database right now and reconnects on its own; try again in a few seconds. A write answered this way may have been stored: read it back, or send it again")
 	case errors.Is(err, graph.ErrDiskFull):
 		s.log.Error("write refused: data directory almost full", slog.Any("err", err))
 		writeError(w, http.StatusInsufficientStorage, "DISK_FULL", "j1ds cannot store more data right now: its disk is almost full; nothing was written, try again later")
@@ -247,6 +268,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusInternalServerError, "INTERNAL", "j1ds could not complete the request; it is logged on the server, try again later")
 	}
 }
+
+// unavailableLogEvery spaces the log lines of requests that failed for an
+// unreachable database: an outage fails every request.
+const unavailableLogEvery = 10 * time.Second
 
 // errBody is a client error found while reading a request body.
 type errBody struct {
@@ -402,7 +427,7 @@ func unauthorized(w http.ResponseWriter, msg string) {
 // operator wraps a handler of the operator API.
 func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.OperatorKey == "" {
+		if s.cfg.OperatorKey == "" && len(s.cfg.OperatorKeyHash) == 0 {
 			writeError(w, http.StatusNotFound, "OPERATOR_API_DISABLED", "the operator API is off: start j1ds with --operator-key (or J1DS_OPERATOR_KEY) to enable it")
 			return
 		}
@@ -411,7 +436,14 @@ func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
 			unauthorized(w, "send the operator key as Authorization: Bearer <key>")
 			return
 		}
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.OperatorKey)) != 1 {
+		var match bool
+		if s.cfg.OperatorKey != "" {
+			match = subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.OperatorKey)) == 1
+		} else {
+			h := sha256.Sum256([]byte(tok))
+			match = subtle.ConstantTimeCompare(h[:], s.cfg.OperatorKeyHash) == 1
+		}
+		if !match {
 			unauthorized(w, "the operator key is wrong; use the key j1ds was started with")
 			return
 		}

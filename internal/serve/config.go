@@ -12,12 +12,16 @@ import (
 	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/pebblestore"
+	"github.com/j1ds/j1ds/internal/pgstore"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 )
 
 // Config is the configuration of j1ds serve.
 type Config struct {
+	// Store is a PostgreSQL connection URL (postgres://...) that keeps
+	// every store of j1ds; empty: the embedded store in Data.
+	Store             string
 	Data              string
 	Listen            string
 	OperatorKey       string
@@ -46,7 +50,7 @@ type Config struct {
 // by a flag.
 type TestHooks struct {
 	// FreeSpace replaces statfs as the data directory's free space
-	// (pebblestore.Options.FreeSpace).
+	// (pebblestore.Options.FreeSpace; the embedded store only).
 	FreeSpace func(dir string) (uint64, error)
 	// StoreOpened receives the store's log once it is open, to read it.
 	StoreOpened func(changelog.Reader)
@@ -75,14 +79,15 @@ func DefaultConfig() Config {
 // c with c's value as the default.
 func NewFlagSet(c *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&c.Data, "data", c.Data, "data directory (graph store, transaction log, settings)")
+	fs.StringVar(&c.Store, "store", c.Store, "PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE?sslmode=...) that keeps every store; empty: the embedded store in --data")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory (graph store, transaction log, settings) of the embedded store; unused with --store")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the HTTP API")
-	fs.StringVar(&c.OperatorKey, "operator-key", c.OperatorKey, "key of the operator API; when empty, one is generated into DATA/operator-key")
+	fs.StringVar(&c.OperatorKey, "operator-key", c.OperatorKey, "key of the operator API; when empty, one is generated into DATA/operator-key (with --store: generated once, logged once, kept hashed in the database)")
 	fs.DurationVar(&c.LogRetention, "log-retention", c.LogRetention, "keep transaction log entries this long (0: no age limit)")
 	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
 	fs.DurationVar(&c.LogRetentionInterval, "log-retention-interval", c.LogRetentionInterval, "time between two retention passes over the transaction log")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
-	fs.Int64Var(&c.MinFreeBytes, "min-free-bytes", c.MinFreeBytes, "refuse writes (507) while the data directory has less free space than this; -1: never")
+	fs.Int64Var(&c.MinFreeBytes, "min-free-bytes", c.MinFreeBytes, "refuse writes (507) while the data directory has less free space than this; -1: never (embedded store only)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
 	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
@@ -102,8 +107,13 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 // Validate checks the configuration; errors name the flag and the value.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Data == "" {
-		errs = append(errs, errors.New("--data must name a directory"))
+	switch {
+	case c.Store != "":
+		if err := pgstore.CheckURL(c.Store); err != nil {
+			errs = append(errs, fmt.Errorf("--store %s: %v", pgstore.RedactURL(c.Store), err))
+		}
+	case c.Data == "":
+		errs = append(errs, errors.New("--data must name a directory (or --store a PostgreSQL URL)"))
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q is not host:port: %v", c.Listen, err))

@@ -19,6 +19,12 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny body", func(c *Config) { c.MaxBody = 10 }, "--max-body 10"},
 		{"bad level", func(c *Config) { c.LogLevel = "loud" }, `--log-level "loud"`},
 		{"short operator key", func(c *Config) { c.OperatorKey = "abc" }, "--operator-key"},
+		{"postgres", func(c *Config) { c.Store = "postgres://j1ds@db.example:5432/j1ds?sslmode=verify-full" }, ""},
+		{"postgres without data", func(c *Config) { c.Store, c.Data = "postgresql://j1ds@db.example/j1ds", "" }, ""},
+		{"not postgres", func(c *Config) { c.Store = "mysql://j1ds:secret-pw@db.example/j1ds" }, `--store (a connection string that is not a postgres:// URL, not shown): the scheme is "mysql"`},
+		{"key=value", func(c *Config) { c.Store = "host=db.example password=secret-pw" }, `the scheme is ""`},
+		{"bad port", func(c *Config) { c.Store = "postgres://j1ds:secret-pw@db.example:x/j1ds" }, "--store (a connection string that is not a postgres:// URL, not shown): not a URL: invalid port"},
+		{"bad sslmode", func(c *Config) { c.Store = "postgres://j1ds:secret-pw@db.example/j1ds?sslmode=maybe" }, "--store postgres://j1ds:xxxxx@db.example/j1ds?sslmode=maybe: cannot parse"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,6 +36,8 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("unexpected error: %v", err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			case err != nil && strings.Contains(err.Error(), "secret-pw"):
+				t.Fatalf("error %v shows the password", err)
 			}
 		})
 	}

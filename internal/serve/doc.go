@@ -1,8 +1,16 @@
 // Package serve wires j1ds serve together: its configuration (defaults,
-// flags, Validate), the stores it opens in the data directory (graph and
-// transaction log, sync jobs, settings, accounts), the exporter that
-// streams the log into S3, the HTTP API and settings page, and their
-// shutdown in order.
+// flags, Validate), the stores it opens (graph and transaction log, sync
+// jobs, settings, accounts), the exporter that streams the log into S3,
+// the HTTP API and settings page, and their shutdown in order.
+//
+// The stores live in one backend (backend.go): the embedded Pebble store in
+// the data directory (--data, the default), or PostgreSQL (--store
+// postgres://...), where nothing is kept on local disk. With PostgreSQL,
+// Run waits for a database it cannot reach at start-up, backing off; once
+// serving, /readyz answers 503 while the database is unreachable and API
+// calls that need it 503 DATABASE_UNAVAILABLE, and the connection pool
+// reconnects by itself when it is back. The connection URL's password is
+// shown in no log line and no error.
 //
 // Run starts everything and blocks until its context ends; then the HTTP
 // server drains its requests, the exporter flushes what is pending
@@ -12,4 +20,6 @@
 //
 // On first start, without --operator-key, Run generates the operator key
 // into DATA/operator-key (OperatorKeyFile), where `j1ds admin` reads it.
+// On PostgreSQL it generates the key once per database instead, keeps only
+// its SHA-256 there (table operator_key) and logs the key that one time.
 package serve

@@ -7,18 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/j1ds/j1ds/internal/api"
-	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/malloc"
-	"github.com/j1ds/j1ds/internal/pebblestore"
+	"github.com/j1ds/j1ds/internal/pgstore"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/settings"
@@ -28,32 +26,46 @@ import (
 // Run runs j1ds serve until ctx ends, then shuts it down: the HTTP server
 // first, then the exporter's final flush, then the stores. onListen, when
 // set, receives the address the API listens on once it accepts requests.
-// cfg must be valid (Validate).
+// cfg must be valid (Validate). Its errors never hold the password of
+// cfg.Store.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr string)) error {
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	opKey, err := operatorKey(cfg, log)
-	if err != nil {
-		return err
-	}
+	return redactError(run(ctx, cfg, log, onListen), cfg.Store)
+}
+
+func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr string)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, err := pebblestore.Open(filepath.Join(cfg.Data, "graph"), pebblestore.Options{
-		Retention:    changelog.Retention{MaxAge: cfg.LogRetention, MaxBytes: cfg.LogRetentionBytes, Interval: cfg.LogRetentionInterval},
-		MinFreeBytes: cfg.MinFreeBytes,
-		FreeSpace:    cfg.Test.FreeSpace,
-		Logger:       log,
-		Registerer:   reg,
-	})
-	if err != nil {
-		return err
+	var (
+		store  *backend
+		opKey  string
+		opHash []byte
+		err    error
+	)
+	if cfg.Store == "" {
+		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+			return fmt.Errorf("create data directory: %w", err)
+		}
+		if opKey, err = operatorKey(cfg, log); err != nil {
+			return err
+		}
+		if store, err = openPebble(cfg, log, reg); err != nil {
+			return err
+		}
+	} else {
+		var pg *pgstore.Store
+		if pg, store, err = openPostgres(ctx, cfg, log, reg); err != nil {
+			return err
+		}
+		if opKey, opHash, err = postgresOperatorKey(cfg, pg, log); err != nil {
+			pg.Close()
+			return err
+		}
 	}
-	defer store.Close()
+	defer store.close()
 	if cfg.Test.StoreOpened != nil {
-		cfg.Test.StoreOpened(store)
+		cfg.Test.StoreOpened(store.log)
 	}
-	jobs, err := syncjobs.Open(store, store.Jobs(), syncjobs.Options{Logger: log})
+	jobs, err := syncjobs.Open(store.graph, store.jobs, syncjobs.Options{Logger: log, Retry: store.unavailable})
 	if err != nil {
 		return err
 	}
@@ -74,7 +86,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			platform = "<PLATFORM_AWS_ACCOUNT_ID>"
 		}
 	}
-	st := settings.New(store.Settings(), nil)
+	st := settings.New(store.settings, nil)
 	xcfg := cfg.exporterConfig()
 	xcfg.Logger, xcfg.Registerer = log, reg
 	xcfg.Classify = func(err error) exporter.Classification {
@@ -82,10 +94,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		if errors.As(err, &se) {
 			return exporter.Classification{Code: se.Code, Message: se.Message, Permanent: se.Permanent}
 		}
+		if store.unavailable != nil && store.unavailable(err) {
+			return exporter.Classification{Code: "DATABASE_UNAVAILABLE", Message: "j1ds cannot reach its database; the export resumes where it stopped as soon as the database answers"}
+		}
 		return exporter.Classification{Code: "EXPORT_FAILED", Message: err.Error()}
 	}
 	xcfg.AfterUpload = func(string, string) { failpoint.Hit("export-after-upload") }
-	exp, err := exporter.New(store, store.Settings(), s3Destination{s3c}, xcfg)
+	exp, err := exporter.New(store.log, store.settings, s3Destination{s3c}, xcfg)
 	if err != nil {
 		return err
 	}
@@ -100,9 +115,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		}
 	}()
 	handler := api.New(api.Config{
-		Graph: store, Log: store, Accounts: store.Accounts(), Jobs: jobs,
-		OperatorKey: opKey, MaxBody: cfg.MaxBody, Logger: log,
+		Graph: store.graph, Log: store.log, Accounts: store.accounts, Jobs: jobs,
+		OperatorKey: opKey, OperatorKeyHash: opHash, MaxBody: cfg.MaxBody, Logger: log,
 		Registerer: reg, Gatherer: reg,
+		Ready: store.ready, Unavailable: store.unavailable,
 		Streaming: &api.Streaming{
 			Settings: st, Exporter: exp,
 			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
@@ -123,7 +139,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	srv := newHTTPServer(handler, log, defaultReadHeaderTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.Data), slog.Int("malloc_arena_max", malloc.ArenaMax()))
+	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), store.where, slog.Int("malloc_arena_max", malloc.ArenaMax()))
 	if onListen != nil {
 		onListen(ln.Addr().String())
 	}

@@ -111,7 +111,19 @@ const (
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Retry reports whether a finalization that failed with err is tried
+	// again in this process, after a backoff (from a second, doubling, to
+	// a minute), until it ends or the service closes: for errors that
+	// pass, such as a database that cannot be reached. When nil, or for
+	// the errors it refuses, the job waits for the next Open to resume it.
+	Retry func(err error) bool
 }
+
+// Backoff of the finalizations Options.Retry tries again.
+const (
+	finalizeRetryMin = time.Second
+	finalizeRetryMax = time.Minute
+)
 
 // Service runs synchronization jobs against a graph. Uploads are staged in
 // a Store (on disk) and applied at finalize in bounded transactions.
@@ -120,6 +132,7 @@ type Service struct {
 	store Store
 	log   *slog.Logger
 	now   func() time.Time
+	retry func(error) bool
 	sem   chan struct{}
 
 	// jobLocks serialise changes to a job; a job uses the stripe its id
@@ -140,7 +153,7 @@ type Service struct {
 // resumes jobs whose finalization a previous run did not complete. Close
 // stops it.
 func Open(g graph.Graph, st Store, o Options) (*Service, error) {
-	s := &Service{graph: g, store: st, log: o.Logger, now: o.Now, sem: make(chan struct{}, maxConcurrentFinalize)}
+	s := &Service{graph: g, store: st, log: o.Logger, now: o.Now, retry: o.Retry, sem: make(chan struct{}, maxConcurrentFinalize)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -452,17 +465,34 @@ func (s *Service) startFinalize(account, id string) chan struct{} {
 			s.mu.Unlock()
 			close(done)
 		}()
-		select {
-		case s.sem <- struct{}{}:
-		case <-s.ctx.Done():
-			return
-		}
-		defer func() { <-s.sem }()
-		if err := s.runFinalize(account, id); err != nil {
-			if s.ctx.Err() != nil {
-				return // stopped; the next Open resumes it
+		wait := finalizeRetryMin
+		for attempt := 1; ; attempt++ {
+			select {
+			case s.sem <- struct{}{}:
+			case <-s.ctx.Done():
+				return
 			}
-			s.log.Error("job finalization failed", slog.String("account", account), slog.String("job", id), slog.Any("err", err))
+			err := s.runFinalize(account, id)
+			<-s.sem
+			if err == nil || s.ctx.Err() != nil {
+				return // done, or stopped: the next Open resumes it
+			}
+			if s.retry == nil || !s.retry(err) {
+				s.log.Error("job finalization failed", slog.String("account", account), slog.String("job", id), slog.Any("err", err))
+				return
+			}
+			if attempt&(attempt-1) == 0 { // 1, 2, 4, 8...: bounded log volume
+				s.log.Warn("job finalization failed; it is tried again", slog.String("account", account), slog.String("job", id),
+					slog.Any("err", err), slog.Int("attempts", attempt), slog.Duration("retry_in", wait))
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			}
+			wait = min(2*wait, finalizeRetryMax)
 		}
 	}()
 	return done
