@@ -14,11 +14,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/j1ds/j1ds/internal/testbed/localpg"
 )
 
 // TestMain keeps the AWS SDK off the network (no instance metadata lookups
-// from a test, ever) and gives the binaries the tests build a directory
-// that outlives each test.
+// from a test, ever), gives the binaries the tests build a directory that
+// outlives each test, and stops the PostgreSQL server the tests share
+// (localpg.Shared) after them.
 func TestMain(m *testing.M) {
 	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	dir, err := os.MkdirTemp("", "j1ds-e2e-bin-")
@@ -27,7 +30,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binaries.dir = dir
-	code := m.Run()
+	code := localpg.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -41,13 +41,17 @@ import (
 // the full one (J1DS_MATRIX=full) six times, firing at varying hits.
 func TestCrashMatrix(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testCrashMatrix)
+}
+
+func testCrashMatrix(t *testing.T, bk backend) {
 	full := matrixFull(t)
 	cycles, entities := 1, 300
 	if full {
 		cycles = 6 // a larger world would rarely finish a job between two crashes
 	}
 	e := startS3(t, "")
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	cfg.S3.PartSize = 5 << 20
 	const accREST, accSynth, accBlob = "crash-rest", "crash-synth", "crash-blob"
 	accountIDs := []string{accREST, accSynth, accBlob}
@@ -198,7 +202,7 @@ func TestCrashMatrix(t *testing.T) {
 	// The bucket against the log: every change committed since the first
 	// enable is in exactly one object, byte for byte, in commit order.
 	for _, a := range accountIDs {
-		checkAgainstLog(t, e.objects(t, streamBucket, a), readLogStateSince(t, cfg.Data, a, true), a)
+		checkAgainstLog(t, e.objects(t, streamBucket, a), readLogStateSince(t, cfg, a, true), a)
 	}
 	multipart := 0
 	for _, r := range e.proxy.Requests() {

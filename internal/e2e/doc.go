@@ -12,6 +12,14 @@
 //     retention, a full disk.
 //   - crash_test.go: the crash matrix: j1ds SIGKILLed at each failpoint and
 //     at random moments, restarted on the same data.
+//   - postgres_test.go: PostgreSQL restarted and stopped under a running
+//     j1ds: readiness, 503 answers, reconnection, nothing lost.
+//
+// The stream, crash and fault tests run on both backends (backend_test.go):
+// the embedded store in a data directory, and PostgreSQL (serve --store)
+// on a fresh database of a server the test binary starts (localpg), where
+// the data directory must never be created. The crash matrix kills j1ds,
+// not PostgreSQL. The full-disk test is the embedded store's alone.
 //   - soak_test.go: many accounts under steady writes and periodic faults,
 //     memory sampled from a j1ds child process.
 //   - quickstart_test.go: the README's quick start: j1ds admin against

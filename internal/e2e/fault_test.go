@@ -38,6 +38,10 @@ func isExport(r *http.Request) bool { return strings.Contains(r.URL.Path, "/jupi
 // is clean and each bucket equals its account's log.
 func TestS3FaultMatrix(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testS3FaultMatrix)
+}
+
+func testS3FaultMatrix(t *testing.T, bk backend) {
 	full := matrixFull(t)
 	span := 1500 * time.Millisecond
 	if full {
@@ -45,7 +49,7 @@ func TestS3FaultMatrix(t *testing.T) {
 	}
 	const headerTimeout = 2 * time.Second
 	e := startS3(t, "")
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	// A stalled S3 becomes a timeout within the test: the default
 	// response-header timeout is 30 s.
 	cfg.S3.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
@@ -153,7 +157,7 @@ func TestS3FaultMatrix(t *testing.T) {
 	}
 	j.stop()
 	for a := range keys {
-		checkAgainstLog(t, e.objects(t, streamBucket, a), readLogState(t, cfg.Data, a), a)
+		checkAgainstLog(t, e.objects(t, streamBucket, a), readLogState(t, cfg, a), a)
 	}
 	t.Logf("S3 faults, %s each, on every export request (header timeout %s, retention %s):", span, headerTimeout, cfg.LogRetention)
 	t.Logf("  %-18s %9s %8s  %s", "fault", "requests", "faulted", "status errors shown")
@@ -178,9 +182,13 @@ func TestS3FaultMatrix(t *testing.T) {
 // copy would have replaced it and those changes would be lost.
 func TestS3LateUploadAfterTimeout(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testS3LateUploadAfterTimeout)
+}
+
+func testS3LateUploadAfterTimeout(t *testing.T, bk backend) {
 	const account = "late"
 	e := startS3(t, "")
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	cfg.S3.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.ResponseHeaderTimeout = time.Second
 	})
@@ -211,7 +219,7 @@ func TestS3LateUploadAfterTimeout(t *testing.T) {
 	objs := e.objects(t, streamBucket, account)
 	compareRecords(t, "after the late upload", lines(objs), want)
 	j.stop()
-	checkAgainstLog(t, objs, readLogState(t, cfg.Data, account), account)
+	checkAgainstLog(t, objs, readLogState(t, cfg, account), account)
 }
 
 // TestS3OutageLongerThanRetention: S3 refuses every export while changes
@@ -224,6 +232,10 @@ func TestS3LateUploadAfterTimeout(t *testing.T) {
 // nothing else.
 func TestS3OutageLongerThanRetention(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testS3OutageLongerThanRetention)
+}
+
+func testS3OutageLongerThanRetention(t *testing.T, bk backend) {
 	full := matrixFull(t)
 	outageWrites := 300 // about 3 times the retention
 	if full {
@@ -231,7 +243,7 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 	}
 	const account, retentionBytes = "outage", 64 << 10
 	e := startS3(t, "")
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	cfg.LogRetentionBytes, cfg.LogRetentionInterval = retentionBytes, 200*time.Millisecond
 	var store atomic.Pointer[changelog.Reader]
 	cfg.Test.StoreOpened = func(r changelog.Reader) { store.Store(&r) }
@@ -378,7 +390,9 @@ func TestS3OutageLongerThanRetention(t *testing.T) {
 // the reserve, every write answers 507 DISK_FULL, reads go on, and nothing
 // is written; when space returns, writes resume by themselves. Reopened,
 // the store's log equals the bucket byte for byte and the graph equals the
-// bucket (verify --compare): nothing was corrupted.
+// bucket (verify --compare): nothing was corrupted. The embedded store
+// only: on PostgreSQL no local disk holds data, and the database answers
+// a write it has no room for itself.
 func TestDiskFullAPI(t *testing.T) {
 	t.Parallel()
 	const account = "diskfull"
@@ -450,7 +464,7 @@ func TestDiskFullAPI(t *testing.T) {
 
 	objs := e.objects(t, streamBucket, account)
 	compareRecords(t, "across the full disk", lines(objs), want)
-	checkAgainstLog(t, objs, readLogState(t, cfg.Data, account), account) // the store reopens; log = bucket
+	checkAgainstLog(t, objs, readLogState(t, cfg, account), account) // the store reopens; log = bucket
 	j2 := startServe(t, cfg)
 	verifyClean(t, e, j2, streamBucket, account, key) // graph = bucket
 }

@@ -52,25 +52,29 @@ func matrixFull(t *testing.T) bool {
 
 // startChild runs j1ds serve in a child process from the crash tests'
 // binary (crashBuild: J1DS_FAILPOINT in extraEnv arms a failpoint) on
-// cfg's data directory, and waits until it listens (its url is empty if a
-// failpoint killed it before). The child is killed when the test ends.
+// cfg's store, and waits until it listens (its url is empty if a failpoint
+// killed it before). The child is killed when the test ends.
 func startChild(t *testing.T, e *s3Env, cfg serve.Config, extraEnv ...string) *child {
 	t.Helper()
 	return startBinaryChild(t, e, crashBuild, cfg, extraEnv...)
 }
 
 // startBinaryChild runs j1ds serve from a binary of kind on cfg's data
-// directory, configured only as an operator would configure it: flags for
-// j1ds (those of cfg that the tests set; --listen on port 0, --log-level
-// info), and the AWS SDK's standard variables for the credentials (the
-// writer's), the trusted CA (versitygw's) and no instance metadata.
+// directory (or its --store), configured only as an operator would
+// configure it: flags for j1ds (those of cfg that the tests set; --listen
+// on port 0, --log-level info), and the AWS SDK's standard variables for
+// the credentials (the writer's), the trusted CA (versitygw's) and no
+// instance metadata.
 // Nothing of this process's AWS_* or J1DS_* environment reaches it;
 // extraEnv is added. It waits until the child listens; the child is
 // killed when the test ends.
 func startBinaryChild(t *testing.T, e *s3Env, kind binaryKind, cfg serve.Config, extraEnv ...string) *child {
 	t.Helper()
-	cmd := exec.Command(j1dsBinary(t, kind), "serve",
-		"--data", cfg.Data,
+	where := []string{"--data", cfg.Data}
+	if cfg.Store != "" {
+		where = []string{"--store", cfg.Store}
+	}
+	cmd := exec.Command(j1dsBinary(t, kind), append([]string{"serve"}, append(where,
 		"--listen", "127.0.0.1:0",
 		"--operator-key", cfg.OperatorKey,
 		"--log-level", "info",
@@ -83,7 +87,7 @@ func startBinaryChild(t *testing.T, e *s3Env, kind binaryKind, cfg serve.Config,
 		"--s3-endpoint", cfg.S3.Endpoint,
 		"--part-size", strconv.FormatInt(cfg.S3.PartSize, 10),
 		"--platform-aws-account-id", cfg.PlatformAccountID,
-	)
+	)...)...)
 	none := filepath.Join(t.TempDir(), "none")
 	for _, v := range os.Environ() {
 		if !strings.HasPrefix(v, "AWS_") && !strings.HasPrefix(v, "J1DS_") {

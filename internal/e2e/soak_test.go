@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
 )
 
@@ -76,7 +74,7 @@ func TestSoak(t *testing.T) {
 	// The accounts are enabled in the data directory before j1ds starts,
 	// as if saved earlier (Test Connection through the API for each would
 	// only slow the start).
-	keys := enableOffline(t, cfg.Data, 0, accountsN, id, func(int) (string, string) { return streamBucket, s3Owner })
+	keys := enableOffline(t, cfg, 0, accountsN, id, func(int) (string, string) { return streamBucket, s3Owner })
 	// j1ds runs as a child process, so the memory sampled is its own and
 	// not the test's (whose logs and request records grow with the run),
 	// and as a binary built without the race detector, whose shadow memory
@@ -281,11 +279,7 @@ func TestSoak(t *testing.T) {
 		verifyClean(t, e, j, streamBucket, id(i), keys[i])
 	}
 	j.stop()
-	store, err := pebblestore.Open(filepath.Join(cfg.Data, "graph"), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg)
 	for _, i := range order {
 		checkAgainstLog(t, e.objects(t, streamBucket, id(i)), logStateOf(t, store, id(i), false), id(i))
 	}

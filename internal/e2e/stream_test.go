@@ -104,8 +104,12 @@ func (b *beacon) owns(r locals3.Request) bool {
 // exported.
 func TestStreamRecordsEqualChanges(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamRecordsEqualChanges)
+}
+
+func testStreamRecordsEqualChanges(t *testing.T, bk backend) {
 	e := startS3(t, "")
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	cfg.ExportWorkers = 1 // for the beacon
 	j := startServe(t, cfg)
 	b := newBeacon(t, e, j)
@@ -188,8 +192,8 @@ func TestStreamRecordsEqualChanges(t *testing.T) {
 	// Against the log itself, once j1ds has stopped: byte for byte, keyed by
 	// each object's first commit, whole transactions, cursor at the end.
 	j.stop()
-	checkAgainstLog(t, objsA, readLogState(t, j.cfg.Data, "acme"), "acme")
-	checkAgainstLog(t, objsB, readLogState(t, j.cfg.Data, "globex"), "globex")
+	checkAgainstLog(t, objsA, readLogState(t, j.cfg, "acme"), "acme")
+	checkAgainstLog(t, objsB, readLogState(t, j.cfg, "globex"), "globex")
 }
 
 // TestStreamConnectionTestAPI: Test Connection through the API names what
@@ -197,11 +201,15 @@ func TestStreamRecordsEqualChanges(t *testing.T) {
 // administrator key and the entitlement.
 func TestStreamConnectionTestAPI(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamConnectionTestAPI)
+}
+
+func testStreamConnectionTestAPI(t *testing.T, bk backend) {
 	e := startS3(t, "")
 	// A bucket whose policy lets the writer put only under another prefix.
 	e.bucket(t, "elsewhere-bucket", s3Owner, strings.Replace(locals3.WriterPolicy("elsewhere-bucket", s3Writer),
 		"arn:aws:s3:::elsewhere-bucket/jupiterone/*", "arn:aws:s3:::elsewhere-bucket/exports/*", 1))
-	j := startServe(t, streamConfig(t, e))
+	j := startServe(t, bk.config(t, e))
 	admin := j.account(t, "acme", true)
 	member := j.key(t, "acme", "member")
 	unentitled := j.account(t, "initech", false)
@@ -338,6 +346,10 @@ func TestStreamConnectionTestAPI(t *testing.T) {
 // multipart object reads back equal to the changes.
 func TestStreamThroughProxy(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamThroughProxy)
+}
+
+func testStreamThroughProxy(t *testing.T, bk backend) {
 	for _, kms := range []string{"", "alias/j1ds-test-key"} {
 		name := "no KMS key"
 		if kms != "" {
@@ -346,7 +358,7 @@ func TestStreamThroughProxy(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			e := startS3(t, "")
-			cfg := streamConfig(t, e)
+			cfg := bk.config(t, e)
 			cfg.S3.KMSKeyID = kms
 			cfg.S3.PartSize = 5 << 20 // versitygw needs real 5 MiB parts
 			j := startServe(t, cfg)
@@ -436,7 +448,7 @@ func TestStreamThroughProxy(t *testing.T) {
 				delete(blobs, r.Properties.Key)
 			}
 			j.stop()
-			checkAgainstLog(t, objs, readLogState(t, j.cfg.Data, "acme"), "acme")
+			checkAgainstLog(t, objs, readLogState(t, j.cfg, "acme"), "acme")
 		})
 	}
 }
@@ -445,8 +457,12 @@ func TestStreamThroughProxy(t *testing.T) {
 // with an error naming both regions.
 func TestStreamWrongRegion(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamWrongRegion)
+}
+
+func testStreamWrongRegion(t *testing.T, bk backend) {
 	e := startS3(t, "eu-west-1")
-	j := startServe(t, streamConfig(t, e)) // requires us-east-1
+	j := startServe(t, bk.config(t, e)) // requires us-east-1
 	key := j.account(t, "acme", true)
 	r := j.testConnection(t, key, "acme", streamBucket, s3Owner)
 	if r.OK || r.Error == nil || r.Error.Code != "WRONG_REGION" {
@@ -467,8 +483,12 @@ func TestStreamWrongRegion(t *testing.T) {
 // disabled are never exported; re-enabling exports only what comes after.
 func TestStreamDisableReenable(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamDisableReenable)
+}
+
+func testStreamDisableReenable(t *testing.T, bk backend) {
 	e := startS3(t, "")
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	cfg.ExportWorkers = 1 // for the beacon
 	j := startServe(t, cfg)
 	b := newBeacon(t, e, j)
@@ -535,7 +555,7 @@ func TestStreamDisableReenable(t *testing.T) {
 		}
 	}
 	j.stop()
-	ls := readLogState(t, j.cfg.Data, "acme")
+	ls := readLogState(t, j.cfg, "acme")
 	checkAgainstLog(t, objs[1:], ls, "acme") // the log since re-enabling
 }
 
@@ -545,8 +565,12 @@ func TestStreamDisableReenable(t *testing.T) {
 // object) and every change is in the bucket exactly once, with no gap.
 func TestStreamCrashBetweenUploadAndCursorSave(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamCrashBetweenUploadAndCursorSave)
+}
+
+func testStreamCrashBetweenUploadAndCursorSave(t *testing.T, bk backend) {
 	e := startS3(t, "")
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	first := startChild(t, e, cfg, "J1DS_FAILPOINT=export-after-upload")
 	key := first.account(t, "acme", true)
 	first.enable(t, key, "acme", streamBucket, s3Owner)
@@ -594,7 +618,7 @@ func TestStreamCrashBetweenUploadAndCursorSave(t *testing.T) {
 	}
 	compareRecords(t, "every change once", lines(objs), want)
 	second.stop()
-	checkAgainstLog(t, objs, readLogState(t, cfg.Data, "acme"), "acme")
+	checkAgainstLog(t, objs, readLogState(t, cfg, "acme"), "acme")
 }
 
 func objKeys(objs []s3Object) []string {
@@ -611,8 +635,12 @@ func objKeys(objs []s3Object) []string {
 // bucket exactly once, in order, and the status's error is cleared.
 func TestStreamS3Outage(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamS3Outage)
+}
+
+func testStreamS3Outage(t *testing.T, bk backend) {
 	e := startS3(t, "")
-	j := startServe(t, streamConfig(t, e))
+	j := startServe(t, bk.config(t, e))
 	key := j.account(t, "acme", true)
 	j.enable(t, key, "acme", streamBucket, s3Owner)
 
@@ -689,7 +717,7 @@ func TestStreamS3Outage(t *testing.T) {
 	objs := e.objects(t, streamBucket, "acme")
 	compareRecords(t, "after the outage", lines(objs), want)
 	j.stop()
-	checkAgainstLog(t, objs, readLogState(t, j.cfg.Data, "acme"), "acme")
+	checkAgainstLog(t, objs, readLogState(t, j.cfg, "acme"), "acme")
 }
 
 // TestStreamManyAccounts: 1,000 enabled accounts over 5 buckets (each
@@ -700,6 +728,10 @@ func TestStreamS3Outage(t *testing.T) {
 // starts, as if saved earlier; 5 go through the API.
 func TestStreamManyAccounts(t *testing.T) {
 	t.Parallel()
+	onBackends(t, testStreamManyAccounts)
+}
+
+func testStreamManyAccounts(t *testing.T, bk backend) {
 	const accountsN, viaAPI = 1000, 5
 	e := startS3(t, "")
 	ctx := context.Background()
@@ -716,9 +748,9 @@ func TestStreamManyAccounts(t *testing.T) {
 	id := func(i int) string { return fmt.Sprintf("tenant-%04d", i) }
 	bucketOf := func(i int) string { return buckets[i%len(buckets)] }
 
-	cfg := streamConfig(t, e)
+	cfg := bk.config(t, e)
 	cfg.ExportWorkers = 16 // uploads are mostly waiting on S3
-	keys := enableOffline(t, cfg.Data, viaAPI, accountsN, id, func(i int) (string, string) { return bucketOf(i), owners[bucketOf(i)] })
+	keys := enableOffline(t, cfg, viaAPI, accountsN, id, func(i int) (string, string) { return bucketOf(i), owners[bucketOf(i)] })
 
 	j := startServe(t, cfg)
 	for i := range viaAPI {

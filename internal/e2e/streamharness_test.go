@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -37,7 +36,6 @@ import (
 
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/changelog"
-	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/testbed/locals3"
@@ -550,35 +548,33 @@ type logState struct {
 	end     uint64
 }
 
-// readLogState opens the data directory of a stopped j1ds and reads the
-// account's log after the start of its current enabled period.
-func readLogState(t *testing.T, data, account string) logState {
+// readLogState opens the store of a j1ds (the data directory of a
+// stopped one, or its database) and reads the account's log after the
+// start of its current enabled period.
+func readLogState(t *testing.T, cfg serve.Config, account string) logState {
 	t.Helper()
-	return readLogStateSince(t, data, account, false)
+	return readLogStateSince(t, cfg, account, false)
 }
 
 // readLogStateSince reads the log after the start of the current enabled
 // period, or of the first one when fromFirstPeriod (for an account disabled
 // and re-enabled with no change in between, every entry since the first
 // enable must be in the bucket).
-func readLogStateSince(t *testing.T, data, account string, fromFirstPeriod bool) logState {
+func readLogStateSince(t *testing.T, cfg serve.Config, account string, fromFirstPeriod bool) logState {
 	t.Helper()
-	store, err := pebblestore.Open(filepath.Join(data, "graph"), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg)
+	defer store.close()
 	return logStateOf(t, store, account, fromFirstPeriod)
 }
 
 // logStateOf is readLogStateSince on an open store.
-func logStateOf(t *testing.T, store *pebblestore.Store, account string, fromFirstPeriod bool) logState {
+func logStateOf(t *testing.T, store *storeView, account string, fromFirstPeriod bool) logState {
 	t.Helper()
-	rec, err := settings.New(store.Settings(), nil).Get(account)
+	rec, err := settings.New(store.settings, nil).Get(account)
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, err := store.End(account)
+	end, err := store.log.End(account)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +584,7 @@ func logStateOf(t *testing.T, store *pebblestore.Store, account string, fromFirs
 		after = rec.Periods[0].StartLSN
 	}
 	for {
-		es, err := store.ReadLog(account, after, 1000, 64<<20)
+		es, err := store.log.ReadLog(account, after, 1000, 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -828,18 +824,15 @@ func parallel(n int, fn func(i int)) {
 
 // enableOffline creates the accounts id(first) to id(n-1), each with an
 // admin key, and enables their streams into target(i)'s bucket and owner
-// directly in the data directory of a j1ds not running, as if saved
-// earlier through the API (a connection test and a save per account would
-// only slow the start of tests with many accounts). It returns the keys by
-// index; those below first are left empty for the caller.
-func enableOffline(t *testing.T, data string, first, n int, id func(int) string, target func(int) (bucket, owner string)) []string {
+// directly in the store of a j1ds not running, as if saved earlier through
+// the API (a connection test and a save per account would only slow the
+// start of tests with many accounts). It returns the keys by index; those
+// below first are left empty for the caller.
+func enableOffline(t *testing.T, cfg serve.Config, first, n int, id func(int) string, target func(int) (bucket, owner string)) []string {
 	t.Helper()
-	store, err := pebblestore.Open(filepath.Join(data, "graph"), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	as, st := store.Accounts(), settings.New(store.Settings(), nil)
+	store := openStore(t, cfg)
+	defer store.close()
+	as, st := store.accounts, settings.New(store.settings, nil)
 	keys := make([]string, n)
 	parallel(n-first, func(k int) {
 		i := first + k
@@ -854,7 +847,7 @@ func enableOffline(t *testing.T, data string, first, n int, id func(int) string,
 		}
 		if err == nil {
 			_, err = st.Apply(a, settings.Settings{Enabled: true, BucketName: bucket, AWSAccountID: owner, RegionConfirmed: true},
-				func() (uint64, error) { return store.End(a) })
+				func() (uint64, error) { return store.log.End(a) })
 		}
 		if err != nil {
 			t.Errorf("enable %s: %v", a, err)
