@@ -18,9 +18,10 @@
 // key and index of account data starts with the account id, and every
 // statement on it names one account, so the tables can be distributed by
 // account (docs/postgres.md says which statements that would take). The
-// exceptions are metadata (j1ds_schema, log_partitions), the lookup of an
-// API key by its hash, and the passes over all accounts: retention,
-// listing accounts, the jobs left finalizing and the streams enabled.
+// exceptions are metadata (j1ds_schema, log_partitions, operator_key), the
+// lookup of an API key by its hash, and the passes over all accounts:
+// retention, listing accounts, the jobs left finalizing and the streams
+// enabled.
 //
 // # Transactions and the log
 //
@@ -50,5 +51,7 @@
 //
 // Subscribers hear the commits of this process. Wait also looks at the
 // database at least every second, so it wakes for commits of other
-// processes too.
+// processes too. A commit whose answer was lost (the connection failed
+// while committing) is in doubt: once the database answers again, an entry
+// it did write is reported to subscribers like any other.
 package pgstore

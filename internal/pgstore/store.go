@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,9 @@ type Store struct {
 	mu struct {
 		sync.Mutex
 		accounts map[string]*accountState
+		// doubtful holds, per account, the end of its log before a
+		// commit that failed in a way that may have committed.
+		doubtful map[string]uint64
 		closed   bool
 	}
 
@@ -111,7 +115,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		s.period = DefaultPartitionPeriod
 	}
 	s.mu.accounts = make(map[string]*accountState)
-	s.metrics = newMetrics(o.Registerer, s)
+	s.mu.doubtful = make(map[string]uint64)
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
@@ -124,9 +128,13 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	// Registered once open, so a failed Open can be tried again on the
+	// same registry.
+	s.metrics = newMetrics(o.Registerer, s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.retentionLoop()
+	go s.watchDoubtful()
 	return s, nil
 }
 
@@ -206,4 +214,65 @@ func (s *Store) wrap(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, graph.ErrClosed)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// doubt records that a commit of account failed in a way that may have
+// committed, its log having ended at before.
+func (s *Store) doubt(account string, before uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.mu.doubtful[account]; !ok || before < b {
+		s.mu.doubtful[account] = before
+	}
+}
+
+// doubtPoll is how often watchDoubtful looks at the accounts in doubt.
+const doubtPoll = time.Second
+
+// watchDoubtful settles the commits in doubt: once the database answers,
+// an entry that did commit is reported to subscribers like any other, so
+// the exporter does not leave it waiting for the account's next commit.
+func (s *Store) watchDoubtful() {
+	defer s.wg.Done()
+	t := time.NewTicker(doubtPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		doubtful := maps.Clone(s.mu.doubtful)
+		s.mu.Unlock()
+		for account, before := range doubtful {
+			ev, ok, err := s.since(account, before)
+			if err != nil {
+				continue // still unreachable: next time
+			}
+			s.mu.Lock()
+			if s.mu.doubtful[account] == before {
+				delete(s.mu.doubtful, account)
+			}
+			s.mu.Unlock()
+			if ok {
+				s.log.Info("a commit whose answer was lost did commit; its entries are exported", slog.String("account", account), slog.Uint64("lsn", ev.LSN))
+				s.notify(ev)
+			}
+		}
+	}
+}
+
+// since returns one event for all of an account's entries after an LSN:
+// the last LSN, the first commit time, and their changes and bytes.
+func (s *Store) since(account string, after uint64) (changelog.CommitEvent, bool, error) {
+	ctx, cancel := s.opCtx()
+	defer cancel()
+	var last, first, changes, size *int64
+	err := s.pool.QueryRow(ctx, `SELECT max(lsn), min(commit_time), sum(count)::bigint, sum(bytes)::bigint FROM log
+		WHERE account = $1 AND lsn > $2`, account, int64(after)).Scan(&last, &first, &changes, &size)
+	if err != nil || last == nil {
+		return changelog.CommitEvent{}, false, err
+	}
+	return changelog.CommitEvent{Account: account, LSN: uint64(*last), CommitTime: *first, Changes: int(*changes), Bytes: int(*size)}, true, nil
 }

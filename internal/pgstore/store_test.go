@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
@@ -113,7 +114,8 @@ func TestNewerSchemaRefused(t *testing.T) {
 }
 
 // TestBadURL: a malformed connection string and an unreachable server are
-// named in the error.
+// named in the error, and an Open that failed can be tried again with the
+// same metrics registry.
 func TestBadURL(t *testing.T) {
 	_, err := pgstore.Open(context.Background(), "postgres://j1ds@127.0.0.1:notaport/x", pgstore.Options{})
 	if err == nil || !strings.Contains(err.Error(), "connection string") {
@@ -121,10 +123,37 @@ func TestBadURL(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = pgstore.Open(ctx, "postgres://j1ds@127.0.0.1:1/x?connect_timeout=2", pgstore.Options{})
+	reg := prometheus.NewRegistry()
+	_, err = pgstore.Open(ctx, "postgres://j1ds@127.0.0.1:1/x?connect_timeout=2", pgstore.Options{Registerer: reg})
 	if err == nil || !strings.Contains(err.Error(), "connect to PostgreSQL") {
 		t.Errorf("unreachable server: %v", err)
 	}
+	// The failed attempt registered nothing: the next one, on the same
+	// registry, registers the metrics.
+	_, url := localpg.Shared(t)
+	s := open(t, url, pgstore.Options{Registerer: reg})
+	if _, err := s.Update("acct-a", thing("metered")); err != nil {
+		t.Fatal(err)
+	}
+	if n := gathered(t, reg, "j1ds_graph_commits_total"); n != 1 {
+		t.Errorf("j1ds_graph_commits_total %v, want 1", n)
+	}
+}
+
+// gathered returns the value of the counter registered with name.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // tables returns the log partitions that exist.
@@ -415,5 +444,40 @@ func TestPartitionsDroppedForBytes(t *testing.T) {
 	}
 	if es, err := s.ReadLog("acct-b", log[1].lsn, 10, 1<<20); err != nil || len(es) != 2 || es[0].LSN != log[3].lsn {
 		t.Errorf("acct-b after its first entry: %d entries, %v; want 2 from LSN %d", len(es), err, log[3].lsn)
+	}
+}
+
+// TestCommitInDoubtReported: an entry that committed although its writer
+// saw the commit fail (here: written by another process, the writer's
+// failure recorded by hand) is reported to subscribers once the database
+// answers, with the LSN and bytes of what committed.
+func TestCommitInDoubtReported(t *testing.T) {
+	_, url := localpg.Shared(t)
+	s := open(t, url, pgstore.Options{})
+	other := open(t, url, pgstore.Options{})
+	heard := make(chan changelog.CommitEvent, 4)
+	defer s.Subscribe(func(ev changelog.CommitEvent) { heard <- ev })()
+	end, err := s.End("acct-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want changelog.CommitEvent
+	defer other.Subscribe(func(ev changelog.CommitEvent) { want = ev })()
+	if _, err := other.Update("acct-a", thing("in-doubt")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-heard:
+		t.Fatalf("heard %+v before the commit was in doubt", ev)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	s.Doubt("acct-a", end)
+	select {
+	case ev := <-heard:
+		if ev != want {
+			t.Errorf("heard %+v, want %+v", ev, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the commit in doubt was never reported")
 	}
 }

@@ -296,14 +296,15 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 	start := time.Now()
 	var c graph.Commit
 	var entryBytes int
-	var fnErr error // an error of fn or extra, returned as it is
+	var fnErr error   // an error of fn or extra, returned as it is
+	var before uint64 // the account's end before this transaction's entry
 	err := pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
 		// The account's head row, locked until the commit, serialises
 		// the account's transactions on every connection and node.
-		var lastCommit int64
+		var lastCommit, prevEnd int64
 		err := ptx.QueryRow(ctx, `INSERT INTO log_heads (account) VALUES ($1)
 			ON CONFLICT (account) DO UPDATE SET account = excluded.account
-			RETURNING last_commit`, account).Scan(&lastCommit)
+			RETURNING last_commit, lsn`, account).Scan(&lastCommit, &prevEnd)
 		if err != nil {
 			return fmt.Errorf("lock the log of %s: %w", account, err)
 		}
@@ -330,6 +331,7 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 			if err != nil {
 				return fmt.Errorf("write log entry: %w", err)
 			}
+			before = uint64(prevEnd)
 			c = graph.Commit{LSN: uint64(lsn), CommitTime: micros, Changes: tx.changes, Counts: tx.counts}
 		}
 		if extra != nil {
@@ -343,6 +345,11 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 		return graph.Commit{}, fnErr
 	}
 	if err != nil {
+		if c.LSN > 0 {
+			// The connection may have failed after the database
+			// committed: look again once it answers (watchDoubtful).
+			s.doubt(account, before)
+		}
 		s.metrics.failed.Inc()
 		return graph.Commit{}, s.wrap("commit transaction of "+account, err)
 	}

@@ -88,11 +88,10 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger, reg prometh
 	wait := connectRetryMin
 	for attempt := 1; ; attempt++ {
 		octx, cancel := context.WithTimeout(ctx, time.Minute)
-		metrics := &pendingRegisterer{}
-		store, err := pgstore.Open(octx, cfg.Store, pgstore.Options{Retention: cfg.retention(), Logger: log, Registerer: metrics})
+		// A failed Open registers no metrics, so the next attempt can.
+		store, err := pgstore.Open(octx, cfg.Store, pgstore.Options{Retention: cfg.retention(), Logger: log, Registerer: reg})
 		cancel()
 		if err == nil {
-			reg.MustRegister(metrics.collectors...)
 			b := &backend{
 				graph: store, log: store, accounts: store.Accounts(), jobs: store.Jobs(), settings: store.Settings(),
 				unavailable: pgstore.Unavailable,
@@ -153,33 +152,6 @@ func readiness(store *pgstore.Store, log *slog.Logger) func() error {
 		}
 		return nil
 	}
-}
-
-// pendingRegisterer holds the collectors registered on it, for a
-// registry to take once the store that registered them has opened: an
-// attempt that failed leaves none registered, so the next can register
-// its own.
-type pendingRegisterer struct{ collectors []prometheus.Collector }
-
-var _ prometheus.Registerer = (*pendingRegisterer)(nil)
-
-func (p *pendingRegisterer) Register(c prometheus.Collector) error {
-	p.collectors = append(p.collectors, c)
-	return nil
-}
-
-func (p *pendingRegisterer) MustRegister(cs ...prometheus.Collector) {
-	p.collectors = append(p.collectors, cs...)
-}
-
-func (p *pendingRegisterer) Unregister(c prometheus.Collector) bool {
-	for i, x := range p.collectors {
-		if x == c {
-			p.collectors = append(p.collectors[:i], p.collectors[i+1:]...)
-			return true
-		}
-	}
-	return false
 }
 
 // redactedError is an error whose text had a password taken out; it

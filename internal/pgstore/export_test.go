@@ -1,0 +1,6 @@
+package pgstore
+
+// Doubt records a commit in doubt, as a commit whose connection failed
+// while committing does; a test cannot make the database lose an answer
+// after committing on demand.
+func (s *Store) Doubt(account string, before uint64) { s.doubt(account, before) }
