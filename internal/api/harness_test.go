@@ -25,9 +25,12 @@ import (
 
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/pebblestore"
+	"github.com/j1ds/j1ds/internal/pgstore"
 	"github.com/j1ds/j1ds/internal/syncjobs"
+	"github.com/j1ds/j1ds/internal/testbed/localpg"
 )
 
 const (
@@ -47,9 +50,15 @@ type seenRequest struct {
 	Method, Path, ContentEncoding string
 }
 
+// testStore is what the tests read of a backend beside the API.
+type testStore interface {
+	graph.Graph
+	changelog.Reader
+}
+
 type env struct {
 	srv   *httptest.Server
-	store *pebblestore.Store
+	store testStore
 	accts accounts.Store
 	jobs  *syncjobs.Service
 	clock *testClock
@@ -62,26 +71,58 @@ type env struct {
 // (MaxBody, OperatorKey, Ready) before the server is built.
 func newEnv(t *testing.T, opts ...func(*api.Config)) *env {
 	t.Helper()
+	return newEnvOn(t, "pebble", opts...)
+}
+
+// backends are the stores newEnvOn opens.
+var backends = []string{"pebble", "postgres"}
+
+// newEnvOn is newEnv on a backend: "pebble" (the embedded store in a
+// temporary directory) or "postgres" (a fresh database of the test
+// binary's PostgreSQL).
+func newEnvOn(t *testing.T, backend string, opts ...func(*api.Config)) *env {
+	t.Helper()
 	clk := &testClock{}
 	clk.Set(time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: clk.Now, Logger: quiet})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
+	var (
+		store     testStore
+		accts     accounts.Store
+		jobStore  syncjobs.Store
+		closeFunc func() error
+	)
+	switch backend {
+	case "pebble":
+		s, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: clk.Now, Logger: quiet})
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		store, accts, jobStore, closeFunc = s, s.Accounts(), s.Jobs(), s.Close
+	case "postgres":
+		_, url := localpg.Shared(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s, err := pgstore.Open(ctx, url, pgstore.Options{Now: clk.Now, Logger: quiet})
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		store, accts, jobStore, closeFunc = s, s.Accounts(), s.Jobs(), s.Close
+	default:
+		t.Fatalf("no backend %q", backend)
 	}
 	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
+		if err := closeFunc(); err != nil {
 			t.Errorf("close store: %v", err)
 		}
 	})
-	jobs, err := syncjobs.Open(store, store.Jobs(), syncjobs.Options{Logger: quiet, Now: clk.Now})
+	jobs, err := syncjobs.Open(store, jobStore, syncjobs.Options{Logger: quiet, Now: clk.Now})
 	if err != nil {
 		t.Fatalf("open sync jobs: %v", err)
 	}
 	t.Cleanup(jobs.Close)
 
-	e := &env{store: store, accts: store.Accounts(), jobs: jobs, clock: clk}
+	e := &env{store: store, accts: accts, jobs: jobs, clock: clk}
 	cfg := api.Config{Graph: store, Log: store, Accounts: e.accts, Jobs: jobs, OperatorKey: operatorKey, Logger: quiet}
 	for _, o := range opts {
 		o(&cfg)

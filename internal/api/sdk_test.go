@@ -85,9 +85,15 @@ func sdkJob(t *testing.T, e *env, key string, res map[string]any) map[string]any
 	return e.waitJob(t, key, sdkAccount, id)
 }
 
+// TestSDKSync: the JupiterOne SDK syncs through the API, on every backend.
 func TestSDKSync(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { testSDKSync(t, newEnvOn(t, b)) })
+	}
+}
+
+func testSDKSync(t *testing.T, e *env) {
 	dir := installSDK(t)
-	e := newEnv(t)
 	key := e.newAccount(t, sdkAccount)
 	id := func(k string) string { return graph.ObjectID(sdkAccount, instanceA, k) }
 	base := "/api/v1/accounts/" + sdkAccount
@@ -369,9 +375,15 @@ func TestSDKSync(t *testing.T) {
 // TestSDKSyncCompressed runs the SDK with compressUploads: every upload
 // arrives gzipped, and is applied like a plain one. The job's scope is a
 // second integration instance: its DIFF leaves the first one alone.
+// TestSDKSyncCompressed: the SDK's compressed uploads, on every backend.
 func TestSDKSyncCompressed(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { testSDKSyncCompressed(t, newEnvOn(t, b)) })
+	}
+}
+
+func testSDKSyncCompressed(t *testing.T, e *env) {
 	dir := installSDK(t)
-	e := newEnv(t)
 	key := e.newAccount(t, sdkAccount)
 
 	// Something in instance A that the DIFF of instance B must not touch.
