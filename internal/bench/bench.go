@@ -13,6 +13,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/pebblestore"
+	"github.com/j1ds/j1ds/internal/pgstore"
 )
 
 // Run runs the phases c selects against a versitygw of its own, printing
@@ -68,9 +69,26 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		r.BurstDrainS, r.BurstObjects, r.BurstHWMMeasured = burst.Drain.Seconds(), burst.Objects, burst.HWMReset
 	}
 
+	// PostgreSQL, with --store, from here on: the phases above measure
+	// this process alone.
+	var pg *pgServer
+	if c.postgres() && (c.runs("export") || c.runs("ingest")) {
+		if c.Store == StoreLocal {
+			progress("postgres: starting a server of the bench's own (localpg)")
+		} else {
+			progress("postgres: connecting to %s", redactURL(c.Store))
+		}
+		if pg, err = startPostgres(ctx, c.Store); err != nil {
+			return err
+		}
+		defer pg.Close()
+		r.Postgres = pg.About
+		progress("postgres: %s", pg.About)
+	}
+
 	rec := shipped
 	if c.runs("export") {
-		if rec, err = benchCorpusPhases(ctx, c, dir, b, &r, progress); err != nil {
+		if rec, err = benchCorpusPhases(ctx, c, dir, b, pg, &r, progress); err != nil {
 			return err
 		}
 	}
@@ -82,6 +100,11 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if c.runs("ingest") {
 		if err := benchIngest(ctx, c, dir, &r, progress); err != nil {
 			return err
+		}
+		if pg != nil {
+			if err := benchPostgresIngest(ctx, c, pg, &r, progress); err != nil {
+				return fmt.Errorf("ingest on PostgreSQL: %w", err)
+			}
 		}
 	}
 	r.TotalSeconds = time.Since(begin).Seconds()
@@ -130,8 +153,10 @@ func benchLatencyPhase(ctx context.Context, c Config, dir string, b *benchS3, r 
 const exporterDefaultInterval = 5 * time.Minute
 
 // benchCorpusPhases builds the corpus and measures the encode limit, the
-// baseline and the export on it; it returns the recommended setting.
-func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r *report, progress func(string, ...any)) (gzipSetting, error) {
+// baseline and the export on it; it returns the recommended setting. With
+// pg, it also commits the corpus into a graph store on PostgreSQL and
+// measures the export reading from there.
+func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, pg *pgServer, r *report, progress func(string, ...any)) (gzipSetting, error) {
 	progress("corpus: %d changes over %d accounts, committed into a graph store", c.Changes, c.Accounts)
 	start := time.Now()
 	s, err := pebblestore.Open(filepath.Join(dir, "corpus"), pebblestore.Options{})
@@ -165,6 +190,22 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 	r.CorpusEntityTypes, r.CorpusRelTypes = st.EntityTypes, st.RelTypes
 	r.CorpusPropsMin, r.CorpusPropsMedian, r.CorpusPropsMax = st.MinProps, st.MedianProps, st.MaxProps
 	r.CorpusOps = st.Ops
+
+	var pgs *pgstore.Store
+	var fromPG exportStore
+	if pg != nil {
+		var closeStore func() error
+		var built time.Duration
+		if pgs, closeStore, built, err = pgCorpus(ctx, pg, spec, logs, progress); err != nil {
+			return gzipSetting{}, fmt.Errorf("corpus on PostgreSQL: %w", err)
+		}
+		defer closeStore()
+		r.PGCorpusBuildSeconds = built.Seconds()
+		// Re-enabling a stream on PostgreSQL holds two connections of the
+		// store's pool at once (the settings transaction, and the log's
+		// end read during it): at most half the pool enables at a time.
+		fromPG = exportStore{log: pgs, streams: pgs.Settings(), enableWorkers: pgstore.DefaultMaxConns / 2}
+	}
 
 	in, err := limitInput(logs)
 	if err != nil {
@@ -221,16 +262,17 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 	for i := range accounts {
 		accounts[i] = corpusAccount(i)
 	}
-	// export runs the exporter over the corpus rounds times, each into a
-	// bucket of its own, the first with a CPU profile, and returns the
-	// best rate by wall clock and per CPU-second, and the last run.
-	export := func(what, bucket string, g gzipSetting, profile string, discard bool) (eps, epcs float64, last exportRun, err error) {
+	// exportFrom runs the exporter over the corpus in a backend rounds
+	// times, each into a bucket of its own, the first with a CPU profile,
+	// and returns the best rate by wall clock and per CPU-second, and the
+	// last run; export does so from Pebble.
+	exportFrom := func(from exportStore, what, bucket string, g gzipSetting, profile string, discard bool) (eps, epcs float64, last exportRun, err error) {
 		for round := range rounds {
 			progress("export: %s (run %d of %d)", what, round+1, rounds)
 			if round > 0 {
 				profile = ""
 			}
-			x, err := benchExport(ctx, s, b, accounts, fmt.Sprintf("%s-%d", bucket, round+1), g, st.Records, profile, discard)
+			x, err := benchExport(ctx, from, b, accounts, fmt.Sprintf("%s-%d", bucket, round+1), g, st.Records, profile, discard)
 			if err != nil {
 				return 0, 0, x, fmt.Errorf("export: %w", err)
 			}
@@ -238,6 +280,9 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 			eps, epcs, last = max(eps, x.eps()), max(epcs, x.epcs()), x
 		}
 		return eps, epcs, last, nil
+	}
+	export := func(what, bucket string, g gzipSetting, profile string, discard bool) (eps, epcs float64, last exportRun, err error) {
+		return exportFrom(exportStore{log: s, streams: s.Settings()}, what, bucket, g, profile, discard)
 	}
 	var x exportRun
 	r.Export, r.ExportPerCPU, x, err = export(fmt.Sprintf("the exporter at %s, one core, %d objects to versitygw", rec.Name, c.Accounts),
@@ -250,6 +295,14 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 	r.ExportVsLimit, r.ExportVsBaseline = r.Export/r.EncodeLimit, r.Export/r.Baseline
 	r.ExportCPUVsLimit, r.ExportCPUVsBaseline = r.ExportPerCPU/r.EncodeLimitPerCPU, r.ExportPerCPU/r.BaselinePerCPU
 	r.ExportVsGzipOnly, r.ExportCPUVsGzipOnly = r.Export/r.EncodeGzipOnly, r.ExportPerCPU/r.EncodeGzipOnlyPerCPU
+	if pgs != nil {
+		r.PGExport, r.PGExportPerCPU, _, err = exportFrom(fromPG, fmt.Sprintf("the exporter at %s reading PostgreSQL, one core, %d objects to versitygw", rec.Name, c.Accounts),
+			"bench-export-pg", rec, c.profile("export-postgres.pprof"), false)
+		if err != nil {
+			return rec, fmt.Errorf("from PostgreSQL: %w", err)
+		}
+		r.PGExportVsPebble, r.PGExportCPUVsPebble = r.PGExport/r.Export, r.PGExportPerCPU/r.ExportPerCPU
+	}
 
 	r.ExportNoUpload, r.ExportNoUploadPerCPU, _, err = export(fmt.Sprintf("the exporter at %s, one core, %d objects discarded instead of uploaded", rec.Name, c.Accounts),
 		"bench-export-discard", rec, c.profile("export-discard.pprof"), true)
@@ -257,6 +310,14 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, r 
 		return rec, err
 	}
 	r.ExportNoUploadVsLimit, r.ExportNoUploadCPUVsLimit = r.ExportNoUpload/r.EncodeLimit, r.ExportNoUploadPerCPU/r.EncodeLimitPerCPU
+	if pgs != nil {
+		r.PGExportNoUpload, r.PGExportNoUploadPerCPU, _, err = exportFrom(fromPG, fmt.Sprintf("the exporter at %s reading PostgreSQL, one core, %d objects discarded instead of uploaded", rec.Name, c.Accounts),
+			"bench-export-pg-discard", rec, c.profile("export-postgres-discard.pprof"), true)
+		if err != nil {
+			return rec, fmt.Errorf("from PostgreSQL: %w", err)
+		}
+		r.PGExportNoUploadVsPebble, r.PGExportNoUploadCPUVsPebble = r.PGExportNoUpload/r.ExportNoUpload, r.PGExportNoUploadPerCPU/r.ExportNoUploadPerCPU
+	}
 
 	std := gzipSetting{"stdlib-6", "stdlib", 6}
 	r.ExportStdlib6, _, _, err = export(fmt.Sprintf("the exporter with compress/gzip at its default level (%s), one core", std.Name),

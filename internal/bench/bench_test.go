@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/j1ds/j1ds/internal/pgstore"
 )
 
 // TestBenchSmoke runs the whole bench end to end at tiny sizes (versitygw
@@ -179,6 +181,182 @@ func dumpPebble(t *testing.T, dir string) map[string]string {
 	out := make(map[string]string)
 	for it.First(); it.Valid(); it.Next() {
 		out[string(it.Key())] = string(it.Value())
+	}
+	return out
+}
+
+// TestBenchPostgres runs the phases that measure PostgreSQL (--store
+// local: a server of the bench's own) at tiny sizes and checks that every
+// PostgreSQL figure is there and makes sense, and that the table judges
+// both goals. It checks no timing.
+func TestBenchPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts versitygw and PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c := Config{
+		Quick: true, Dir: t.TempDir(), Store: StoreLocal, Only: []string{"export", "ingest"},
+		Entities: 300, Batch: 50, Writers: 2,
+		Changes: 1200, Accounts: 3,
+		BurstChanges: 1, BurstAccounts: 1, IdleAccounts: 1, IdleFor: time.Second,
+		LatencyAccounts: 1, LatencyFor: time.Second,
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := Run(ctx, c, &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\nprogress:\n%s", err, stderr.String())
+	}
+	table := stdout.String()
+	for _, want := range []string{"PostgreSQL 1", "export reading PostgreSQL", "ingest on PostgreSQL",
+		"export from PostgreSQL ≥ 0.5x from Pebble", "store ingest on PostgreSQL ≥ 0.5x raw PostgreSQL"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+
+	c.JSON, c.Only, c.Dir = true, []string{"ingest"}, t.TempDir()
+	stdout.Reset()
+	if err := Run(ctx, c, &stdout, &stderr); err != nil {
+		t.Fatalf("bench --json: %v\nprogress:\n%s", err, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	for _, k := range []string{"pg_raw_events_per_s", "pg_ingest_events_per_s", "pg_ingest_vs_raw", "pg_raw_concurrent_eps",
+		"pg_ingest_concurrent_eps", "pg_ingest_concurrent_vs_raw", "pg_sync_api_events_per_s", "pg_sync_api_vs_raw"} {
+		if v, ok := r[k].(float64); !ok || v <= 0 || math.IsInf(v, 0) {
+			t.Errorf("%s is %v, want a positive figure", k, r[k])
+		}
+	}
+	if s, _ := r["postgres"].(string); !strings.HasPrefix(s, "PostgreSQL ") {
+		t.Errorf("postgres is %q, want the server described", r["postgres"])
+	}
+}
+
+// TestBenchWithoutStore: without --store the JSON report has no
+// PostgreSQL key: a run of the embedded store alone reports what it did.
+func TestBenchWithoutStore(t *testing.T) {
+	b, err := json.Marshal(&report{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"pg_`) || strings.Contains(string(b), `"postgres"`) {
+		t.Errorf("a report without --store has PostgreSQL keys: %s", b)
+	}
+}
+
+// TestBenchStoreFlag: --store takes a postgres:// URL or "local", and a
+// wrong value is refused without echoing its password.
+func TestBenchStoreFlag(t *testing.T) {
+	for _, tc := range []struct {
+		store, err string
+	}{
+		{"", ""},
+		{"local", ""},
+		{"postgres://bench@db.example:5432/bench?sslmode=require", ""},
+		{"postgresql://bench@db.example/bench", ""},
+		{"mysql://bench:hunter2@db.example/bench", "--store"},
+		{"host=db.example password=hunter2", "--store"},
+	} {
+		c := DefaultConfig()
+		fs := NewFlagSet(&c)
+		fs.SetOutput(io.Discard)
+		if err := fs.Parse([]string{"--store", tc.store}); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("--store %q: %v", tc.store, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("--store %q: %v, want an error naming %s", tc.store, err, tc.err)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("--store %q: the error shows the password: %v", tc.store, err)
+		}
+	}
+}
+
+// TestRawPostgresWritesTheStoresRows: the raw PostgreSQL baseline of the
+// ingest bench writes exactly the rows the graph store wrote (objects, log
+// entries, log heads), one transaction each, so the ratio compares the
+// store with PostgreSQL doing the same writes.
+func TestRawPostgresWritesTheStoresRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p, err := startPostgres(ctx, StoreLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	corpus := ingestCorpus(300)
+	const batch = 40
+	for _, writers := range []int{1, 2} {
+		s, closeStore, err := p.open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeStore()
+		if _, err := writeCorpus(s, corpus, batch, writers); err != nil {
+			t.Fatal(err)
+		}
+		txns, err := storeRows(ctx, s, writers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perWriter := (len(corpus) + writers - 1) / writers
+		for w, ts := range txns {
+			if want := (perWriter + batch - 1) / batch; len(ts) != want {
+				t.Errorf("%d writers, writer %d: %d transactions, want %d", writers, w, len(ts), want)
+			}
+		}
+		raw, closeRaw, err := p.open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeRaw()
+		if n, err := writeRawPostgres(ctx, raw, txns, len(corpus)); err != nil || n != len(corpus) {
+			t.Fatalf("raw baseline: %d entities, %v", n, err)
+		}
+		for _, table := range []string{"objects", "log", "log_heads"} {
+			want, got := dumpTable(t, s, table), dumpTable(t, raw, table)
+			if len(want) == 0 || len(got) != len(want) {
+				t.Fatalf("%d writers: %s: the raw baseline wrote %d rows, the store %d", writers, table, len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("%d writers: %s row %d differs:\nraw   %.200s\nstore %.200s", writers, table, i, got[i], want[i])
+					break
+				}
+			}
+		}
+	}
+}
+
+// dumpTable returns every row of a table as text, in primary key order.
+func dumpTable(t *testing.T, s *pgstore.Store, table string) []string {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(), "SELECT t::text FROM "+table+" t ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -31,7 +31,18 @@ type Config struct {
 	Profile string
 	// Only lists the phases to run (nil: all of phases).
 	Only []string
+	// Store adds the PostgreSQL backend to the export and ingest phases:
+	// a postgres:// URL of a server to measure, or StoreLocal for one the
+	// bench starts (localpg); "" measures the embedded store only.
+	Store string
 }
+
+// StoreLocal is the --store value that has the bench start a PostgreSQL
+// server of its own for the run.
+const StoreLocal = "local"
+
+// postgres reports whether the run measures the PostgreSQL backend.
+func (c Config) postgres() bool { return c.Store != "" }
 
 // phases are the phases of a run, in order; --only picks some.
 var phases = []string{"idle", "burst", "export", "latency", "ingest"}
@@ -103,6 +114,9 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.IntVar(&c.LatencyAccounts, "latency-accounts", c.LatencyAccounts, "latency: accounts writing a steady load")
 	fs.DurationVar(&c.LatencyFor, "latency-for", c.LatencyFor, "latency: how long the steady load runs")
 	fs.StringVar(&c.Profile, "profile", c.Profile, "directory for CPU profiles (pprof) of the export, burst and ingest phases")
+	fs.StringVar(&c.Store, "store", c.Store, "also measure the PostgreSQL backend in the export and ingest phases: a postgres://USER@HOST:PORT/DB?sslmode=... URL, "+
+		"whose user may create databases (the bench creates and drops its own, j1ds_bench_*, and writes nothing to DB), or \""+StoreLocal+"\" to start a PostgreSQL of the bench's own "+
+		"from Debian's package (/usr/lib/postgresql/*/bin, or $J1DS_PG_BINDIR; as the postgres user when root) for the run (default: the embedded store only)")
 	fs.Func("only", "run only these phases, comma-separated: "+strings.Join(phases, ", ")+" (default: all); the goals of the others are not judged", func(v string) error {
 		c.Only = nil
 		for p := range strings.SplitSeq(v, ",") {
@@ -150,6 +164,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--idle-for %s must be at least 100ms", c.IdleFor)
 	case c.LatencyFor < time.Second:
 		return fmt.Errorf("--latency-for %s must be at least 1s", c.LatencyFor)
+	case c.Store != "" && c.Store != StoreLocal && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://"):
+		return fmt.Errorf("--store %q must be a postgres:// URL or %q", redactURL(c.Store), StoreLocal)
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
-	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
@@ -88,7 +87,7 @@ func corpusAccount(i int) string { return fmt.Sprintf("bench-%04d", i) }
 // its share as creates and then changes 15% of itself per step until the
 // share is reached, in transactions of at most txMax changes.
 // progress, when set, is called after every tenth of the accounts.
-func fillCorpus(s *pebblestore.Store, spec corpusSpec, txMax int, progress func(accounts, changes int)) (int, error) {
+func fillCorpus(s graph.Graph, spec corpusSpec, txMax int, progress func(accounts, changes int)) (int, error) {
 	share := max(1, spec.Changes/spec.Accounts)
 	var (
 		total atomic.Int64
@@ -120,7 +119,7 @@ func fillCorpus(s *pebblestore.Store, spec corpusSpec, txMax int, progress func(
 }
 
 // fillAccount commits share changes of one account's synthetic world.
-func fillAccount(s *pebblestore.Store, account string, seed int64, share, txMax int) (int, error) {
+func fillAccount(s graph.Graph, account string, seed int64, share, txMax int) (int, error) {
 	// Entities ≈ share/6: with about two relationships per entity the
 	// initial world is about half the share.
 	g := synth.New(synth.Config{Seed: seed, Scope: corpusScope, Entities: max(10, share/6), ChangeFraction: 0.15})
@@ -202,7 +201,7 @@ func diffStep(prevE, prevR map[string][]byte, ents, rels []map[string]any) ([]op
 // commitDiff commits ops in transactions of at most txMax and returns the
 // number of changes logged (an entity delete also deletes its live
 // relationships).
-func commitDiff(s *pebblestore.Store, account string, ops []op, txMax int) (int, error) {
+func commitDiff(s graph.Graph, account string, ops []op, txMax int) (int, error) {
 	n := 0
 	for i := 0; i < len(ops); i += txMax {
 		c, err := s.Update(account, func(tx graph.Txn) error {
@@ -234,21 +233,31 @@ func commitDiff(s *pebblestore.Store, account string, ops []op, txMax int) (int,
 
 // readCorpus returns every log entry of the corpus accounts, account by
 // account in commit order.
-func readCorpus(s *pebblestore.Store, accounts int) ([][]changelog.Entry, error) {
+func readCorpus(s changelog.Reader, accounts int) ([][]changelog.Entry, error) {
 	out := make([][]changelog.Entry, accounts)
 	for a := range accounts {
-		var after uint64
-		for {
-			es, err := s.ReadLog(corpusAccount(a), after, 4096, 64<<20)
-			if err != nil {
-				return nil, err
-			}
-			if len(es) == 0 {
-				break
-			}
-			out[a] = append(out[a], es...)
-			after = es[len(es)-1].LSN
+		es, err := readAccount(s, corpusAccount(a))
+		if err != nil {
+			return nil, err
 		}
+		out[a] = es
 	}
 	return out, nil
+}
+
+// readAccount returns every log entry of an account in commit order.
+func readAccount(s changelog.Reader, account string) ([]changelog.Entry, error) {
+	var out []changelog.Entry
+	var after uint64
+	for {
+		es, err := s.ReadLog(account, after, 4096, 64<<20)
+		if err != nil {
+			return nil, err
+		}
+		if len(es) == 0 {
+			return out, nil
+		}
+		out = append(out, es...)
+		after = es[len(es)-1].LSN
+	}
 }

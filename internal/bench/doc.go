@@ -8,7 +8,13 @@
 // (memory.go), the corpus (corpus.go) with the encode limit of each gzip
 // setting (encode.go), the baseline and the export (export.go), latency
 // and cost under a steady load (export.go), and ingest against raw Pebble
-// (ingest.go). report.go prints the figures and judges the goals.
+// (ingest.go). With --store (a postgres:// URL, or "local" for a server
+// the bench starts), the export and ingest phases also measure the
+// PostgreSQL backend (postgres.go): the export reading the same corpus
+// from PostgreSQL against the export reading it from Pebble, and the
+// graph store and the sync API on PostgreSQL against raw PostgreSQL
+// writing the store's own rows again. report.go prints the figures and
+// judges the goals.
 //
 // The bench is a tool, not part of the service: j1ds serve never imports
 // it.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -27,6 +28,7 @@ import (
 	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/testbed/synth"
 )
 
@@ -71,7 +73,7 @@ func benchExporterConfig(g gzipSetting) exporter.Config {
 
 // checkExported verifies that every account's cursor reached its log's
 // end.
-func checkExported(s *pebblestore.Store, st *settings.Service, accounts []string) error {
+func checkExported(s changelog.Source, st *settings.Service, accounts []string) error {
 	for _, a := range accounts {
 		r, err := st.Get(a)
 		if err != nil {
@@ -86,6 +88,19 @@ func checkExported(s *pebblestore.Store, st *settings.Service, accounts []string
 		}
 	}
 	return nil
+}
+
+// exportStore is what the export reads and writes of a backend: its log,
+// and the settings and stream states the exporter keeps its checkpoint in.
+type exportStore struct {
+	log     changelog.Source
+	streams interface {
+		settings.Store
+		stream.Checkpoint
+	}
+	// enableWorkers is how many accounts are set up at once before an
+	// export; the package's enableWorkers when zero.
+	enableWorkers int
 }
 
 // exportRun is one export of the pre-filled log.
@@ -112,12 +127,12 @@ func (r exportRun) epcs() float64 { return float64(r.Events) / r.CPU.Seconds() }
 //
 // With discard the objects go nowhere (no S3 request): the exporter's own
 // cost, log read and compression, without the upload's.
-func benchExport(ctx context.Context, s *pebblestore.Store, b *benchS3, accounts []string, bucket string, g gzipSetting, wantEvents int, profile string, discard bool) (exportRun, error) {
+func benchExport(ctx context.Context, s exportStore, b *benchS3, accounts []string, bucket string, g gzipSetting, wantEvents int, profile string, discard bool) (exportRun, error) {
 	if err := b.bucket(ctx, bucket); err != nil {
 		return exportRun{}, err
 	}
-	st := settings.New(s.Settings(), nil)
-	if err := enableStreams(s.Settings(), s, accounts, bucket, true); err != nil {
+	st := settings.New(s.streams, nil)
+	if err := enableStreamsBy(cmp.Or(s.enableWorkers, enableWorkers), s.streams, s.log, accounts, bucket, true); err != nil {
 		return exportRun{}, err
 	}
 	dest := &recordingDest{c: b.dest}
@@ -128,7 +143,7 @@ func benchExport(ctx context.Context, s *pebblestore.Store, b *benchS3, accounts
 	reg := prometheus.NewRegistry()
 	cfg := benchExporterConfig(g)
 	cfg.Registerer = reg
-	x, err := exporter.New(s, s.Settings(), sink, cfg)
+	x, err := exporter.New(s.log, s.streams, sink, cfg)
 	if err != nil {
 		return exportRun{}, err
 	}
@@ -157,7 +172,7 @@ func benchExport(ctx context.Context, s *pebblestore.Store, b *benchS3, accounts
 	if err != nil {
 		return exportRun{}, err
 	}
-	if err := checkExported(s, st, accounts); err != nil {
+	if err := checkExported(s.log, st, accounts); err != nil {
 		return exportRun{}, err
 	}
 	events := int(counterValue(reg, "j1ds_export_events_total"))

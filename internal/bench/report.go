@@ -123,8 +123,33 @@ type report struct {
 	IngestConcVsRaw     float64 `json:"ingest_concurrent_vs_raw"`
 	SyncAPI             float64 `json:"sync_api_events_per_s"`
 	SyncAPIVsRaw        float64 `json:"sync_api_vs_raw_pebble"`
+
+	// PostgreSQL, with --store: the server, the export reading the corpus
+	// from it against the export reading it from Pebble, and ingest
+	// against raw PostgreSQL writing the store's rows again. Absent
+	// without --store.
+	Postgres                    string  `json:"postgres,omitempty"`
+	PGCorpusBuildSeconds        float64 `json:"pg_corpus_build_s,omitempty"`
+	PGExport                    float64 `json:"pg_export_events_per_s,omitempty"`
+	PGExportPerCPU              float64 `json:"pg_export_events_per_cpu_s,omitempty"`
+	PGExportVsPebble            float64 `json:"pg_export_vs_pebble,omitempty"`
+	PGExportCPUVsPebble         float64 `json:"pg_export_cpu_vs_pebble,omitempty"`
+	PGExportNoUpload            float64 `json:"pg_export_no_upload_events_per_s,omitempty"`
+	PGExportNoUploadPerCPU      float64 `json:"pg_export_no_upload_events_per_cpu_s,omitempty"`
+	PGExportNoUploadVsPebble    float64 `json:"pg_export_no_upload_vs_pebble,omitempty"`
+	PGExportNoUploadCPUVsPebble float64 `json:"pg_export_no_upload_cpu_vs_pebble,omitempty"`
+	PGRaw                       float64 `json:"pg_raw_events_per_s,omitempty"`
+	PGIngest                    float64 `json:"pg_ingest_events_per_s,omitempty"`
+	PGIngestVsRaw               float64 `json:"pg_ingest_vs_raw,omitempty"`
+	PGRawConc                   float64 `json:"pg_raw_concurrent_eps,omitempty"`
+	PGIngestConc                float64 `json:"pg_ingest_concurrent_eps,omitempty"`
+	PGIngestConcVsRaw           float64 `json:"pg_ingest_concurrent_vs_raw,omitempty"`
+	PGSyncAPI                   float64 `json:"pg_sync_api_events_per_s,omitempty"`
+	PGSyncAPIVsRaw              float64 `json:"pg_sync_api_vs_raw,omitempty"`
+
 	TotalSeconds        float64 `json:"total_s"`
 	ingestMeasurement   []ingestResult
+	pgIngestMeasurement []ingestResult
 }
 
 type ingestResult struct {
@@ -136,15 +161,19 @@ type ingestResult struct {
 // number: a phase measured nothing.
 func (r *report) check(c Config) error {
 	for name, m := range map[string]struct {
-		phase string
-		v     float64
+		phase    string
+		v        float64
+		postgres bool // measured with --store only
 	}{
-		"encode_limit_events_per_s": {"export", r.EncodeLimit}, "baseline_events_per_s": {"export", r.Baseline},
-		"export_events_per_s": {"export", r.Export}, "compression_ratio": {"export", r.CompressionRatio},
-		"ingest_events_per_s": {"ingest", r.Ingest}, "requests_per_object": {"latency", r.RequestsPerObject},
-		"burst_peak_rss_bytes": {"burst", float64(r.BurstPeakRSS)}, "idle_rss_bytes": {"idle", float64(r.IdleRSS)},
+		"encode_limit_events_per_s": {"export", r.EncodeLimit, false}, "baseline_events_per_s": {"export", r.Baseline, false},
+		"export_events_per_s": {"export", r.Export, false}, "compression_ratio": {"export", r.CompressionRatio, false},
+		"ingest_events_per_s": {"ingest", r.Ingest, false}, "requests_per_object": {"latency", r.RequestsPerObject, false},
+		"burst_peak_rss_bytes": {"burst", float64(r.BurstPeakRSS), false}, "idle_rss_bytes": {"idle", float64(r.IdleRSS), false},
+		"pg_export_events_per_s": {"export", r.PGExport, true}, "pg_export_no_upload_events_per_s": {"export", r.PGExportNoUpload, true},
+		"pg_ingest_events_per_s": {"ingest", r.PGIngest, true}, "pg_raw_events_per_s": {"ingest", r.PGRaw, true},
+		"pg_sync_api_events_per_s": {"ingest", r.PGSyncAPI, true},
 	} {
-		if c.runs(m.phase) && (m.v <= 0 || math.IsInf(m.v, 0) || math.IsNaN(m.v)) {
+		if c.runs(m.phase) && (!m.postgres || c.postgres()) && (m.v <= 0 || math.IsInf(m.v, 0) || math.IsNaN(m.v)) {
 			return fmt.Errorf("bench: %s is %v: the %s phase measured nothing", name, m.v, m.phase)
 		}
 	}
@@ -163,7 +192,11 @@ func (r *report) table(w io.Writer, c Config) error {
 	if len(c.Only) > 0 {
 		fmt.Fprintf(w, ", only %s", strings.Join(c.Only, ","))
 	}
-	fmt.Fprint(w, "\n\n")
+	fmt.Fprint(w, "\n")
+	if r.Postgres != "" {
+		fmt.Fprintf(w, "%s\n", r.Postgres)
+	}
+	fmt.Fprint(w, "\n")
 	if c.runs("export") {
 		r.exportTables(w)
 	}
@@ -175,6 +208,15 @@ func (r *report) table(w io.Writer, c Config) error {
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "each row %s on fresh databases\n\n", r.runsText())
+		if r.pgIngestMeasurement != nil {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "ingest on PostgreSQL\tentities/s\tvs raw PostgreSQL\t")
+			for _, m := range r.pgIngestMeasurement {
+				fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t\n", m.name, m.rate, m.rate/m.base)
+			}
+			tw.Flush()
+			fmt.Fprintf(w, "each row %s on new databases; every commit synced as the server is configured\n\n", r.runsText())
+		}
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -184,6 +226,14 @@ func (r *report) table(w io.Writer, c Config) error {
 		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, per CPU-second\t%.2fx (objects discarded: %.2fx; vs gzip of finished lines only: %.2fx)\t%s\t\n", r.ExportCPUVsLimit, r.ExportNoUploadCPUVsLimit, r.ExportCPUVsGzipOnly, goal(r.ExportCPUVsLimit >= 0.7))
 		fmt.Fprintf(tw, "export ≥ 0.7x encode limit, wall clock\t%.2fx (objects discarded: %.2fx; vs gzip only: %.2fx; versitygw shares the cores)\t%s\t\n", r.ExportVsLimit, r.ExportNoUploadVsLimit, r.ExportVsGzipOnly, goal(r.ExportVsLimit >= 0.7))
 		fmt.Fprintf(tw, "export ≥ 5x baseline\t%.2fx (per CPU-second %.2fx)\t%s\t\n", r.ExportVsBaseline, r.ExportCPUVsBaseline, goal(r.ExportVsBaseline >= 5))
+	}
+	if c.runs("export") && r.PGExport > 0 {
+		fmt.Fprintf(tw, "export from PostgreSQL ≥ 0.5x from Pebble\t%.2fx (per CPU-second of this process %.2fx; objects discarded %.2fx; PostgreSQL shares the cores)\t%s\t\n",
+			r.PGExportVsPebble, r.PGExportCPUVsPebble, r.PGExportNoUploadVsPebble, goal(r.PGExportVsPebble >= 0.5))
+	}
+	if c.runs("ingest") && r.PGIngest > 0 {
+		fmt.Fprintf(tw, "store ingest on PostgreSQL ≥ 0.5x raw PostgreSQL\t%.2fx (%d writers %.2fx; sync API %.2fx)\t%s\t\n",
+			r.PGIngestVsRaw, r.Writers, r.PGIngestConcVsRaw, r.PGSyncAPIVsRaw, goal(r.PGIngestVsRaw >= 0.5))
 	}
 	if c.runs("ingest") {
 		fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx the faster raw Pebble (same options %.2fx, Pebble's defaults %.2fx)\t%s\t\n", r.IngestVsRaw, r.IngestVsRawSame, r.IngestVsRawDefaults, goal(r.IngestVsRaw >= 0.5))
@@ -244,6 +294,14 @@ func (r *report) exportTables(w io.Writer) {
 	fmt.Fprintf(tw, "export (stdlib-6, compress/gzip default level)\t%.0f\t%.2fx\t%.2fx\t\t\t\t\t\n", r.ExportStdlib6, r.ExportStdlib6VsLim, r.ExportStdlib6VsBase)
 	tw.Flush()
 	fmt.Fprintf(w, "each row %s over the whole corpus\n\n", r.runsText())
+	if r.PGExport > 0 {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "export reading PostgreSQL, one core\tevents/s\tvs Pebble\tevents/CPU-s\tvs Pebble\t")
+		fmt.Fprintf(tw, "export (%s): log → S3 ack\t%.0f\t%.2fx\t%.0f\t%.2fx\t\n", r.ShippedSetting, r.PGExport, r.PGExportVsPebble, r.PGExportPerCPU, r.PGExportCPUVsPebble)
+		fmt.Fprintf(tw, "  the same, objects discarded (log → gzip)\t%.0f\t%.2fx\t%.0f\t%.2fx\t\n", r.PGExportNoUpload, r.PGExportNoUploadVsPebble, r.PGExportNoUploadPerCPU, r.PGExportNoUploadCPUVsPebble)
+		tw.Flush()
+		fmt.Fprintf(w, "each row %s over the same corpus, committed into PostgreSQL in %.1fs; events/CPU-s counts this process only, not PostgreSQL's\n\n", r.runsText(), r.PGCorpusBuildSeconds)
+	}
 }
 
 // runsText says how many runs each figure of a table is: every side of

@@ -165,11 +165,18 @@ func (o *recordingObject) record(stored bool, at time.Time) {
 // enableStreams turns streaming on for accounts into bucket as the
 // settings API does after a passing connection test, from the log's end
 // (only what comes next is exported) or, with fromStart, from its first
-// entry. Accounts are set up by concurrent workers, so that their synced
-// writes share fsyncs.
+// entry. Accounts are set up by enableWorkers concurrent workers, so that
+// their synced writes share fsyncs.
 func enableStreams(store settings.Store, log changelog.Source, accounts []string, bucket string, fromStart bool) error {
+	return enableStreamsBy(enableWorkers, store, log, accounts, bucket, fromStart)
+}
+
+// enableWorkers is how many accounts enableStreams sets up at once.
+const enableWorkers = 64
+
+// enableStreamsBy is enableStreams with the given number of workers.
+func enableStreamsBy(workers int, store settings.Store, log changelog.Source, accounts []string, bucket string, fromStart bool) error {
 	st := settings.New(store, nil)
-	const workers = 64
 	var (
 		wg   sync.WaitGroup
 		next atomic.Int64
