@@ -143,8 +143,13 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 			id   string
 		}
 		staged := make(map[stageKey][]byte)
-		rows, err := tx.Query(ctx, `SELECT kind, id, data FROM sync_job_staging
-			WHERE account = $1 AND job = $2 AND kind IN ('e', 'r') AND id = ANY($3)`, j.AccountID, j.ID, ids)
+		// One primary-key lookup per id and kind: "kind IN (...) AND id =
+		// ANY(...)" had the planner walk every row the job had staged,
+		// each upload slower than the last.
+		rows, err := tx.Query(ctx, `SELECT k.kind, i.id, s.data
+			FROM unnest($3::text[]) i(id) CROSS JOIN (VALUES ('e'), ('r')) k(kind)
+			CROSS JOIN LATERAL (SELECT data FROM sync_job_staging
+				WHERE account = $1 AND job = $2 AND kind = k.kind AND id = i.id OFFSET 0) s`, j.AccountID, j.ID, ids)
 		if err != nil {
 			return fmt.Errorf("read staged objects: %w", err)
 		}
