@@ -93,7 +93,7 @@ func (s *Store) rollPartition(ctx context.Context) error {
 			defer tx.Rollback(ctx)
 			// Created apart and attached, which locks the log less than
 			// CREATE TABLE ... PARTITION OF: writers go on meanwhile.
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`, name)); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE log INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMPRESSION)`, name)); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE log ATTACH PARTITION %s FOR VALUES FROM (%d) TO (%d)`, name, next, next+1<<partitionBits)); err != nil {

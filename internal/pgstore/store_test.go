@@ -17,6 +17,7 @@ import (
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/graph/graphtest"
 	"github.com/j1ds/j1ds/internal/pgstore"
+	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/testbed/localpg"
 )
 
@@ -207,6 +208,28 @@ func TestPartitionsDroppedWhole(t *testing.T) {
 	commit("acct-a", "a3")
 	if got := logPartitions(t, s); len(got) != 3 {
 		t.Fatalf("partitions %v, want 3", got)
+	}
+	// Every partition compresses the records as the log does.
+	rows, err := s.Pool().Query(context.Background(), `SELECT c.relname, a.attcompression::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		WHERE a.attname = 'lines' AND (c.oid = 'log'::regclass OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'log'::regclass))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compression := map[string]string{}
+	for rows.Next() {
+		var table, method string
+		if err := rows.Scan(&table, &method); err != nil {
+			t.Fatal(err)
+		}
+		compression[table] = method
+	}
+	if len(compression) != 4 || compression["log"] != "l" {
+		t.Errorf("compression of lines by table %v: want lz4 (l) on log and its 3 partitions", compression)
+	}
+	for table, method := range compression {
+		if method != compression["log"] {
+			t.Errorf("%s compresses lines with %q, the log with %q", table, method, compression["log"])
+		}
 	}
 	if lsns[2]>>40 != 1 || lsns[4]>>40 != 2 {
 		t.Errorf("LSNs %v: want a2 in partition 1 and a3 in partition 2", lsns)
@@ -479,5 +502,37 @@ func TestCommitInDoubtReported(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the commit in doubt was never reported")
+	}
+}
+
+// TestSettingsUpdatesReadingTheLog: many settings updates at once whose
+// function reads the log, as settings.Service.Apply does, all finish:
+// updates never hold every connection of the pool.
+func TestSettingsUpdatesReadingTheLog(t *testing.T) {
+	_, url := localpg.Shared(t)
+	s := open(t, url, pgstore.Options{MaxConns: 4})
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			account := fmt.Sprintf("acct-%02d", i)
+			_, err := s.Settings().Update(account, func(r *settings.Record) error {
+				// Long enough that every update is running at once.
+				time.Sleep(50 * time.Millisecond)
+				_, err := s.End(account)
+				return err
+			})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -56,6 +56,17 @@ CREATE TABLE log (
 	PRIMARY KEY (account, lsn)
 ) PARTITION BY RANGE (lsn);
 
+-- The records compress well; lz4 decompresses them about twice as fast as
+-- PostgreSQL's default pglz, which the export's reads spend most of their
+-- time on. Servers built without lz4 keep pglz.
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+		ALTER TABLE log ALTER COLUMN lines SET COMPRESSION lz4;
+	END IF;
+END
+$$;
+
 -- log_partitions: the partitions of log, by the first LSN of their range.
 CREATE TABLE log_partitions (
 	first_lsn  bigint PRIMARY KEY,
