@@ -201,10 +201,7 @@ func benchCorpusPhases(ctx context.Context, c Config, dir string, b *benchS3, pg
 		}
 		defer closeStore()
 		r.PGCorpusBuildSeconds = built.Seconds()
-		// Re-enabling a stream on PostgreSQL holds two connections of the
-		// store's pool at once (the settings transaction, and the log's
-		// end read during it): at most half the pool enables at a time.
-		fromPG = exportStore{log: pgs, streams: pgs.Settings(), enableWorkers: pgstore.DefaultMaxConns / 2}
+		fromPG = exportStore{log: pgs, streams: pgs.Settings()}
 	}
 
 	in, err := limitInput(logs)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -98,9 +97,6 @@ type exportStore struct {
 		settings.Store
 		stream.Checkpoint
 	}
-	// enableWorkers is how many accounts are set up at once before an
-	// export; the package's enableWorkers when zero.
-	enableWorkers int
 }
 
 // exportRun is one export of the pre-filled log.
@@ -132,7 +128,7 @@ func benchExport(ctx context.Context, s exportStore, b *benchS3, accounts []stri
 		return exportRun{}, err
 	}
 	st := settings.New(s.streams, nil)
-	if err := enableStreamsBy(cmp.Or(s.enableWorkers, enableWorkers), s.streams, s.log, accounts, bucket, true); err != nil {
+	if err := enableStreams(s.streams, s.log, accounts, bucket, true); err != nil {
 		return exportRun{}, err
 	}
 	dest := &recordingDest{c: b.dest}

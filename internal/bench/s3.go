@@ -162,20 +162,16 @@ func (o *recordingObject) record(stored bool, at time.Time) {
 	o.d.mu.objects = append(o.d.mu.objects, storedObject{Key: o.key, At: at, Requests: o.Requests(), Bytes: o.n})
 }
 
+// enableWorkers is how many accounts enableStreams sets up at once.
+const enableWorkers = 64
+
 // enableStreams turns streaming on for accounts into bucket as the
 // settings API does after a passing connection test, from the log's end
 // (only what comes next is exported) or, with fromStart, from its first
 // entry. Accounts are set up by enableWorkers concurrent workers, so that
 // their synced writes share fsyncs.
 func enableStreams(store settings.Store, log changelog.Source, accounts []string, bucket string, fromStart bool) error {
-	return enableStreamsBy(enableWorkers, store, log, accounts, bucket, fromStart)
-}
-
-// enableWorkers is how many accounts enableStreams sets up at once.
-const enableWorkers = 64
-
-// enableStreamsBy is enableStreams with the given number of workers.
-func enableStreamsBy(workers int, store settings.Store, log changelog.Source, accounts []string, bucket string, fromStart bool) error {
+	const workers = enableWorkers
 	st := settings.New(store, nil)
 	var (
 		wg   sync.WaitGroup

@@ -94,6 +94,12 @@ func decodeRecord(account string, sv, stv []byte) (settings.Record, error) {
 func (ss *Settings) Update(account string, fn func(*settings.Record) error) (settings.Record, error) {
 	ctx, cancel := ss.s.opCtx()
 	defer cancel()
+	select {
+	case ss.s.updateSlots <- struct{}{}:
+		defer func() { <-ss.s.updateSlots }()
+	case <-ctx.Done():
+		return settings.Record{}, ss.s.wrap("save settings of "+account, ctx.Err())
+	}
 	var r settings.Record
 	var fnErr error // an error of fn, returned as it is
 	err := pgx.BeginFunc(ctx, ss.s.pool, func(tx pgx.Tx) error {

@@ -55,6 +55,12 @@ type Store struct {
 	metrics *metrics
 	lastLSN atomic.Uint64 // the last LSN this process committed
 
+	// updateSlots bounds the settings updates running at once to half the
+	// pool: an update holds a connection while its function may read the
+	// store on another (settings.Service.Apply reads the log's end), so
+	// updates alone must never take every connection.
+	updateSlots chan struct{}
+
 	mu struct {
 		sync.Mutex
 		accounts map[string]*accountState
@@ -116,6 +122,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	s.mu.accounts = make(map[string]*accountState)
 	s.mu.doubtful = make(map[string]uint64)
+	s.updateSlots = make(chan struct{}, max(1, cfg.MaxConns/2))
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
