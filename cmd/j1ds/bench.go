@@ -9,13 +9,24 @@ import (
 	"github.com/j1ds/j1ds/internal/bench"
 )
 
-// runBench runs j1ds bench (internal/bench): --quick shrinks every size
-// the command line and the environment leave unset.
+// runBench runs j1ds bench (internal/bench).
 func runBench(ctx context.Context, args []string) error {
+	c, err := benchConfig(args)
+	if err != nil {
+		return err
+	}
+	return bench.Run(ctx, c, os.Stdout, os.Stderr)
+}
+
+// benchConfig reads the bench's configuration from the command line and
+// the environment: --quick shrinks every size the two leave unset.
+func benchConfig(args []string) (bench.Config, error) {
 	c := bench.DefaultConfig()
 	fs := bench.NewFlagSet(&c)
-	if err := envFlags(fs, args); err != nil {
-		return err
+	// The bench creates and drops databases on the server --store names:
+	// never on one J1DS_STORE names for j1ds serve.
+	if err := envFlags(fs, args, "store"); err != nil {
+		return c, err
 	}
 	if c.Quick {
 		given := map[string]bool{}
@@ -25,11 +36,11 @@ func runBench(ctx context.Context, args []string) error {
 			return given[name] || env
 		}
 		if err := bench.ApplyQuick(fs, keep); err != nil {
-			return err
+			return c, err
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return c, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return bench.Run(ctx, c, os.Stdout, os.Stderr)
+	return c, nil
 }

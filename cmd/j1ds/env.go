@@ -7,8 +7,9 @@ import (
 )
 
 // envFlags sets every flag of fs not given on the command line from its
-// environment variable J1DS_<NAME> (upper case, '-' as '_').
-func envFlags(fs *flag.FlagSet, args []string) error {
+// environment variable J1DS_<NAME> (upper case, '-' as '_'), except the
+// flags named in commandLineOnly.
+func envFlags(fs *flag.FlagSet, args []string, commandLineOnly ...string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -16,6 +17,9 @@ func envFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	given := map[string]bool{}
+	for _, name := range commandLineOnly {
+		given[name] = true
+	}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {

@@ -26,3 +26,18 @@ func TestEnvFlagsFillUnsetFlags(t *testing.T) {
 		t.Fatalf("bad env value: %v", err)
 	}
 }
+
+// TestBenchStoreNotFromEnv: J1DS_STORE, set for j1ds serve, never points
+// the bench (which creates and drops databases) at that server; --store
+// does.
+func TestBenchStoreNotFromEnv(t *testing.T) {
+	t.Setenv("J1DS_STORE", "postgres://j1ds@db.example:5432/j1ds")
+	c, err := benchConfig(nil)
+	if err != nil || c.Store != "" {
+		t.Errorf("bench store %q, %v from J1DS_STORE; want none", c.Store, err)
+	}
+	c, err = benchConfig([]string{"--store", "local"})
+	if err != nil || c.Store != "local" {
+		t.Errorf("bench --store local: %q, %v", c.Store, err)
+	}
+}

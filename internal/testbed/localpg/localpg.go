@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -253,10 +252,19 @@ var shared struct {
 	err error
 }
 
+// TB is the part of testing.TB Shared uses (the package does not import
+// testing, so that the bench, which starts servers too, does not link it
+// into the binary).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // Shared returns the test binary's server, starting it on first use, and
 // a new empty database on it for this test. A package using it stops the
-// server from TestMain with StopShared.
-func Shared(t testing.TB) (*Server, string) {
+// server from TestMain with Main.
+func Shared(t TB) (*Server, string) {
 	t.Helper()
 	shared.Lock()
 	if shared.s == nil && shared.err == nil {
@@ -288,9 +296,10 @@ func StopShared() error {
 	return err
 }
 
-// Main runs a test binary's tests and stops the shared server after them:
-// call it from TestMain as os.Exit(localpg.Main(m)).
-func Main(m *testing.M) int {
+// Main runs a test binary's tests (m is its *testing.M) and stops the
+// shared server after them: call it from TestMain as
+// os.Exit(localpg.Main(m)).
+func Main(m interface{ Run() int }) int {
 	code := m.Run()
 	if err := StopShared(); err != nil {
 		fmt.Fprintln(os.Stderr, "stop PostgreSQL:", err)
