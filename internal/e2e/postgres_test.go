@@ -29,21 +29,7 @@ import (
 // verify --compare is clean, and each bucket equals its account's log.
 func TestPostgresRestart(t *testing.T) {
 	t.Parallel()
-	srv, err := localpg.Start() // its own server: the shared one stays up
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	dbURL, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, dbURL := localpg.Own(t) // its own server, to stop: the shared one stays up
 	e := startS3(t, "")
 	cfg := streamConfig(t, e)
 	usePostgres(t, &cfg, dbURL)

@@ -16,21 +16,9 @@ import (
 // with errors Unavailable recognises; errors the database answers are not
 // unavailability; when the server is back, the same store works again.
 func TestUnavailable(t *testing.T) {
-	srv, err := localpg.Start() // its own server, to stop
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
+	srv, url := localpg.Own(t) // its own server, to stop: the shared one stays up
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err := pgstore.Open(ctx, url, pgstore.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -246,21 +246,7 @@ func withPassword(t *testing.T, dbURL, pw string) string {
 // database is back, j1ds serves again without a restart. The password of
 // the connection URL is in no log line and no answer.
 func TestPostgresUnreachable(t *testing.T) {
-	srv, err := localpg.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	dbURL, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, dbURL := localpg.Own(t) // its own server, to stop: the shared one stays up
 	const password = "pw-Never-Shown-7c1e"
 	cfg := pgConfig(t, withPassword(t, dbURL, password))
 	cfg.OperatorKey = "operator-key-for-this-test-0123"

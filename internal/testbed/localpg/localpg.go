@@ -259,6 +259,31 @@ type TB interface {
 	Helper()
 	Fatal(args ...any)
 	Fatalf(format string, args ...any)
+	Error(args ...any)
+	Cleanup(func())
+}
+
+// Own starts a server of the test's own (one it may stop, restart or
+// halt; the shared one stays up for the others), stopped when the test
+// ends, and returns it with the URL of a new database on it.
+func Own(t TB) (*Server, string) {
+	t.Helper()
+	s, err := Start()
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u, err := s.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, u
 }
 
 // Shared returns the test binary's server, starting it on first use, and
