@@ -3,7 +3,6 @@ package pebblestore
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -33,33 +32,9 @@ var _ syncjobs.Store = (*Jobs)(nil)
 // Jobs returns the store of the sync jobs kept in s's database.
 func (s *Store) Jobs() *Jobs { return s.jobs }
 
-// jobRecord is the value of a 'J' key: the job in the API's shape plus its
-// finalize progress, which the API does not show.
-type jobRecord struct {
-	syncjobs.Job
-	Progress string `json:"progress,omitempty"`
-}
-
-func encodeJob(j *syncjobs.Job) ([]byte, error) {
-	v, err := json.Marshal(jobRecord{Job: *j, Progress: j.Progress})
-	if err != nil {
-		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
-	}
-	return v, nil
-}
-
-func decodeJob(v []byte) (syncjobs.Job, error) {
-	var r jobRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return syncjobs.Job{}, err
-	}
-	r.Job.Progress = r.Progress
-	return r.Job, nil
-}
-
 // setJob writes the job's record into a batch.
 func setJob(b *pebble.Batch, j *syncjobs.Job) error {
-	v, err := encodeJob(j)
+	v, err := syncjobs.EncodeRecord(j)
 	if err != nil {
 		return err
 	}
@@ -76,7 +51,7 @@ func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
 	if err != nil {
 		return syncjobs.Job{}, fmt.Errorf("read job %s: %w", id, err)
 	}
-	j, err := decodeJob(v)
+	j, err := syncjobs.DecodeRecord(v)
 	closer.Close()
 	if err != nil {
 		return syncjobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
@@ -225,7 +200,7 @@ func (js *Jobs) Unfinished() ([]syncjobs.Job, error) {
 	defer it.Close()
 	var out []syncjobs.Job
 	for it.First(); it.Valid(); it.Next() {
-		j, err := decodeJob(it.Value())
+		j, err := syncjobs.DecodeRecord(it.Value())
 		if err != nil {
 			return nil, fmt.Errorf("decode job %q: %w", it.Key(), err)
 		}
@@ -246,7 +221,7 @@ func (js *Jobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, 
 		if err := fn(tx); err != nil {
 			return err
 		}
-		v, err := encodeJob(j)
+		v, err := syncjobs.EncodeRecord(j)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package pgstore
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -27,31 +26,6 @@ var _ syncjobs.Store = (*Jobs)(nil)
 // Jobs returns the store of the sync jobs kept in s's database.
 func (s *Store) Jobs() *Jobs { return &Jobs{s: s} }
 
-// jobRecord is the stored JSON of a job: the job in the API's shape plus
-// its finalize progress, which the API does not show. It is the Pebble
-// backend's record.
-type jobRecord struct {
-	syncjobs.Job
-	Progress string `json:"progress,omitempty"`
-}
-
-func encodeJob(j *syncjobs.Job) ([]byte, error) {
-	v, err := json.Marshal(jobRecord{Job: *j, Progress: j.Progress})
-	if err != nil {
-		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
-	}
-	return v, nil
-}
-
-func decodeJob(v []byte) (syncjobs.Job, error) {
-	var r jobRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return syncjobs.Job{}, err
-	}
-	r.Job.Progress = r.Progress
-	return r.Job, nil
-}
-
 // execer is what a pool and a transaction have in common to write.
 type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -59,7 +33,7 @@ type execer interface {
 
 // putJob writes the job's record.
 func putJob(ctx context.Context, q execer, j *syncjobs.Job) error {
-	v, err := encodeJob(j)
+	v, err := syncjobs.EncodeRecord(j)
 	if err != nil {
 		return err
 	}
@@ -86,7 +60,7 @@ func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
 	if err != nil {
 		return syncjobs.Job{}, js.s.wrap("read job "+id, err)
 	}
-	j, err := decodeJob(v)
+	j, err := syncjobs.DecodeRecord(v)
 	if err != nil {
 		return syncjobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
 	}
@@ -292,7 +266,7 @@ func (js *Jobs) Unfinished() ([]syncjobs.Job, error) {
 		if err := rows.Scan(&account, &id, &v); err != nil {
 			return nil, js.s.wrap("read unfinished jobs", err)
 		}
-		j, err := decodeJob(v)
+		j, err := syncjobs.DecodeRecord(v)
 		if err != nil {
 			return nil, fmt.Errorf("decode job %s of account %s: %w", id, account, err)
 		}

@@ -1,6 +1,7 @@
 package syncjobs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -87,4 +88,31 @@ func (s Status) Finalizing() bool {
 		return true
 	}
 	return false
+}
+
+// record is a job as backends store it: the job in the API's shape plus
+// its finalize progress, which the API does not show.
+type record struct {
+	Job
+	Progress string `json:"progress,omitempty"`
+}
+
+// EncodeRecord returns the JSON a backend stores for a job's record,
+// Progress included; both backends store the same.
+func EncodeRecord(j *Job) ([]byte, error) {
+	v, err := json.Marshal(record{Job: *j, Progress: j.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
+	}
+	return v, nil
+}
+
+// DecodeRecord decodes what EncodeRecord wrote.
+func DecodeRecord(v []byte) (Job, error) {
+	var r record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return Job{}, err
+	}
+	r.Job.Progress = r.Progress
+	return r.Job, nil
 }
