@@ -317,18 +317,27 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 			return fnErr
 		}
 		if tx.changes > 0 {
-			if err := tx.writeObjects(); err != nil {
-				return err
-			}
+			// The objects and the log entry go in one round trip.
 			entryBytes = entryOverhead + len(tx.meta) + len(tx.lines)
-			var lsn int64
-			err := ptx.QueryRow(ctx, `WITH e AS (
+			var b pgx.Batch
+			tx.queueObjects(&b)
+			b.Queue(`WITH e AS (
 					INSERT INTO log (account, lsn, commit_time, count, bytes, changes, lines)
 					VALUES ($1, nextval('log_lsn'), $2, $3, $4, $5, $6) RETURNING lsn)
 				UPDATE log_heads h SET lsn = e.lsn, last_commit = $2, entries = h.entries + 1, bytes = h.bytes + $4
 				FROM e WHERE h.account = $1 RETURNING e.lsn`,
-				account, micros, tx.changes, entryBytes, tx.meta, tx.lines).Scan(&lsn)
-			if err != nil {
+				account, micros, tx.changes, entryBytes, tx.meta, tx.lines)
+			br := ptx.SendBatch(ctx, &b)
+			var lsn int64
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("write objects: %w", err)
+			}
+			if err := br.QueryRow().Scan(&lsn); err != nil {
+				br.Close()
+				return fmt.Errorf("write log entry: %w", err)
+			}
+			if err := br.Close(); err != nil {
 				return fmt.Errorf("write log entry: %w", err)
 			}
 			before = uint64(prevEnd)
@@ -362,9 +371,9 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 	return c, nil
 }
 
-// writeObjects writes every object the transaction changed in one
-// statement.
-func (tx *txn) writeObjects() error {
+// queueObjects queues the statement that writes every object the
+// transaction changed.
+func (tx *txn) queueObjects(b *pgx.Batch) {
 	n := len(tx.order)
 	ids := make([]string, n)
 	kinds := make([]string, n)
@@ -384,15 +393,11 @@ func (tx *txn) writeObjects() error {
 		}
 		hashes[i], states[i] = st.hash[:], st.raw
 	}
-	_, err := tx.tx.Exec(tx.ctx, `INSERT INTO objects (account, id, kind, type, scope, deleted, from_id, to_id, hash, state)
+	b.Queue(`INSERT INTO objects (account, id, kind, type, scope, deleted, from_id, to_id, hash, state)
 		SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::bytea[], $10::bytea[])
 		ON CONFLICT (account, id) DO UPDATE SET kind = excluded.kind, type = excluded.type, scope = excluded.scope,
 			deleted = excluded.deleted, from_id = excluded.from_id, to_id = excluded.to_id, hash = excluded.hash, state = excluded.state`,
 		tx.account, ids, kinds, types, scopes, deleted, froms, tos, hashes, states)
-	if err != nil {
-		return fmt.Errorf("write objects: %w", err)
-	}
-	return nil
 }
 
 var _ graph.Prefetcher = (*txn)(nil)
