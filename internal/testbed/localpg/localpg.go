@@ -208,7 +208,7 @@ func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
 	return s.URL(name), nil
 }
 
-// LogTail returns the end of the server's log, for test failures.
+// logTail returns the end of the server's log, for errors of pg_ctl.
 func (s *Server) logTail() string {
 	b, err := os.ReadFile(filepath.Join(s.root, "server.log"))
 	if err != nil {
