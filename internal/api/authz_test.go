@@ -164,6 +164,7 @@ var authzRoutes = map[string]routeSpec{
 		return map[string]any{"id": f.unique("new-acct"), "entitlements": []string{}}
 	}},
 	"GET /operator/v1/accounts":           {access: accessOperator},
+	"GET /operator/v1/cluster":            {access: accessOperator},
 	"GET /operator/v1/accounts/{account}": {access: accessOperator},
 	"PUT /operator/v1/accounts/{account}/entitlements": {access: accessOperator, body: func(*authzFixture, string) any {
 		// Keeps the target's entitlement: the matrix runs on.
@@ -246,7 +247,7 @@ func (f *authzFixture) unique(prefix string) string {
 func newAuthzFixture(t *testing.T) *authzFixture {
 	t.Helper()
 	f := &authzFixture{stub: &streamStub{}, admin: map[string]string{}}
-	f.e = newEnv(t, withStreaming(f.stub, &f.st))
+	f.e = newEnv(t, withStreaming(f.stub, &f.st), withCluster(t))
 	f.admin[tenantEntitled] = f.e.newAccountWith(t, tenantEntitled, accounts.EntitlementDataStreaming)
 	f.admin[tenantUnentitled] = f.e.newAccountWith(t, tenantUnentitled)
 	f.admin[tenantOther] = f.e.newAccountWith(t, tenantOther, accounts.EntitlementDataStreaming)

@@ -116,3 +116,16 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Cluster == nil {
+		writeError(w, http.StatusNotFound, "NOT_A_CLUSTER", "this j1ds runs on its embedded store, as one node: start every node with --store postgres://... to run a cluster")
+		return
+	}
+	v, err := s.cfg.Cluster.View(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}

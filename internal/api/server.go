@@ -2,6 +2,7 @@ package api
 
 import (
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -18,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/j1ds/j1ds/internal/cluster"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/j1ds/j1ds/internal/accounts"
@@ -59,6 +62,16 @@ type Config struct {
 	Unavailable func(error) bool
 	// Streaming enables the Data Streaming settings API; nil leaves it off.
 	Streaming *Streaming
+	// Cluster, in cluster mode (--store), shows the nodes
+	// (GET /operator/v1/cluster) and which node exports each account; nil
+	// on the embedded store, where one process does everything.
+	Cluster Cluster
+}
+
+// Cluster is the cluster as the API shows it (cluster.Manager).
+type Cluster interface {
+	View(ctx context.Context) (cluster.View, error)
+	Owner(account string) (cluster.Node, bool)
 }
 
 // Server is the HTTP API of j1ds.
@@ -105,6 +118,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /operator/v1/accounts/{account}/api-keys", s.operator(s.createKey))
 	m.HandleFunc("GET /operator/v1/accounts/{account}/api-keys", s.operator(s.listKeys))
 	m.HandleFunc("DELETE /operator/v1/accounts/{account}/api-keys/{key}", s.operator(s.revokeKey))
+	m.HandleFunc("GET /operator/v1/cluster", s.operator(s.getCluster))
 
 	// Synchronization jobs API, as JupiterOne's integration SDK calls it.
 	const jobs = "/persister/synchronization/jobs"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/exporter"
+	"github.com/j1ds/j1ds/internal/cluster"
 	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/settings"
@@ -141,6 +142,9 @@ type streamStatus struct {
 	LastError       *stream.Problem   `json:"lastError"`
 	Gaps            []stream.Gap      `json:"gaps"`
 	Periods         []settings.Period `json:"periods"`
+	// ExportNode is the node that exports the account, in cluster mode
+	// (null on one node, or while no live node holds its group).
+	ExportNode *cluster.Node `json:"exportNode,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -172,6 +176,15 @@ func (s *Server) view(r settings.Record) streamingView {
 			Failures:        live.Failures,
 		},
 	}
+	if c := s.cfg.Cluster; c != nil && r.Settings.Enabled {
+		if n, ok := c.Owner(r.Account); ok {
+			v.Status.ExportNode = &n
+		}
+		if !live.Enabled {
+			// Another node exports it: what waits is read from the log.
+			live.PendingSince = s.pendingSince(r.Account, r.Stream.Cursor)
+		}
+	}
 	if r.Settings.Enabled {
 		v.Status.EnabledSince = timePtr(r.Stream.EnabledAt)
 		v.Status.PendingSince = timePtr(live.PendingSince)
@@ -187,6 +200,20 @@ func (s *Server) view(r settings.Record) streamingView {
 		v.Status.Periods = []settings.Period{}
 	}
 	return v
+}
+
+// pendingSince is the commit time of the account's oldest change after the
+// cursor, read from the log; zero when none (or unreadable: the status is
+// shown without it).
+func (s *Server) pendingSince(account string, cursor uint64) time.Time {
+	if s.cfg.Log == nil {
+		return time.Time{}
+	}
+	ct, ok, err := s.cfg.Log.NextCommit(account, cursor)
+	if err != nil || !ok {
+		return time.Time{}
+	}
+	return time.UnixMicro(ct).UTC()
 }
 
 func (s *Server) getStreaming(w http.ResponseWriter, r *http.Request, p principal) {

@@ -73,6 +73,11 @@ type Config struct {
 	// AfterUpload, when set, runs after an object is stored and before the
 	// cursor moves: the failpoint of crash tests.
 	AfterUpload func(account, key string)
+
+	// Owns, when set, tells which accounts this exporter exports: in a
+	// cluster, those of the groups its node owns (cluster.Manager.Owns).
+	// Nil exports every enabled account.
+	Owns func(account string) bool
 }
 
 // Defaults.
@@ -218,6 +223,9 @@ func (e *Exporter) Open() error {
 		return err
 	}
 	for _, r := range recs {
+		if e.cfg.Owns != nil && !e.cfg.Owns(r.Account) {
+			continue
+		}
 		if err := e.install(r); err != nil {
 			e.unsubscribe()
 			return err
@@ -230,7 +238,7 @@ func (e *Exporter) Open() error {
 	for range e.cfg.Workers {
 		go e.worker()
 	}
-	e.cfg.Logger.Info("exporter started", slog.Int("enabled_accounts", len(recs)),
+	e.cfg.Logger.Info("exporter started", slog.Int("enabled_accounts", e.Accounts()),
 		slog.Duration("flush_interval", e.cfg.FlushInterval), slog.Int("workers", e.cfg.Workers))
 	return nil
 }
@@ -297,6 +305,11 @@ func (e *Exporter) Reload(accountID string) error {
 	}
 	e.mu.Lock()
 	old := e.mu.accounts[accountID]
+	if old != nil && e.cfg.Owns != nil && !e.cfg.Owns(accountID) {
+		e.removeLocked(old) // exported by another node now
+		e.mu.Unlock()
+		return nil
+	}
 	if old != nil && (!st.Enabled || old.gen != st.Generation) {
 		e.removeLocked(old)
 	}
@@ -318,8 +331,66 @@ func (e *Exporter) removeLocked(a *account) {
 	e.metrics.enabled.Dec()
 }
 
+// Forget stops exporting every account for which keep is false: their
+// flushes in flight are cancelled, and what was not uploaded stays in the
+// log for the node that exports them next (cluster.Exporter).
+func (e *Exporter) Forget(keep func(account string) bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for id, a := range e.mu.accounts {
+		if !keep(id) {
+			e.removeLocked(a)
+			n++
+		}
+	}
+	if n > 0 {
+		e.cfg.Logger.Info("stopped exporting accounts now exported elsewhere", slog.Int("accounts", n))
+	}
+}
+
+// Rescan starts exporting every enabled account Config.Owns gives this
+// exporter that it does not export yet, from its saved state
+// (cluster.Exporter).
+func (e *Exporter) Rescan() error {
+	recs, err := e.checkpoint.Enabled()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, r := range recs {
+		if e.cfg.Owns != nil && !e.cfg.Owns(r.Account) {
+			continue
+		}
+		e.mu.Lock()
+		cur := e.mu.accounts[r.Account]
+		e.mu.Unlock()
+		if cur != nil && cur.gen == r.Generation {
+			continue
+		}
+		if err := e.install(r); err != nil {
+			return err
+		}
+		n++
+	}
+	if n > 0 {
+		e.cfg.Logger.Info("exporting accounts taken over", slog.Int("accounts", n))
+	}
+	return nil
+}
+
+// Accounts returns the number of accounts exported.
+func (e *Exporter) Accounts() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.mu.accounts)
+}
+
 // install starts tracking an enabled account from its stream state.
 func (e *Exporter) install(r stream.State) error {
+	if e.cfg.Owns != nil && !e.cfg.Owns(r.Account) {
+		return nil // exported by another node
+	}
 	a := &account{id: r.Account, gen: r.Generation, target: r.Target, cursor: r.Cursor, index: -1}
 	if at := r.Attempt; at != nil && at.Generation == a.gen && at.AfterLSN == a.cursor {
 		a.retry = batchPin{after: at.AfterLSN, through: at.ThroughLSN} // an upload before a restart

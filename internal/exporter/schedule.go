@@ -119,6 +119,14 @@ func (e *Exporter) run(a *account) {
 		}
 	}
 	e.settle(a, res, err, c)
+	if errors.Is(err, stream.ErrStale) {
+		// The state changed under the flush (settings saved on another
+		// node whose word has not arrived, or the account's group claimed
+		// by another node): read it again.
+		if rerr := e.Reload(a.id); rerr != nil {
+			e.cfg.Logger.Warn("could not reload the stream state after it changed", slog.String("account", a.id), slog.Any("err", rerr))
+		}
+	}
 }
 
 // settle records the outcome of a flush of a (err, classified as c) and

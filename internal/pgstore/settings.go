@@ -25,7 +25,22 @@ import (
 // connections and processes, and writes of different accounts never wait
 // on each other. Reads take no lock: a read is one statement, so one
 // snapshot.
-type Settings struct{ s *Store }
+type Settings struct {
+	s *Store
+	// fence, when set, makes every checkpoint write conditional on the
+	// export lease of the account's group (Fenced).
+	fence    func(account string) (group int, token int64, ok bool)
+	onFenced func()
+}
+
+// Fenced returns the settings with checkpoint writes fenced: each write
+// first checks, in its transaction, that the account's group is still
+// held with the token fence gives (cluster.Manager.Fence), and fails with
+// stream.ErrFenced, calling onFenced, when it is not. Settings updates are
+// not fenced: any node saves them.
+func (ss *Settings) Fenced(fence func(account string) (group int, token int64, ok bool), onFenced func()) *Settings {
+	return &Settings{s: ss.s, fence: fence, onFenced: onFenced}
+}
 
 var (
 	_ settings.Store    = (*Settings)(nil)
@@ -128,6 +143,11 @@ func (ss *Settings) Update(account string, fn func(*settings.Record) error) (set
 		if err != nil {
 			return fmt.Errorf("write settings: %w", err)
 		}
+		// Delivered at commit, to every node (Listen): the one that
+		// exports the account applies the settings.
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", channelSettings, account); err != nil {
+			return fmt.Errorf("notify the other nodes: %w", err)
+		}
 		return writeState(ctx, tx, &r.Stream)
 	})
 	if fnErr != nil {
@@ -223,6 +243,15 @@ func (ss *Settings) Enabled() ([]stream.State, error) {
 // change applies fn, one of the rules of stream.State, to the account's
 // stream state under the account's lock and saves it, unless fn fails.
 func (ss *Settings) change(account string, fn func(*stream.State) error) error {
+	var group int
+	var token int64
+	if ss.fence != nil {
+		var ok bool
+		if group, token, ok = ss.fence(account); !ok {
+			ss.fenced()
+			return stream.ErrFenced
+		}
+	}
 	ctx, cancel := ss.s.opCtx()
 	defer cancel()
 	var fnErr error // an error of fn, returned as it is
@@ -230,6 +259,16 @@ func (ss *Settings) change(account string, fn func(*stream.State) error) error {
 		v, err := lockState(ctx, tx, account)
 		if err != nil {
 			return err
+		}
+		if ss.fence != nil {
+			if fnErr = fence(ctx, tx, group, token); errors.Is(fnErr, stream.ErrFenced) {
+				ss.fenced()
+				return fnErr
+			}
+			if fnErr != nil {
+				err, fnErr = fnErr, nil
+				return err
+			}
 		}
 		st, err := decodeState(account, v)
 		if err != nil {
@@ -245,6 +284,12 @@ func (ss *Settings) change(account string, fn func(*stream.State) error) error {
 		return fnErr
 	}
 	return ss.s.wrap("save stream state of "+account, err)
+}
+
+func (ss *Settings) fenced() {
+	if ss.onFenced != nil {
+		ss.onFenced()
+	}
 }
 
 // SaveAttempt implements stream.Checkpoint.

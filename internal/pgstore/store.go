@@ -54,6 +54,9 @@ type Store struct {
 
 	metrics *metrics
 	lastLSN atomic.Uint64 // the last LSN this process committed
+	// bcast sends this process's commits to the other nodes; nil until
+	// Listen.
+	bcast atomic.Pointer[broadcaster]
 
 	// updateSlots bounds the settings updates running at once to half the
 	// pool: an update holds a connection while its function may read the
@@ -265,6 +268,7 @@ func (s *Store) watchDoubtful() {
 			if ok {
 				s.log.Info("a commit whose answer was lost did commit; its entries are exported", slog.String("account", account), slog.Uint64("lsn", ev.LSN))
 				s.notify(ev)
+				s.publish(ev)
 			}
 		}
 	}

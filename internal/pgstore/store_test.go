@@ -346,7 +346,7 @@ func TestIndexesStartWithAccount(t *testing.T) {
 	_, url := localpg.Shared(t)
 	s := open(t, url, pgstore.Options{})
 	// Metadata of the whole database, not of an account.
-	metadata := map[string]bool{"j1ds_schema": true, "log_partitions": true, "operator_key": true}
+	metadata := map[string]bool{"j1ds_schema": true, "log_partitions": true, "operator_key": true, "cluster_nodes": true, "export_groups": true}
 	// Lookups by something other than the account, named with why.
 	exceptions := map[string]bool{
 		"api_key_hashes_pkey": true, // Authenticate: a secret's hash → its account and key

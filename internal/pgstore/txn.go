@@ -366,7 +366,9 @@ func (s *Store) update(account string, fn func(*txn) error, extra func(ctx conte
 		s.metrics.ObserveCommit(c.Counts, time.Since(start))
 		for last := s.lastLSN.Load(); c.LSN > last && !s.lastLSN.CompareAndSwap(last, c.LSN); last = s.lastLSN.Load() {
 		}
-		s.notify(changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: c.CommitTime, Changes: c.Changes, Bytes: entryBytes})
+		ev := changelog.CommitEvent{Account: account, LSN: c.LSN, CommitTime: c.CommitTime, Changes: c.Changes, Bytes: entryBytes}
+		s.notify(ev)
+		s.publish(ev)
 	}
 	return c, nil
 }

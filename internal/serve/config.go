@@ -10,6 +10,7 @@ import (
 
 	"github.com/j1ds/j1ds/internal/api"
 	"github.com/j1ds/j1ds/internal/changelog"
+	"github.com/j1ds/j1ds/internal/cluster"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/pgstore"
@@ -41,6 +42,11 @@ type Config struct {
 	S3                s3dest.Config
 	PlatformAccountID string
 
+	// Cluster mode (with Store): this node's name, for people, and the
+	// lease of its share of the export work.
+	NodeName string
+	LeaseTTL time.Duration
+
 	// Test holds hooks that tests set; no flag reaches them, and the
 	// binary leaves them nil.
 	Test TestHooks
@@ -71,6 +77,7 @@ func DefaultConfig() Config {
 		MaxBatchBytes:        exporter.DefaultMaxBatchBytes,
 		ExportWorkers:        4,
 		GzipLevel:            exporter.DefaultGzipLevel,
+		LeaseTTL:             cluster.DefaultLeaseTTL,
 		S3:                   s3dest.Config{Region: s3dest.DefaultRegion, PartSize: s3dest.DefaultPartSize, Suffix: s3dest.DefaultSuffix},
 	}
 }
@@ -101,6 +108,8 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.Int64Var(&c.S3.PartSize, "part-size", c.S3.PartSize, "multipart threshold and part size in bytes (at least 5 MiB)")
 	fs.StringVar(&c.S3.Suffix, "object-suffix", c.S3.Suffix, "object key suffix: .jsonl or .jsonl.gz")
 	fs.StringVar(&c.PlatformAccountID, "platform-aws-account-id", c.PlatformAccountID, "the operator's AWS account id for the bucket policy; empty: asked of STS")
+	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "this node's name in GET /operator/v1/cluster and the status (with --store); empty: HOSTNAME:PORT")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.LeaseTTL, "how long this node's share of the export lasts unrenewed (with --store); renewed every quarter of it; a dead node's accounts move after at most 1.25 times it")
 	return fs
 }
 
@@ -135,6 +144,12 @@ func (c *Config) Validate() error {
 	}
 	if c.OperatorKey != "" && len(c.OperatorKey) < 16 {
 		errs = append(errs, errors.New("--operator-key must be at least 16 characters"))
+	}
+	if c.LeaseTTL < cluster.MinLeaseTTL || c.LeaseTTL > time.Hour {
+		errs = append(errs, fmt.Errorf("--lease-ttl %s must be between %s and 1h", c.LeaseTTL, cluster.MinLeaseTTL))
+	}
+	if len(c.NodeName) > 200 {
+		errs = append(errs, errors.New("--node-name is limited to 200 bytes"))
 	}
 	if c.FlushInterval < exporter.MinFlushInterval {
 		errs = append(errs, fmt.Errorf("--flush-interval %s is below the minimum of %s", c.FlushInterval, exporter.MinFlushInterval))

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/cluster"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/malloc"
@@ -20,6 +21,7 @@ import (
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
@@ -37,6 +39,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var (
 		store  *backend
+		pg     *pgstore.Store // with --store
 		opKey  string
 		opHash []byte
 		err    error
@@ -52,7 +55,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			return err
 		}
 	} else {
-		var pg *pgstore.Store
 		if pg, store, err = openPostgres(ctx, cfg, log, reg); err != nil {
 			return err
 		}
@@ -100,12 +102,41 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		return exporter.Classification{Code: "EXPORT_FAILED", Message: err.Error()}
 	}
 	xcfg.AfterUpload = func(string, string) { failpoint.Hit("export-after-upload") }
-	exp, err := exporter.New(store.log, store.settings, s3Destination{s3c}, xcfg)
+	// Listening before the cluster is joined: the node's row names its
+	// address. Requests wait in the backlog until the server starts.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another j1ds running? pick another --listen)", cfg.Listen, err)
+	}
+	defer ln.Close()
+	var checkpoint stream.Checkpoint = store.settings
+	var mgr *cluster.Manager
+	if pg != nil {
+		mgr = cluster.New(pg.Cluster(), cluster.Config{
+			Node:     cluster.Node{Name: nodeName(cfg.NodeName, ln.Addr()), Addr: ln.Addr().String()},
+			LeaseTTL: cfg.LeaseTTL, Logger: log, Registerer: reg,
+		})
+		checkpoint = pg.Settings().Fenced(mgr.Fence, mgr.FencedWrite)
+		xcfg.Owns = mgr.Owns
+	}
+	exp, err := exporter.New(store.log, checkpoint, s3Destination{s3c}, xcfg)
 	if err != nil {
 		return err
 	}
 	if err := exp.Open(); err != nil {
 		return err
+	}
+	if mgr != nil {
+		stop, err := joinCluster(ctx, pg, mgr, exp, log)
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = exp.Close(cctx)
+			return err
+		}
+		// Runs after the exporter's final flush (deferred below, so
+		// earlier): then the node leaves and the others take over at once.
+		defer stop()
 	}
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -118,7 +149,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		Graph: store.graph, Log: store.log, Accounts: store.accounts, Jobs: jobs,
 		OperatorKey: opKey, OperatorKeyHash: opHash, MaxBody: cfg.MaxBody, Logger: log,
 		Registerer: reg, Gatherer: reg,
-		Ready: store.ready, Unavailable: store.unavailable,
+		Ready: store.ready, Unavailable: store.unavailable, Cluster: clusterAPI(mgr),
 		Streaming: &api.Streaming{
 			Settings: st, Exporter: exp,
 			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
@@ -132,10 +163,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			FlushInterval: cfg.FlushInterval, Now: time.Now,
 		},
 	})
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another j1ds running? pick another --listen)", cfg.Listen, err)
-	}
 	srv := newHTTPServer(handler, log, defaultReadHeaderTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -162,4 +189,80 @@ type s3Destination struct{ c *s3dest.Client }
 
 func (d s3Destination) Object(ctx context.Context, target, key string) exporter.Object {
 	return d.c.ObjectAt(ctx, target, key)
+}
+
+// joinCluster makes this node a member of the cluster on pg's database:
+// it hears the other nodes, joins with its share of the export groups,
+// and keeps its lease. stop, after the exporter's final flush, stops
+// renewing and leaves, freeing its groups for the others at once.
+func joinCluster(ctx context.Context, pg *pgstore.Store, mgr *cluster.Manager, exp *exporter.Exporter, log *slog.Logger) (stop func(), err error) {
+	err = pg.Listen(mgr.ID(), pgstore.ClusterEvents{
+		Settings: func(account string) {
+			if err := exp.Reload(account); err != nil {
+				log.Warn("could not apply settings saved on another node; applied at the account's next export", slog.String("account", account), slog.Any("err", err))
+			}
+		},
+		Cluster: mgr.Wake,
+		Resync: func() {
+			// Commits and settings sent meanwhile were not heard: start
+			// every account again from its saved state.
+			exp.Forget(func(string) bool { return false })
+			if err := exp.Rescan(); err != nil {
+				log.Warn("could not reload the accounts this node exports; retried at the next renewal", slog.Any("err", err))
+			}
+			mgr.Wake()
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		if err = mgr.Start(ctx, exp); err == nil {
+			break
+		}
+		if !pgstore.Unavailable(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("join the cluster: %w", err)
+		}
+		if attempt&(attempt-1) == 0 {
+			log.Warn("could not join the cluster yet: the database is unreachable; retrying", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("join the cluster: %w", ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mgr.Run(rctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+		lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer lcancel()
+		if err := mgr.Leave(lctx); err != nil {
+			log.Warn("could not leave the cluster: the other nodes take this node's accounts when its lease ends", slog.Any("err", err))
+		}
+	}, nil
+}
+
+// nodeName is --node-name, or HOSTNAME:PORT of the API's address.
+func nodeName(name string, addr net.Addr) string {
+	if name != "" {
+		return name
+	}
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(addr.String())
+	return host + ":" + port
+}
+
+// clusterAPI is the cluster as the API shows it; nil on one node.
+func clusterAPI(m *cluster.Manager) api.Cluster {
+	if m == nil {
+		return nil
+	}
+	return m
 }

@@ -10,6 +10,11 @@ import (
 // is no longer current: it was disabled, re-enabled or retargeted.
 var ErrStale = errors.New("stream settings changed")
 
+// ErrFenced is returned by a checkpoint write of a node that no longer
+// exports the account: another node claimed its group (cluster mode). It
+// is an ErrStale: the exporter discards what it was doing for the account.
+var ErrFenced = fmt.Errorf("%w: another node exports this account now", ErrStale)
+
 // MaxGaps bounds the gaps kept in an account's state; the oldest go first.
 const MaxGaps = 50
 
