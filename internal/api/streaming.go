@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/accounts"
-	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/cluster"
+	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
 	"github.com/j1ds/j1ds/internal/settings"

@@ -34,6 +34,10 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 				Help: "Connections to PostgreSQL open and idle.",
 			}, func() float64 { return float64(s.pool.Stat().IdleConns()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "j1ds_db_statements_total",
+				Help: "Statements sent to PostgreSQL (each of a batch, and BEGIN and COMMIT, count one).",
+			}, func() float64 { return float64(s.Statements()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "j1ds_db_acquire_wait_seconds_total",
 				Help: "Time spent waiting for a free connection to PostgreSQL.",
 			}, func() float64 { return s.pool.Stat().AcquireDuration().Seconds() }))

@@ -57,6 +57,8 @@ type Store struct {
 	// bcast sends this process's commits to the other nodes; nil until
 	// Listen.
 	bcast atomic.Pointer[broadcaster]
+	// statements counts what this process sends to the database.
+	statements *statementCounter
 
 	// updateSlots bounds the settings updates running at once to half the
 	// pool: an update holds a connection while its function may read the
@@ -107,13 +109,15 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "j1ds"
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
 	// Statements are prepared once per connection and described from the
 	// cache afterwards.
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	s := &Store{pool: pool, now: o.Now, log: o.Logger, ret: o.Retention.WithDefaults(), period: o.PartitionPeriod}
+	s := &Store{pool: pool, statements: counter, now: o.Now, log: o.Logger, ret: o.Retention.WithDefaults(), period: o.PartitionPeriod}
 	if s.now == nil {
 		s.now = time.Now
 	}
