@@ -68,12 +68,35 @@ func (s *Store) Listen(node string, ev ClusterEvents) error {
 	if err := s.pool.QueryRow(ctx, "SELECT last_value FROM log_lsn").Scan(&seq); err != nil {
 		return s.wrap("read the log's sequence", err)
 	}
+	// Listening before Listen returns: what is sent after it is heard.
+	conn, err := s.connectListener()
+	if err != nil {
+		return s.wrap("listen to the other nodes", err)
+	}
 	s.bcast.Store(b)
 	s.wg.Add(3)
 	go s.broadcast(b)
-	go s.listen(node, ev)
+	go s.listen(conn, node, ev)
 	go s.sweep(seq)
 	return nil
+}
+
+// connectListener opens a connection of its own that LISTENs on every
+// channel.
+func (s *Store) connectListener() (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	for _, ch := range []string{channelCommits, channelSettings, channelCluster} {
+		if _, err := conn.Exec(cctx, "LISTEN "+ch); err != nil {
+			conn.Close(context.Background())
+			return nil, err
+		}
+	}
+	return conn, nil
 }
 
 // publish queues a commit of this node for the other nodes.
@@ -187,19 +210,22 @@ func parseCommits(payload string) (node string, events []changelog.CommitEvent) 
 	return node, events
 }
 
-// listen holds the LISTEN connection, making it again when it fails.
-func (s *Store) listen(node string, ev ClusterEvents) {
+// listen dispatches what conn hears, making the connection again when it
+// fails.
+func (s *Store) listen(conn *pgx.Conn, node string, ev ClusterEvents) {
 	defer s.wg.Done()
 	wait := listenRetryMin
-	for attempt := 0; ; attempt++ {
-		heard, err := s.listenOnce(node, ev, attempt > 0)
-		if s.ctx.Err() != nil {
-			return
-		}
-		if heard {
+	for {
+		var err error
+		if conn != nil {
+			err = s.dispatch(conn, node, ev)
+			conn.Close(context.Background())
+			if s.ctx.Err() != nil {
+				return
+			}
 			wait = listenRetryMin
+			s.log.Warn("lost the connection that hears the other nodes; making it again", slog.Any("err", err))
 		}
-		s.log.Warn("lost the connection that hears the other nodes; making it again", slog.Any("err", err), slog.Duration("retry_in", wait))
 		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
 		select {
 		case <-s.ctx.Done():
@@ -207,35 +233,27 @@ func (s *Store) listen(node string, ev ClusterEvents) {
 			return
 		case <-t.C:
 		}
-		wait = min(2*wait, listenRetryMax)
-	}
-}
-
-// listenOnce connects, listens and dispatches until the connection fails;
-// heard reports whether it got as far as listening.
-func (s *Store) listenOnce(node string, ev ClusterEvents, again bool) (heard bool, err error) {
-	cctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
-	cancel()
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close(context.Background())
-	for _, ch := range []string{channelCommits, channelSettings, channelCluster} {
-		if _, err := conn.Exec(s.ctx, "LISTEN "+ch); err != nil {
-			return false, err
+		if conn, err = s.connectListener(); err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			wait = min(2*wait, listenRetryMax)
+			continue
 		}
-	}
-	if again {
 		s.log.Info("hearing the other nodes again; reloading what may have been missed")
 		if ev.Resync != nil {
 			ev.Resync()
 		}
 	}
+}
+
+// dispatch hands what conn hears to ev and the subscribers until the
+// connection fails.
+func (s *Store) dispatch(conn *pgx.Conn, node string, ev ClusterEvents) error {
 	for {
 		n, err := conn.WaitForNotification(s.ctx)
 		if err != nil {
-			return true, err
+			return err
 		}
 		switch n.Channel {
 		case channelCommits:
