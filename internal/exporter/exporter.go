@@ -395,40 +395,62 @@ func (e *Exporter) install(r stream.State) error {
 	if at := r.Attempt; at != nil && at.Generation == a.gen && at.AfterLSN == a.cursor {
 		a.retry = batchPin{after: at.AfterLSN, through: at.ThroughLSN} // an upload before a restart
 	}
-	end, err := e.src.End(r.Account)
-	if err != nil {
-		return err
-	}
-	a.end = end
-	if end > a.cursor {
-		// Changes are waiting: their age is the first one's commit time.
-		first, ok, err := e.src.NextCommit(r.Account, a.cursor)
-		var te *changelog.TruncatedError
-		switch {
-		case errors.As(err, &te):
-			a.pendingSince = e.cfg.Clock.Now().UnixMicro() // the flush records the gap
-		case err != nil:
-			return err
-		case ok:
-			a.pendingSince = first
-		}
-		a.pendingBytes = 1 // unknown; the flush reads what is there
-	}
+	// In the map before the log's end is read: a commit from here on is
+	// noted on it (Notify), one before is within the end read below.
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if cur := e.mu.accounts[r.Account]; cur != nil {
 		if cur.gen >= a.gen {
+			e.mu.Unlock()
 			return nil // installed meanwhile
 		}
 		e.removeLocked(cur)
 	}
 	e.mu.accounts[r.Account] = a
 	e.metrics.enabled.Inc()
-	if a.pendingSince != 0 {
+	e.mu.Unlock()
+
+	end, first, err := e.waiting(r.Account, r.Cursor)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.accounts[r.Account] != a {
+		return nil // removed or replaced meanwhile
+	}
+	if err != nil {
+		e.removeLocked(a)
+		return err
+	}
+	a.end = max(a.end, end)
+	if end > a.cursor && first != 0 {
+		if a.pendingSince == 0 || first < a.pendingSince {
+			a.pendingSince = first
+		}
+		a.pendingBytes = max(a.pendingBytes, 1) // unknown; the flush reads what is there
+	}
+	if a.pendingSince != 0 && !a.running && !a.queued && a.failures == 0 {
 		e.scheduleLocked(a, e.dueFor(a))
 	}
 	e.poke()
 	return nil
+}
+
+// waiting returns the end of an account's log and, when changes follow
+// cursor, the commit time of the first (now, when retention removed it:
+// the flush records the gap).
+func (e *Exporter) waiting(account string, cursor uint64) (end uint64, first int64, err error) {
+	if end, err = e.src.End(account); err != nil || end <= cursor {
+		return end, 0, err
+	}
+	ct, ok, err := e.src.NextCommit(account, cursor)
+	var te *changelog.TruncatedError
+	switch {
+	case errors.As(err, &te):
+		return end, e.cfg.Clock.Now().UnixMicro(), nil
+	case err != nil:
+		return 0, 0, err
+	case ok:
+		return end, ct, nil
+	}
+	return end, 0, nil
 }
 
 // Notify tells the exporter that an account committed; Open subscribes it
