@@ -20,8 +20,19 @@
 // account (docs/postgres.md says which statements that would take). The
 // exceptions are metadata (j1ds_schema, log_partitions, operator_key), the
 // lookup of an API key by its hash, and the passes over all accounts:
-// retention, listing accounts, the jobs left finalizing and the streams
-// enabled.
+// retention, listing accounts, the jobs left finalizing (read at the start
+// of a process alone on the database, looked among by every node of a
+// cluster for those no live node runs) and the streams enabled.
+//
+// # Sync jobs across nodes
+//
+// sync_jobs.runner names the node that runs a job's finalization
+// (schema/005_job_runners.sql). A claim is one UPDATE conditional on the
+// runner being the claiming node or a node that is not live, as the
+// cluster's leases say (cluster_nodes); every write of a finalization, a
+// chunk's transaction included, updates the job's row on the condition
+// that its node is still the runner, and rolls back otherwise
+// (syncjobs.ErrNotRunner).
 //
 // # Transactions and the log
 //

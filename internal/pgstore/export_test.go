@@ -4,3 +4,6 @@ package pgstore
 // while committing does; a test cannot make the database lose an answer
 // after committing on demand.
 func (s *Store) Doubt(account string, before uint64) { s.doubt(account, before) }
+
+// OrphansSQL is the statement of Jobs.Orphans, for a test of its plan.
+const OrphansSQL = orphansSQL

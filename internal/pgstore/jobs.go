@@ -19,9 +19,16 @@ import (
 // the graph. Every write is one transaction; a finalize chunk's record is
 // written in the graph transaction's own (Store.update), so the chunk's
 // object changes, its log entry and the job's progress commit together.
+//
+// The nodes of a cluster share the jobs (syncjobs.Runners): sync_jobs.runner
+// names the node that runs a finalization (schema/005_job_runners.sql), and
+// a node is live as the cluster's leases say (cluster_nodes, cluster.go).
 type Jobs struct{ s *Store }
 
-var _ syncjobs.Store = (*Jobs)(nil)
+var (
+	_ syncjobs.Store   = (*Jobs)(nil)
+	_ syncjobs.Runners = (*Jobs)(nil)
+)
 
 // Jobs returns the store of the sync jobs kept in s's database.
 func (s *Store) Jobs() *Jobs { return &Jobs{s: s} }
@@ -283,5 +290,116 @@ func (js *Jobs) Unfinished() ([]syncjobs.Job, error) {
 func (js *Jobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, error) {
 	return js.s.update(j.AccountID, func(tx *txn) error { return fn(tx) }, func(ctx context.Context, tx pgx.Tx) error {
 		return js.s.wrap("write job "+j.ID, putJob(ctx, tx, j))
+	})
+}
+
+// Claim makes node the runner of a job being finalized: its own, or, node
+// being live, one without a live runner. It is one UPDATE, which locks the
+// job's row: a write of the former runner that holds the row commits
+// first, and is in the record the claim leaves; one that comes after finds
+// another runner and is refused. Of nodes claiming at once, one updates
+// the row; the others wait for it, then recheck their condition on the row
+// as it wrote it (READ COMMITTED), whose runner is a live node.
+func (js *Jobs) Claim(account, id, node string) (bool, error) {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	tag, err := js.s.pool.Exec(ctx, `UPDATE sync_jobs j SET runner = $3
+		WHERE j.account = $1 AND j.id = $2 AND j.finalizing AND (j.runner = $3 OR (
+			EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.node = $3 AND n.expires_at > now() AND NOT n.leaving)
+			AND (j.runner IS NULL OR NOT EXISTS (
+				SELECT 1 FROM cluster_nodes n WHERE n.node = j.runner AND n.expires_at > now() AND NOT n.leaving))))`,
+		account, id, node)
+	if err != nil {
+		return false, js.s.wrap("claim job "+id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// orphansSQL reads the jobs being finalized that no live node runs: a
+// scan of the partial index sync_jobs_finalizing, which holds the jobs
+// being finalized and their runners, each runner looked up by the primary
+// key of cluster_nodes.
+const orphansSQL = `SELECT j.account, j.id, coalesce(j.runner, '') FROM sync_jobs j
+	WHERE j.finalizing AND (j.runner IS NULL OR NOT EXISTS (
+		SELECT 1 FROM cluster_nodes n WHERE n.node = j.runner AND n.expires_at > now() AND NOT n.leaving))
+	ORDER BY j.account, j.id LIMIT $1`
+
+// Orphans returns the jobs being finalized that no live node runs, in one
+// statement: every node of a cluster sends it every few seconds.
+func (js *Jobs) Orphans(limit int) ([]syncjobs.Orphan, error) {
+	ctx, cancel := js.s.opCtx()
+	defer cancel()
+	rows, err := js.s.pool.Query(ctx, orphansSQL, limit)
+	if err != nil {
+		return nil, js.s.wrap("read jobs no live node runs", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (syncjobs.Orphan, error) {
+		var o syncjobs.Orphan
+		return o, r.Scan(&o.AccountID, &o.ID, &o.Runner)
+	})
+	return out, js.s.wrap("read jobs no live node runs", err)
+}
+
+// Runner returns the Store through which node runs finalizations: its
+// record writes are UPDATEs of the job's row on the condition that node is
+// the job's runner or it has none, and they make node the runner.
+func (js *Jobs) Runner(node string) syncjobs.Store { return &runnerJobs{Jobs: js, node: node} }
+
+// runnerJobs is Jobs as one node's finalizations write it.
+type runnerJobs struct {
+	*Jobs
+	node string
+}
+
+var _ syncjobs.Store = (*runnerJobs)(nil)
+
+// putRunnerJob writes the job's record if node is its runner or it has
+// none, and makes node its runner; syncjobs.ErrNotRunner, writing nothing,
+// when another node is, or there is no such job.
+func putRunnerJob(ctx context.Context, q execer, j *syncjobs.Job, node string) error {
+	v, err := syncjobs.EncodeRecord(j)
+	if err != nil {
+		return err
+	}
+	tag, err := q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, runner = $5
+		WHERE account = $1 AND id = $2 AND (runner IS NULL OR runner = $5)`,
+		j.AccountID, j.ID, j.Status.Finalizing(), v, node)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return syncjobs.ErrNotRunner
+	}
+	return nil
+}
+
+// PutJob writes the job's record while r's node runs the job.
+func (r *runnerJobs) PutJob(j *syncjobs.Job) error {
+	ctx, cancel := r.s.opCtx()
+	defer cancel()
+	return r.s.wrap("write job "+j.ID, putRunnerJob(ctx, r.s.pool, j, r.node))
+}
+
+// Finish writes the job's record, while r's node runs the job, and
+// deletes its staging, in one transaction.
+func (r *runnerJobs) Finish(j *syncjobs.Job) error {
+	ctx, cancel := r.s.opCtx()
+	defer cancel()
+	err := pgx.BeginFunc(ctx, r.s.pool, func(tx pgx.Tx) error {
+		if err := putRunnerJob(ctx, tx, j, r.node); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM sync_job_staging WHERE account = $1 AND job = $2", j.AccountID, j.ID)
+		return err
+	})
+	return r.s.wrap("finish job "+j.ID, err)
+}
+
+// Apply runs fn in a graph transaction of j's account and writes j's
+// record in it while r's node runs the job: otherwise the transaction
+// rolls back, its changes with it.
+func (r *runnerJobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, error) {
+	return r.s.update(j.AccountID, func(tx *txn) error { return fn(tx) }, func(ctx context.Context, tx pgx.Tx) error {
+		return r.s.wrap("write job "+j.ID, putRunnerJob(ctx, tx, j, r.node))
 	})
 }

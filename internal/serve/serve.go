@@ -67,11 +67,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	if cfg.Test.StoreOpened != nil {
 		cfg.Test.StoreOpened(store.log)
 	}
-	jobs, err := syncjobs.Open(store.graph, store.jobs, syncjobs.Options{Logger: log, Retry: store.unavailable})
-	if err != nil {
-		return err
-	}
-	defer jobs.Close()
 	s3cfg := cfg.S3
 	s3cfg.Registerer, s3cfg.Logger = reg, log
 	s3c, err := s3dest.New(ctx, s3cfg)
@@ -145,6 +140,20 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			log.Warn("exporter stopped before its final flush ended; the rest is exported after the next start", slog.Any("err", err))
 		}
 	}()
+	// Opened once the node has joined its cluster, if any, and closed
+	// first: finalizations stop before the exporter's final flush and
+	// before the node leaves. In a cluster a node runs the finalizations
+	// it claimed, taking over those of dead nodes (looked for every half
+	// lease).
+	jobsOpts := syncjobs.Options{Logger: log, Retry: store.unavailable}
+	if mgr != nil {
+		jobsOpts.Node, jobsOpts.ResumePoll = mgr.ID(), mgr.LeaseTTL()/2
+	}
+	jobs, err := syncjobs.Open(store.graph, store.jobs, jobsOpts)
+	if err != nil {
+		return err
+	}
+	defer jobs.Close()
 	handler := api.New(api.Config{
 		Graph: store.graph, Log: store.log, Accounts: store.accounts, Jobs: jobs,
 		OperatorKey: opKey, OperatorKeyHash: opHash, MaxBody: cfg.MaxBody, Logger: log,

@@ -16,6 +16,24 @@
 // (Store.Apply), so a crash never leaves a transaction half applied, and a
 // restarted service resumes the finalization where it stopped.
 //
+// # Nodes of a cluster
+//
+// Several processes (nodes) may share one Store (Options.Node; the Store
+// implements Runners), each answering any request: a job may be created on
+// one node, take uploads on another and be finalized on a third. A
+// finalization runs on one live node at a time, its runner, recorded with
+// the job. The node that gets the finalize request becomes the runner with
+// the write of FINALIZE_PENDING, and claims the job again (Runners.Claim)
+// before each attempt. Rather than resuming every unfinished job when it
+// opens, each node looks every ResumePoll, in one statement, for the jobs
+// being finalized whose runner is no longer live (its lease ended, or it
+// left) and claims them: one claim wins, and that node resumes the job
+// where its former runner's last chunk left it. Every write of a
+// finalization goes through Runners.Runner and is conditional on the node
+// still being the job's runner, in the same transaction as the chunk: a
+// node paused past its lease whose job was taken over gets ErrNotRunner at
+// its next write, which stops that finalization without failing the job.
+//
 // The Service holds the whole job logic; a Store only keeps job records,
 // event counts and staged objects, and its layout on disk is its backend's
 // (internal/pebblestore keeps them beside the graph, in the same database).

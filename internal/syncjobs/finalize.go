@@ -32,7 +32,9 @@ const (
 // runFinalize takes a job from FINALIZE_PENDING (or wherever a previous
 // run stopped) to FINISHED or ERROR_BAD_DATA. Each chunk of objects is one
 // graph transaction that also saves the job's counters and progress, so a
-// crash neither loses nor repeats a chunk.
+// crash neither loses nor repeats a chunk. Every write goes through
+// s.runs: in a cluster, once another node has taken the job over, the
+// next write fails with ErrNotRunner and writes nothing.
 func (s *Service) runFinalize(account, id string) error {
 	j, err := s.load(account, id)
 	if err != nil {
@@ -46,7 +48,7 @@ func (s *Service) runFinalize(account, id string) error {
 		if bad != nil {
 			j.Status, j.Error, j.EndTimestamp = StatusErrorBadData, bad, s.now().UnixMilli()
 			s.log.Warn("job rejected at finalize", "account", account, "job", id, "code", bad.Code, "reason", bad.Message)
-			return s.finish(&j)
+			return finish(s.runs, &j)
 		}
 		j.Status, j.Progress = StatusFinalizingEntities, phaseEntities+":"
 		if err := s.save(&j); err != nil {
@@ -114,7 +116,7 @@ func cut(p string) (phase, after string, ok bool) {
 }
 
 func (s *Service) save(j *Job) error {
-	if err := s.store.PutJob(j); err != nil {
+	if err := s.runs.PutJob(j); err != nil {
 		return fmt.Errorf("save job %s: %w", j.ID, err)
 	}
 	return nil
@@ -125,7 +127,7 @@ func (s *Service) complete(j *Job) error {
 	s.log.Info("job finished", "account", j.AccountID, "job", j.ID,
 		"entities_created", j.NumEntitiesCreated, "entities_updated", j.NumEntitiesUpdated, "entities_deleted", j.NumEntitiesDeleted,
 		"relationships_created", j.NumRelationshipsCreated, "relationships_updated", j.NumRelationshipsUpdated, "relationships_deleted", j.NumRelationshipsDeleted)
-	return s.finish(j)
+	return finish(s.runs, j)
 }
 
 // stagedObject is an object staged for a job, as finalize reads it.
@@ -180,7 +182,7 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 		ins[i] = in
 	}
 	if err == nil {
-		_, err = s.store.Apply(&next, func(tx graph.Txn) error {
+		_, err = s.runs.Apply(&next, func(tx graph.Txn) error {
 			if p, ok := tx.(graph.Prefetcher); ok {
 				if err := p.Prefetch(chunkIDs(j.AccountID, chunk, ins)); err != nil {
 					return err
@@ -203,7 +205,7 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 			// vanish, or a key be taken, if another writer changed the graph
 			// meanwhile. Retrying cannot help: the job ends here.
 			j.Status, j.Error, j.EndTimestamp = StatusErrorBadData, bad, s.now().UnixMilli()
-			return true, s.finish(j)
+			return true, finish(s.runs, j)
 		}
 		return false, err
 	}
@@ -299,7 +301,7 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 		return true, nil
 	}
 	next := *j
-	_, err = s.store.Apply(&next, func(tx graph.Txn) error {
+	_, err = s.runs.Apply(&next, func(tx graph.Txn) error {
 		for _, oid := range doomed {
 			if _, err := tx.Delete(oid); err != nil {
 				return err

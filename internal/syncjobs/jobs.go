@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -117,7 +118,26 @@ type Options struct {
 	// pass, such as a database that cannot be reached. When nil, or for
 	// the errors it refuses, the job waits for the next Open to resume it.
 	Retry func(err error) bool
+	// Node is this process's id among the processes that share the Store
+	// (cluster.Manager.ID); "" when the process has the Store to itself.
+	// With a Node the Store must implement Runners: a finalization runs
+	// only on the node that claimed it, and instead of resuming every
+	// unfinished job at Open the Service takes over, every ResumePoll,
+	// the finalizations no live node runs.
+	Node string
+	// ResumePoll is how often a Node looks for finalizations no live node
+	// runs (one Runners.Orphans call); DefaultResumePoll when zero.
+	ResumePoll time.Duration
 }
+
+// DefaultResumePoll is Options.ResumePoll when zero: half the default
+// lease of a cluster node, so a dead node's finalizations are taken over
+// within one and a half leases of its last renewal.
+const DefaultResumePoll = 3 * time.Second
+
+// maxOrphans bounds the orphaned jobs one look takes up; the others wait
+// for the next.
+const maxOrphans = 100
 
 // Backoff of the finalizations Options.Retry tries again.
 const (
@@ -135,6 +155,14 @@ type Service struct {
 	retry func(error) bool
 	sem   chan struct{}
 
+	// runs is the Store finalizations write through: the Store itself,
+	// or in a cluster its Runners.Runner view for this node.
+	runs Store
+	// node and runners are set in a cluster (Options.Node).
+	node    string
+	runners Runners
+	poll    time.Duration
+
 	// jobLocks serialise changes to a job; a job uses the stripe its id
 	// hashes to, so the locks take fixed memory however many jobs run.
 	jobLocks [64]sync.Mutex
@@ -150,10 +178,11 @@ type Service struct {
 }
 
 // Open starts the service over a graph and the Store of its jobs, and
-// resumes jobs whose finalization a previous run did not complete. Close
-// stops it.
+// resumes jobs whose finalization a previous run did not complete: at
+// once on its own, or in a cluster (Options.Node) those no live node
+// runs, looked for at once and then every ResumePoll. Close stops it.
 func Open(g graph.Graph, st Store, o Options) (*Service, error) {
-	s := &Service{graph: g, store: st, log: o.Logger, now: o.Now, retry: o.Retry, sem: make(chan struct{}, maxConcurrentFinalize)}
+	s := &Service{graph: g, store: st, runs: st, log: o.Logger, now: o.Now, retry: o.Retry, sem: make(chan struct{}, maxConcurrentFinalize)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -161,20 +190,79 @@ func Open(g graph.Graph, st Store, o Options) (*Service, error) {
 		s.now = time.Now
 	}
 	s.mu.running = make(map[string]chan struct{})
+	if o.Node != "" {
+		r, ok := st.(Runners)
+		if !ok {
+			return nil, fmt.Errorf("sync jobs of node %s: the Store cannot be shared by nodes (it keeps no job runners)", o.Node)
+		}
+		s.node, s.runners, s.runs, s.poll = o.Node, r, r.Runner(o.Node), o.ResumePoll
+		if s.poll <= 0 {
+			s.poll = DefaultResumePoll
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.runners != nil {
+		s.wg.Add(1)
+		go s.resumeOrphans()
+		return s, nil
+	}
 	pending, err := s.store.Unfinished()
 	if err != nil {
+		s.cancel()
 		return nil, fmt.Errorf("find unfinished jobs: %w", err)
 	}
 	for _, j := range pending {
 		s.log.Info("resuming job finalization", slog.String("account", j.AccountID), slog.String("job", j.ID), slog.String("status", string(j.Status)))
-		s.startFinalize(j.AccountID, j.ID)
+		s.startFinalize(j.AccountID, j.ID, nil)
 	}
 	return s, nil
 }
 
-// Close stops running finalizations (they resume on the next Open) and
-// waits for them.
+// resumeOrphans takes over, at once and then every poll, the
+// finalizations no live node runs: those of nodes that died or left, and
+// those a node wrote FINALIZE_PENDING for and stopped before running.
+// Each is claimed (Runners.Claim) before it runs, so of several nodes
+// that find it one runs it. A failed look is tried again, backing off.
+func (s *Service) resumeOrphans() {
+	defer s.wg.Done()
+	var wait time.Duration
+	failures := 0
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		orphans, err := s.runners.Orphans(maxOrphans)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			failures++
+			if failures&(failures-1) == 0 { // 1, 2, 4, 8...: bounded log volume
+				s.log.Warn("could not look for job finalizations no live node runs; retrying", slog.Any("err", err), slog.Int("failures", failures))
+			}
+			wait = jitter(min(s.poll<<min(failures, 8), finalizeRetryMax))
+			continue
+		}
+		failures = 0
+		for _, o := range orphans {
+			s.startFinalize(o.AccountID, o.ID, &o)
+		}
+		wait = jitter(s.poll)
+	}
+}
+
+// jitter returns d give or take a tenth, so that nodes started together
+// do not look at the same moments.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// Close stops running finalizations (they resume on the next Open, or on
+// another node of a cluster) and waits for them.
 func (s *Service) Close() {
 	s.cancel()
 	s.wg.Wait()
@@ -384,16 +472,17 @@ func (s *Service) Abort(account, id, reason string) (Job, error) {
 		return Job{}, notAwaiting(j)
 	}
 	j.Status, j.AbortReason, j.EndTimestamp = StatusAborted, truncate(reason, 1000), s.now().UnixMilli()
-	if err := s.finish(&j); err != nil {
+	if err := finish(s.store, &j); err != nil {
 		return Job{}, err
 	}
 	return j, nil
 }
 
-// finish saves a job that reached a final state and drops its staging.
-func (s *Service) finish(j *Job) error {
+// finish saves a job that reached a final state, through st, and drops
+// its staging.
+func finish(st Store, j *Job) error {
 	j.Progress = ""
-	if err := s.store.Finish(j); err != nil {
+	if err := st.Finish(j); err != nil {
 		return fmt.Errorf("finish job %s: %w", j.ID, err)
 	}
 	return nil
@@ -432,12 +521,17 @@ func (s *Service) Finalize(ctx context.Context, account, id string, partial *Par
 		j.PartialDatasets = partial
 	}
 	j.Status, j.FinalizeTimestamp = StatusFinalizePending, s.now().UnixMilli()
-	err = s.store.PutJob(&j)
+	// In a cluster this write also makes this node the job's runner.
+	err = s.runs.PutJob(&j)
 	unlock()
+	if errors.Is(err, ErrNotRunner) {
+		// Another node's finalize of the job came first: it runs it.
+		return s.load(account, id)
+	}
 	if err != nil {
 		return Job{}, fmt.Errorf("finalize job %s: %w", id, err)
 	}
-	done := s.startFinalize(account, id)
+	done := s.startFinalize(account, id, nil)
 	t := time.NewTimer(finalizeWait)
 	defer t.Stop()
 	select {
@@ -448,7 +542,10 @@ func (s *Service) Finalize(ctx context.Context, account, id string, partial *Par
 	return s.load(account, id)
 }
 
-func (s *Service) startFinalize(account, id string) chan struct{} {
+// startFinalize runs a job's finalization in the background, unless this
+// process runs it already, and returns a channel closed when it stops.
+// orphan is set when the job is taken over from a node that is not live.
+func (s *Service) startFinalize(account, id string, orphan *Orphan) chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ch, ok := s.mu.running[id]; ok {
@@ -472,10 +569,19 @@ func (s *Service) startFinalize(account, id string) chan struct{} {
 			case <-s.ctx.Done():
 				return
 			}
-			err := s.runFinalize(account, id)
+			err := s.claim(account, id, orphan)
+			if err == nil {
+				orphan = nil // logged once
+				err = s.runFinalize(account, id)
+			}
 			<-s.sem
-			if err == nil || s.ctx.Err() != nil {
-				return // done, or stopped: the next Open resumes it
+			if err == nil || s.ctx.Err() != nil || errors.Is(err, errNotClaimed) {
+				return // done; stopped, the next Open resumes it; or another node runs it
+			}
+			if errors.Is(err, ErrNotRunner) {
+				s.log.Warn("job finalization taken over by another node: this node's lease had ended; it stops here",
+					slog.String("account", account), slog.String("job", id), slog.String("node", s.node))
+				return
 			}
 			if s.retry == nil || !s.retry(err) {
 				s.log.Error("job finalization failed", slog.String("account", account), slog.String("job", id), slog.Any("err", err))
@@ -496,6 +602,30 @@ func (s *Service) startFinalize(account, id string) chan struct{} {
 		}
 	}()
 	return done
+}
+
+// errNotClaimed is claim's error for a job that another live node runs, or
+// that is no longer being finalized.
+var errNotClaimed = errors.New("job not claimed")
+
+// claim makes this node the runner of a job before it runs it, in a
+// cluster; on its own a process runs every job it finalizes.
+func (s *Service) claim(account, id string, orphan *Orphan) error {
+	if s.runners == nil {
+		return nil
+	}
+	ok, err := s.runners.Claim(account, id, s.node)
+	if err != nil {
+		return fmt.Errorf("claim job %s: %w", id, err)
+	}
+	if !ok {
+		return errNotClaimed
+	}
+	if orphan != nil {
+		s.log.Info("taking over job finalization from a node that is not live", slog.String("account", account), slog.String("job", id),
+			slog.String("from_node", orphan.Runner), slog.String("node", s.node))
+	}
+	return nil
 }
 
 // Wait blocks until the job is no longer being finalized in this process.

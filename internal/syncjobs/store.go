@@ -54,6 +54,48 @@ type Store interface {
 	Apply(j *Job, fn func(graph.Txn) error) (graph.Commit, error)
 }
 
+// Runners is implemented by a Store that several processes, the nodes of a
+// cluster, share. It records which node runs each job's finalization (the
+// job's runner), so that at most one live node runs a finalization and one
+// whose node died is taken over by another. A node is live while its lease
+// in the store has not ended (in the store's clock) and it has not left; a
+// node the store has no lease of is not live.
+type Runners interface {
+	// Claim makes node the runner of the account's job, in one atomic
+	// write, when the job is being finalized and its runner is node
+	// itself, or node is live and the job has no runner or its runner is
+	// not live. ok reports whether node is the job's runner on return. A
+	// write of the former runner is either refused or committed before
+	// the claim, so the record a claim leaves holds every chunk applied.
+	Claim(account, id, node string) (ok bool, err error)
+	// Orphans returns up to limit of the jobs being finalized, of every
+	// account, that no live node runs (their runner is not live, or they
+	// have none), in account and id order. It is one cheap statement:
+	// every node calls it every few seconds.
+	Orphans(limit int) ([]Orphan, error)
+	// Runner returns the Store through which node runs finalizations.
+	// Its PutJob, Finish and Apply write only while node is the job's
+	// runner, and make node the runner of a job that has none (Finalize
+	// writing FINALIZE_PENDING); otherwise, or when there is no such job,
+	// they fail with ErrNotRunner and write nothing. The check is part of
+	// the write's transaction. Its other methods are the Store's.
+	Runner(node string) Store
+}
+
+// Orphan is a job being finalized that no live node runs.
+type Orphan struct {
+	AccountID string
+	ID        string
+	// Runner is the node that ran it last; "" when none did.
+	Runner string
+}
+
+// ErrNotRunner is returned by the writes of a Runners.Runner Store once
+// another node runs the job: its node lost its lease (it was paused or cut
+// off) and the job was taken over. The node stops that finalization and
+// leaves the job to the other.
+var ErrNotRunner = errors.New("another node runs this job's finalization now")
+
 // StagedObject is one uploaded object as a job stages it.
 type StagedObject struct {
 	Kind graph.Kind
@@ -81,7 +123,8 @@ func (e *DuplicateError) Error() string {
 }
 
 // Finalizing reports whether a job in this state is being finalized: its
-// finalization resumes when the service opens.
+// finalization resumes when the service opens, or, in a cluster, on
+// another node once its runner is no longer live.
 func (s Status) Finalizing() bool {
 	switch s {
 	case StatusFinalizePending, StatusFinalizingEntities, StatusFinalizingRelationships:

@@ -10,4 +10,11 @@
 // A crash is simulated by a wrapper that fails every write after a chosen
 // finalize chunk, as a process killed there would stop writing, followed by
 // closing and reopening the backend.
+//
+// RunCluster is the suite of a Store that the nodes of a cluster share
+// (syncjobs.Runners), each node with a Store of its own over the shared
+// storage: which claims succeed, that claims made at once are won once,
+// that a former runner's writes are refused, and a finalization taken over
+// from a node paused between two chunks past its lease, which resumes to
+// find its next chunk refused.
 package syncjobstest
