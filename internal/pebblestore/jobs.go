@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -22,9 +23,29 @@ import (
 // written in the graph transaction's own batch (txn.Set), so the chunk's
 // object changes, its log entry and the job's progress are one atomic
 // write.
+//
+// Every write of a record checks the stored record's revision and commits
+// under the job's lock (Jobs.lock), so that the check and the write are
+// one step against the other writes of the job. The lock is of this
+// process, which is enough: a Pebble database is open in one process at a
+// time.
 type Jobs struct {
 	s  *Store
 	db *pebble.DB
+
+	mu struct {
+		sync.Mutex
+		// locks holds the lock of each job being written, while anyone
+		// holds or waits for it.
+		locks map[string]*jobLock
+	}
+}
+
+// jobLock is the lock of one job's record and the number of writers that
+// hold or wait for it.
+type jobLock struct {
+	sync.Mutex
+	users int
 }
 
 var _ syncjobs.Store = (*Jobs)(nil)
@@ -32,13 +53,84 @@ var _ syncjobs.Store = (*Jobs)(nil)
 // Jobs returns the store of the sync jobs kept in s's database.
 func (s *Store) Jobs() *Jobs { return s.jobs }
 
-// setJob writes the job's record into a batch.
+// lock locks the record of the account's job and returns its unlock.
+func (js *Jobs) lock(account, id string) func() {
+	key := string(jobKey(account, id))
+	js.mu.Lock()
+	if js.mu.locks == nil {
+		js.mu.locks = make(map[string]*jobLock)
+	}
+	l := js.mu.locks[key]
+	if l == nil {
+		l = &jobLock{}
+		js.mu.locks[key] = l
+	}
+	l.users++
+	js.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		js.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(js.mu.locks, key)
+		}
+		js.mu.Unlock()
+	}
+}
+
+// checkRevision returns syncjobs.ErrJobChanged unless the stored record
+// of j's job is at j's revision (a job without a record is at 0). The
+// caller holds the job's lock.
+func (js *Jobs) checkRevision(j *syncjobs.Job) error {
+	v, closer, err := js.db.Get(jobKey(j.AccountID, j.ID))
+	var revision int64
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("read job %s: %w", j.ID, err)
+	default:
+		stored, err := syncjobs.DecodeRecord(v)
+		closer.Close()
+		if err != nil {
+			return fmt.Errorf("decode job %s: %w", j.ID, err)
+		}
+		revision = stored.Revision
+	}
+	if revision != j.Revision {
+		return syncjobs.ErrJobChanged
+	}
+	return nil
+}
+
+// nextRecord encodes the job's record at the revision after j's.
+func nextRecord(j *syncjobs.Job) ([]byte, error) {
+	next := *j
+	next.Revision++
+	return syncjobs.EncodeRecord(&next)
+}
+
+// setJob writes the job's record, at the revision after j's, into a
+// batch. The caller sets j.Revision once the batch commits.
 func setJob(b *pebble.Batch, j *syncjobs.Job) error {
-	v, err := syncjobs.EncodeRecord(j)
+	v, err := nextRecord(j)
 	if err != nil {
 		return err
 	}
 	return b.Set(jobKey(j.AccountID, j.ID), v, nil)
+}
+
+// writeJob checks j's revision and commits what fill puts in a batch,
+// under the job's lock, and then sets j.Revision to the record's.
+func (js *Jobs) writeJob(j *syncjobs.Job, fill func(b *pebble.Batch) error) error {
+	defer js.lock(j.AccountID, j.ID)()
+	if err := js.checkRevision(j); err != nil {
+		return err
+	}
+	if err := js.commit(j.ID, fill); err != nil {
+		return err
+	}
+	j.Revision++
+	return nil
 }
 
 // Job returns the job's record as last written, with NumEvents from its
@@ -70,9 +162,9 @@ func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
 	return j, nil
 }
 
-// PutJob writes the job's record.
+// PutJob writes the job's record from j's revision.
 func (js *Jobs) PutJob(j *syncjobs.Job) error {
-	return js.commit(j.ID, func(b *pebble.Batch) error { return setJob(b, j) })
+	return js.writeJob(j, func(b *pebble.Batch) error { return setJob(b, j) })
 }
 
 // SetEvents writes the number of events reported for a job.
@@ -82,9 +174,10 @@ func (js *Jobs) SetEvents(account, id string, n int) error {
 	})
 }
 
-// Finish writes the job's record and deletes its staging in one batch.
+// Finish writes the job's record from j's revision and deletes its
+// staging in one batch.
 func (js *Jobs) Finish(j *syncjobs.Job) error {
-	return js.commit(j.ID, func(b *pebble.Batch) error {
+	return js.writeJob(j, func(b *pebble.Batch) error {
 		if err := setJob(b, j); err != nil {
 			return err
 		}
@@ -106,9 +199,14 @@ func (js *Jobs) commit(id string, fill func(b *pebble.Batch) error) error {
 	return nil
 }
 
-// Stage writes the new objects and the job's record in one indexed batch,
-// whose reads see the objects staged earlier in the same call.
+// Stage writes the new objects and the job's record, from j's revision,
+// in one indexed batch, whose reads see the objects staged earlier in the
+// same call.
 func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool) error) error {
+	defer js.lock(j.AccountID, j.ID)()
+	if err := js.checkRevision(j); err != nil {
+		return err
+	}
 	b := js.db.NewIndexedBatch()
 	defer b.Close()
 	added := make([]bool, len(objs))
@@ -145,6 +243,7 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("stage objects of job %s: %w", j.ID, err)
 	}
+	j.Revision++
 	return nil
 }
 
@@ -215,16 +314,25 @@ func (js *Jobs) Unfinished() ([]syncjobs.Job, error) {
 }
 
 // Apply runs fn in a graph transaction of j's account (Store.Update) and
-// sets j's record in the transaction's batch once fn returns.
+// sets j's record, from j's revision, in the transaction's batch once fn
+// returns. The job's lock is held throughout, taken before the account's.
 func (js *Jobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, error) {
-	return js.s.update(j.AccountID, func(tx *txn) error {
+	defer js.lock(j.AccountID, j.ID)()
+	if err := js.checkRevision(j); err != nil {
+		return graph.Commit{}, err
+	}
+	c, err := js.s.update(j.AccountID, func(tx *txn) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
-		v, err := syncjobs.EncodeRecord(j)
+		v, err := nextRecord(j)
 		if err != nil {
 			return err
 		}
 		return tx.Set(jobKey(j.AccountID, j.ID), v)
 	})
+	if err == nil {
+		j.Revision++
+	}
+	return c, err
 }

@@ -32,7 +32,12 @@
 // cluster's leases say (cluster_nodes); every write of a finalization, a
 // chunk's transaction included, updates the job's row on the condition
 // that its node is still the runner, and rolls back otherwise
-// (syncjobs.ErrNotRunner).
+// (syncjobs.ErrNotRunner). Every write of a job's record, by any node, is
+// also conditional on sync_jobs.revision (schema/006_job_revisions.sql)
+// being the one its request read, checked by the statement that writes the
+// row (syncjobs.ErrJobChanged otherwise): of an upload, an abort and a
+// finalize of one job racing on several nodes, one writes first and the
+// others decide again on what it wrote.
 //
 // # Transactions and the log
 //

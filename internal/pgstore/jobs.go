@@ -20,6 +20,16 @@ import (
 // written in the graph transaction's own (Store.update), so the chunk's
 // object changes, its log entry and the job's progress commit together.
 //
+// Every write of a record is conditional on sync_jobs.revision
+// (schema/006_job_revisions.sql), checked by the statement that writes the
+// row: under READ COMMITTED an UPDATE that waited for another transaction
+// holding the row checks its condition again on the row that one
+// committed, so of writes from one revision, on any connections or nodes,
+// one updates the row and the others update none (syncjobs.ErrJobChanged).
+// Stage locks the row (FOR UPDATE) before it reads the staging, so two
+// uploads to one job stage one after the other, never both from one
+// revision.
+//
 // The nodes of a cluster share the jobs (syncjobs.Runners): sync_jobs.runner
 // names the node that runs a finalization (schema/005_job_runners.sql), and
 // a node is live as the cluster's leases say (cluster_nodes, cluster.go).
@@ -33,34 +43,60 @@ var (
 // Jobs returns the store of the sync jobs kept in s's database.
 func (s *Store) Jobs() *Jobs { return &Jobs{s: s} }
 
-// execer is what a pool and a transaction have in common to write.
-type execer interface {
+// rowWriter is what a pool and a transaction have in common to write a
+// row and read one.
+type rowWriter interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// putJob writes the job's record.
-func putJob(ctx context.Context, q execer, j *syncjobs.Job) error {
-	v, err := syncjobs.EncodeRecord(j)
+// nextRecord encodes the job's record at the revision after j's.
+func nextRecord(j *syncjobs.Job) ([]byte, error) {
+	next := *j
+	next.Revision++
+	return syncjobs.EncodeRecord(&next)
+}
+
+// putJob writes the job's record at the revision after j's, on the
+// condition that the row is at j's (a job without a row is at 0), or
+// creates the row; syncjobs.ErrJobChanged, writing nothing, otherwise. It
+// leaves j.Revision as it is: the caller sets it once the write commits.
+func putJob(ctx context.Context, q rowWriter, j *syncjobs.Job) error {
+	v, err := nextRecord(j)
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO sync_jobs (account, id, finalizing, record) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (account, id) DO UPDATE SET finalizing = excluded.finalizing, record = excluded.record`,
-		j.AccountID, j.ID, j.Status.Finalizing(), v)
-	return err
+	var tag pgconn.CommandTag
+	if j.Revision == 0 {
+		tag, err = q.Exec(ctx, `INSERT INTO sync_jobs (account, id, finalizing, record, revision) VALUES ($1, $2, $3, $4, 1)
+			ON CONFLICT (account, id) DO UPDATE SET finalizing = excluded.finalizing, record = excluded.record, revision = 1
+			WHERE sync_jobs.revision = 0`,
+			j.AccountID, j.ID, j.Status.Finalizing(), v)
+	} else {
+		tag, err = q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, revision = revision + 1
+			WHERE account = $1 AND id = $2 AND revision = $5`,
+			j.AccountID, j.ID, j.Status.Finalizing(), v, j.Revision)
+	}
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return syncjobs.ErrJobChanged
+	}
+	return nil
 }
 
-// Job returns the job's record as last written, with NumEvents from its
-// event count, both read by one statement; syncjobs.ErrJobNotFound when
-// there is none.
+// Job returns the job's record as last written, with its revision and
+// with NumEvents from its event count, all read by one statement;
+// syncjobs.ErrJobNotFound when there is none.
 func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
 	var v []byte
-	var events int64
-	err := js.s.pool.QueryRow(ctx, `SELECT j.record, coalesce(e.events, 0) FROM sync_jobs j
+	var revision, events int64
+	err := js.s.pool.QueryRow(ctx, `SELECT j.record, j.revision, coalesce(e.events, 0) FROM sync_jobs j
 		LEFT JOIN sync_job_events e ON e.account = j.account AND e.job = j.id
-		WHERE j.account = $1 AND j.id = $2`, account, id).Scan(&v, &events)
+		WHERE j.account = $1 AND j.id = $2`, account, id).Scan(&v, &revision, &events)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return syncjobs.Job{}, syncjobs.ErrJobNotFound
 	}
@@ -71,15 +107,19 @@ func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
 	if err != nil {
 		return syncjobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
 	}
-	j.NumEvents = int(events)
+	j.Revision, j.NumEvents = revision, int(events)
 	return j, nil
 }
 
-// PutJob writes the job's record.
+// PutJob writes the job's record from j's revision.
 func (js *Jobs) PutJob(j *syncjobs.Job) error {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
-	return js.s.wrap("write job "+j.ID, putJob(ctx, js.s.pool, j))
+	if err := putJob(ctx, js.s.pool, j); err != nil {
+		return js.s.wrap("write job "+j.ID, err)
+	}
+	j.Revision++
+	return nil
 }
 
 // SetEvents writes the number of events reported for a job.
@@ -91,8 +131,8 @@ func (js *Jobs) SetEvents(account, id string, n int) error {
 	return js.s.wrap("write events of job "+id, err)
 }
 
-// Finish writes the job's record and deletes its staging in one
-// transaction.
+// Finish writes the job's record from j's revision and deletes its
+// staging in one transaction.
 func (js *Jobs) Finish(j *syncjobs.Job) error {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
@@ -103,16 +143,33 @@ func (js *Jobs) Finish(j *syncjobs.Job) error {
 		_, err := tx.Exec(ctx, "DELETE FROM sync_job_staging WHERE account = $1 AND job = $2", j.AccountID, j.ID)
 		return err
 	})
-	return js.s.wrap("finish job "+j.ID, err)
+	if err != nil {
+		return js.s.wrap("finish job "+j.ID, err)
+	}
+	j.Revision++
+	return nil
 }
 
 // Stage resolves the objects against what the job has staged, read in the
-// transaction that then writes the new objects and the job's record.
+// transaction that then writes the new objects and the job's record. It
+// first locks the job's row and checks its revision: a Stage of the job
+// running on another connection or node commits first, and this one then
+// finds the job changed, before it reads any staging.
 func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool) error) error {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
-	var fnErr error // a duplicate or an error of fn, returned as it is
+	var fnErr error // a duplicate, an error of fn or a changed job, returned as it is
 	err := pgx.BeginFunc(ctx, js.s.pool, func(tx pgx.Tx) error {
+		var revision int64
+		err := tx.QueryRow(ctx, "SELECT revision FROM sync_jobs WHERE account = $1 AND id = $2 FOR UPDATE",
+			j.AccountID, j.ID).Scan(&revision)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock job: %w", err)
+		}
+		if revision != j.Revision {
+			fnErr = syncjobs.ErrJobChanged
+			return fnErr
+		}
 		ids := make([]string, len(objs))
 		for i, o := range objs {
 			ids[i] = o.ID
@@ -185,7 +242,11 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 	if fnErr != nil {
 		return fnErr
 	}
-	return js.s.wrap("stage objects of job "+j.ID, err)
+	if err != nil {
+		return js.s.wrap("stage objects of job "+j.ID, err)
+	}
+	j.Revision++
+	return nil
 }
 
 // Staged returns the staged object's data.
@@ -286,11 +347,16 @@ func (js *Jobs) Unfinished() ([]syncjobs.Job, error) {
 }
 
 // Apply runs fn in a graph transaction of j's account (Store.update) and
-// writes j's record, as fn leaves it, in the same PostgreSQL transaction.
+// writes j's record, as fn leaves it, from j's revision, in the same
+// PostgreSQL transaction: a changed job rolls the transaction back.
 func (js *Jobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, error) {
-	return js.s.update(j.AccountID, func(tx *txn) error { return fn(tx) }, func(ctx context.Context, tx pgx.Tx) error {
+	c, err := js.s.update(j.AccountID, func(tx *txn) error { return fn(tx) }, func(ctx context.Context, tx pgx.Tx) error {
 		return js.s.wrap("write job "+j.ID, putJob(ctx, tx, j))
 	})
+	if err == nil {
+		j.Revision++
+	}
+	return c, err
 }
 
 // Claim makes node the runner of a job being finalized: its own, or, node
@@ -342,7 +408,8 @@ func (js *Jobs) Orphans(limit int) ([]syncjobs.Orphan, error) {
 
 // Runner returns the Store through which node runs finalizations: its
 // record writes are UPDATEs of the job's row on the condition that node is
-// the job's runner or it has none, and they make node the runner.
+// the job's runner or it has none, and that the row is at j's revision,
+// and they make node the runner.
 func (js *Jobs) Runner(node string) syncjobs.Store { return &runnerJobs{Jobs: js, node: node} }
 
 // runnerJobs is Jobs as one node's finalizations write it.
@@ -353,31 +420,48 @@ type runnerJobs struct {
 
 var _ syncjobs.Store = (*runnerJobs)(nil)
 
-// putRunnerJob writes the job's record if node is its runner or it has
-// none, and makes node its runner; syncjobs.ErrNotRunner, writing nothing,
-// when another node is, or there is no such job.
-func putRunnerJob(ctx context.Context, q execer, j *syncjobs.Job, node string) error {
-	v, err := syncjobs.EncodeRecord(j)
+// putRunnerJob writes the job's record at the revision after j's if node
+// is its runner or it has none, and the row is at j's revision, and makes
+// node its runner. When it writes nothing, it reads the row to say why:
+// syncjobs.ErrNotRunner when another node is the runner, or there is no
+// such job; syncjobs.ErrJobChanged when the revision differs. Like putJob
+// it leaves j.Revision as it is.
+func putRunnerJob(ctx context.Context, q rowWriter, j *syncjobs.Job, node string) error {
+	v, err := nextRecord(j)
 	if err != nil {
 		return err
 	}
-	tag, err := q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, runner = $5
-		WHERE account = $1 AND id = $2 AND (runner IS NULL OR runner = $5)`,
-		j.AccountID, j.ID, j.Status.Finalizing(), v, node)
+	tag, err := q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, runner = $5, revision = revision + 1
+		WHERE account = $1 AND id = $2 AND (runner IS NULL OR runner = $5) AND revision = $6`,
+		j.AccountID, j.ID, j.Status.Finalizing(), v, node, j.Revision)
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var runner *string
+	err = q.QueryRow(ctx, "SELECT runner FROM sync_jobs WHERE account = $1 AND id = $2", j.AccountID, j.ID).Scan(&runner)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return syncjobs.ErrNotRunner
+	case err != nil:
+		return err
+	case runner != nil && *runner != node:
 		return syncjobs.ErrNotRunner
 	}
-	return nil
+	return syncjobs.ErrJobChanged
 }
 
 // PutJob writes the job's record while r's node runs the job.
 func (r *runnerJobs) PutJob(j *syncjobs.Job) error {
 	ctx, cancel := r.s.opCtx()
 	defer cancel()
-	return r.s.wrap("write job "+j.ID, putRunnerJob(ctx, r.s.pool, j, r.node))
+	if err := putRunnerJob(ctx, r.s.pool, j, r.node); err != nil {
+		return r.s.wrap("write job "+j.ID, err)
+	}
+	j.Revision++
+	return nil
 }
 
 // Finish writes the job's record, while r's node runs the job, and
@@ -392,14 +476,22 @@ func (r *runnerJobs) Finish(j *syncjobs.Job) error {
 		_, err := tx.Exec(ctx, "DELETE FROM sync_job_staging WHERE account = $1 AND job = $2", j.AccountID, j.ID)
 		return err
 	})
-	return r.s.wrap("finish job "+j.ID, err)
+	if err != nil {
+		return r.s.wrap("finish job "+j.ID, err)
+	}
+	j.Revision++
+	return nil
 }
 
 // Apply runs fn in a graph transaction of j's account and writes j's
-// record in it while r's node runs the job: otherwise the transaction
-// rolls back, its changes with it.
+// record in it while r's node runs the job, from j's revision: otherwise
+// the transaction rolls back, its changes with it.
 func (r *runnerJobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, error) {
-	return r.s.update(j.AccountID, func(tx *txn) error { return fn(tx) }, func(ctx context.Context, tx pgx.Tx) error {
+	c, err := r.s.update(j.AccountID, func(tx *txn) error { return fn(tx) }, func(ctx context.Context, tx pgx.Tx) error {
 		return r.s.wrap("write job "+j.ID, putRunnerJob(ctx, tx, j, r.node))
 	})
+	if err == nil {
+		j.Revision++
+	}
+	return c, err
 }

@@ -34,6 +34,25 @@
 // node paused past its lease whose job was taken over gets ErrNotRunner at
 // its next write, which stops that finalization without failing the job.
 //
+// # Requests that change one job at once
+//
+// Any node answers any request, so two requests that change one job can
+// run at once on two nodes: an upload and a finalize, an abort and a
+// finalize. The Service's locks order the changes of a job within one
+// process only. Across processes, each job's record carries a revision
+// (Job.Revision), and the Store writes a record only from the revision
+// its request read it at, in the write's own transaction (ErrJobChanged
+// otherwise, writing nothing). Of requests that read a job at once, one
+// writes; each other reads the job again and decides on it as if it had
+// come second, as one process answers requests it serialises: an upload
+// or an abort of a job being finalized, or a finalize of an aborted one,
+// is answered 400 JOB_NOT_AWAITING_UPLOADS and changes nothing; an
+// upload, abort or finalize of a job that still awaits uploads (another
+// upload came first) goes through on the job as it now stands. So a
+// finalization reads the objects of every upload answered before its
+// FINALIZE_PENDING was written, and of none after, and no request takes a
+// job back out of a finalization or a final state.
+//
 // The Service holds the whole job logic; a Store only keeps job records,
 // event counts and staged objects, and its layout on disk is its backend's
 // (internal/pebblestore keeps them beside the graph, in the same database).

@@ -78,6 +78,10 @@ type Job struct {
 	// Progress is the finalize progress, so a restart resumes where it
 	// stopped. It is not part of the API's shape; a Store keeps it.
 	Progress string `json:"-"`
+	// Revision counts the writes of the job's record: the Store sets it,
+	// and writes a record only from the revision it was read at (see
+	// Store). It is not part of the API's shape.
+	Revision int64 `json:"-"`
 }
 
 // Error is a job error in JupiterOne's shape. Status is the HTTP status an
@@ -117,6 +121,8 @@ type Options struct {
 	// a minute), until it ends or the service closes: for errors that
 	// pass, such as a database that cannot be reached. When nil, or for
 	// the errors it refuses, the job waits for the next Open to resume it.
+	// A finalization whose record changed under it (ErrJobChanged) is
+	// always tried again.
 	Retry func(err error) bool
 	// Node is this process's id among the processes that share the Store
 	// (cluster.Manager.ID); "" when the process has the Store to itself.
@@ -163,8 +169,10 @@ type Service struct {
 	runners Runners
 	poll    time.Duration
 
-	// jobLocks serialise changes to a job; a job uses the stripe its id
-	// hashes to, so the locks take fixed memory however many jobs run.
+	// jobLocks serialise changes to a job within this process; a job uses
+	// the stripe its id hashes to, so the locks take fixed memory however
+	// many jobs run. Across processes sharing the Store, its conditional
+	// writes order them (ErrJobChanged).
 	jobLocks [64]sync.Mutex
 
 	mu struct {
@@ -348,6 +356,18 @@ func notAwaiting(j Job) *Error {
 	return errorf(http.StatusBadRequest, "JOB_NOT_AWAITING_UPLOADS", "job %s is %s, not AWAITING_UPLOADS: start a new job to upload more data", j.ID, j.Status)
 }
 
+// maxJobChanges bounds how often one request finds the job changed by
+// another between its read and its write (ErrJobChanged) and starts over
+// from the job as it then stands. Each time another request's write
+// succeeded, so a request gives up only on a job that other nodes change
+// without pause, or a Store that keeps failing this way: it then fails
+// with jobChanging's error, which the API answers as an internal error.
+const maxJobChanges = 100
+
+func jobChanging(id string) error {
+	return fmt.Errorf("job %s: changed under this request %d times in a row: %w", id, maxJobChanges, ErrJobChanged)
+}
+
 // Upload stages entities and relationships of a job. Every object is
 // validated first; one invalid object rejects the whole request, and
 // nothing of it is staged.
@@ -388,7 +408,7 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 	// The SDK retries uploads whose answer it did not get, so an object
 	// uploaded again with identical content is accepted once more and not
 	// counted twice; the same _key with other content is a duplicate.
-	err = s.store.Stage(&j, objs, func(added []bool) error {
+	count := func(added []bool) error {
 		for i, a := range added {
 			switch {
 			case !a:
@@ -399,7 +419,26 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 			}
 		}
 		return nil
-	})
+	}
+	// Another request that changed the job between its read and this
+	// write (ErrJobChanged) came first: nothing was staged, and the upload
+	// starts over from the job as it stands, which may no longer await
+	// uploads.
+	for changes := 0; ; changes++ {
+		err = s.store.Stage(&j, objs, count)
+		if !errors.Is(err, ErrJobChanged) {
+			break
+		}
+		if changes == maxJobChanges {
+			return Job{}, jobChanging(id)
+		}
+		if j, err = s.load(account, id); err != nil {
+			return Job{}, err
+		}
+		if j.Status != StatusAwaitingUploads {
+			return Job{}, notAwaiting(j)
+		}
+	}
 	if dup, ok := errors.AsType[*DuplicateError](err); ok {
 		list, i := lists[0].name, dup.Index
 		if i >= len(entities) {
@@ -461,21 +500,30 @@ func (s *Service) AddEvents(account, id string, events []Event) (Job, error) {
 func (s *Service) Abort(account, id, reason string) (Job, error) {
 	unlock := s.lock(id)
 	defer unlock()
-	j, err := s.load(account, id)
-	if err != nil {
-		return Job{}, err
+	for changes := 0; ; changes++ {
+		j, err := s.load(account, id)
+		if err != nil {
+			return Job{}, err
+		}
+		if j.Status == StatusAborted {
+			return j, nil // a retried abort
+		}
+		if j.Status != StatusAwaitingUploads {
+			return Job{}, notAwaiting(j)
+		}
+		j.Status, j.AbortReason, j.EndTimestamp = StatusAborted, truncate(reason, 1000), s.now().UnixMilli()
+		err = finish(s.store, &j)
+		switch {
+		case err == nil:
+			return j, nil
+		case !errors.Is(err, ErrJobChanged):
+			return Job{}, err
+		case changes == maxJobChanges:
+			return Job{}, jobChanging(id)
+		}
+		// Another request changed the job since it was read: decide again
+		// on the job as it stands.
 	}
-	if j.Status == StatusAborted {
-		return j, nil // a retried abort
-	}
-	if j.Status != StatusAwaitingUploads {
-		return Job{}, notAwaiting(j)
-	}
-	j.Status, j.AbortReason, j.EndTimestamp = StatusAborted, truncate(reason, 1000), s.now().UnixMilli()
-	if err := finish(s.store, &j); err != nil {
-		return Job{}, err
-	}
-	return j, nil
 }
 
 // finish saves a job that reached a final state, through st, and drops
@@ -494,42 +542,9 @@ func finish(st Store, j *Job) error {
 // is done or after a few seconds with the job as it stands; finalization
 // goes on in the background and resumes after a restart.
 func (s *Service) Finalize(ctx context.Context, account, id string, partial *PartialDatasets) (Job, error) {
-	unlock := s.lock(id)
-	j, err := s.load(account, id)
-	if err != nil {
-		unlock()
-		return Job{}, err
-	}
-	switch j.Status {
-	case StatusAwaitingUploads:
-	case StatusFinalizePending, StatusFinalizingEntities, StatusFinalizingRelationships, StatusFinished:
-		// A retried finalize (the SDK retries when it got no answer)
-		// answers with the job as it stands.
-		unlock()
-		return j, nil
-	default:
-		unlock()
-		return Job{}, notAwaiting(j)
-	}
-	if partial != nil {
-		for i, t := range partial.Types {
-			if t == "" || len(t) > graph.MaxTypeLen {
-				unlock()
-				return Job{}, errorf(http.StatusBadRequest, "INVALID_PARTIAL_DATASETS", "partialDatasets.types[%d] must be a type name of 1 to %d bytes", i, graph.MaxTypeLen)
-			}
-		}
-		j.PartialDatasets = partial
-	}
-	j.Status, j.FinalizeTimestamp = StatusFinalizePending, s.now().UnixMilli()
-	// In a cluster this write also makes this node the job's runner.
-	err = s.runs.PutJob(&j)
-	unlock()
-	if errors.Is(err, ErrNotRunner) {
-		// Another node's finalize of the job came first: it runs it.
-		return s.load(account, id)
-	}
-	if err != nil {
-		return Job{}, fmt.Errorf("finalize job %s: %w", id, err)
+	j, wrote, err := s.requestFinalize(account, id, partial)
+	if err != nil || !wrote {
+		return j, err
 	}
 	done := s.startFinalize(account, id, nil)
 	t := time.NewTimer(finalizeWait)
@@ -540,6 +555,54 @@ func (s *Service) Finalize(ctx context.Context, account, id string, partial *Par
 	case <-ctx.Done():
 	}
 	return s.load(account, id)
+}
+
+// requestFinalize writes FINALIZE_PENDING, with partial, for a job that
+// awaits uploads, and reports whether it did. A job being finalized or
+// finished already it returns as it stands: a retried finalize (the SDK
+// retries when it got no answer), or one that another request's finalize
+// came before.
+func (s *Service) requestFinalize(account, id string, partial *PartialDatasets) (Job, bool, error) {
+	unlock := s.lock(id)
+	defer unlock()
+	for changes := 0; ; changes++ {
+		j, err := s.load(account, id)
+		if err != nil {
+			return Job{}, false, err
+		}
+		switch j.Status {
+		case StatusAwaitingUploads:
+		case StatusFinalizePending, StatusFinalizingEntities, StatusFinalizingRelationships, StatusFinished:
+			return j, false, nil
+		default:
+			return Job{}, false, notAwaiting(j)
+		}
+		if partial != nil {
+			for i, t := range partial.Types {
+				if t == "" || len(t) > graph.MaxTypeLen {
+					return Job{}, false, errorf(http.StatusBadRequest, "INVALID_PARTIAL_DATASETS", "partialDatasets.types[%d] must be a type name of 1 to %d bytes", i, graph.MaxTypeLen)
+				}
+			}
+			j.PartialDatasets = partial
+		}
+		j.Status, j.FinalizeTimestamp = StatusFinalizePending, s.now().UnixMilli()
+		// In a cluster this write also makes this node the job's runner.
+		err = s.runs.PutJob(&j)
+		switch {
+		case err == nil:
+			return j, true, nil
+		case errors.Is(err, ErrNotRunner):
+			// Another node's finalize of the job came first: it runs it.
+			j, err := s.load(account, id)
+			return j, false, err
+		case !errors.Is(err, ErrJobChanged):
+			return Job{}, false, fmt.Errorf("finalize job %s: %w", id, err)
+		case changes == maxJobChanges:
+			return Job{}, false, jobChanging(id)
+		}
+		// Another request changed the job since it was read: decide again
+		// on the job as it stands.
+	}
 }
 
 // startFinalize runs a job's finalization in the background, unless this
@@ -583,7 +646,9 @@ func (s *Service) startFinalize(account, id string, orphan *Orphan) chan struct{
 					slog.String("account", account), slog.String("job", id), slog.String("node", s.node))
 				return
 			}
-			if s.retry == nil || !s.retry(err) {
+			// A record changed under the finalization (ErrJobChanged) is
+			// read again by the next attempt, which goes on from it.
+			if !errors.Is(err, ErrJobChanged) && (s.retry == nil || !s.retry(err)) {
 				s.log.Error("job finalization failed", slog.String("account", account), slog.String("job", id), slog.Any("err", err))
 				return
 			}

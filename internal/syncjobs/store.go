@@ -12,14 +12,27 @@ import (
 // (with its finalize progress), the number of events reported for it, and
 // the objects uploaded to it (its staging) until it ends. Every write is
 // atomic and durable when the method returns; a failed write changes
-// nothing. The Service serialises the writes of one job, so a Store need
-// not.
+// nothing.
+//
+// Every write of a job's record (PutJob, Stage, Finish, Apply) is
+// conditional on the record's revision: it writes only when j.Revision is
+// the stored record's Revision (0 for a job that has no record), stores
+// the record at the next revision and sets j.Revision to it; otherwise it
+// fails with ErrJobChanged and writes nothing. The check and the write are
+// one atomic step against every other write of the job, whichever process
+// sends it: of writes made from one revision, one succeeds. This is what
+// keeps a job's changes in order when several processes share the Store
+// (the nodes of a cluster each answer any request), where the Service's
+// locks, which serialise the changes of one job within its process, do not
+// reach. SetEvents is not a write of the record: it neither checks nor
+// changes the revision.
 type Store interface {
 	// Job returns the record of the account's job with id as last written,
 	// Progress included, with NumEvents set to the count last written by
 	// SetEvents (0 when none). ErrJobNotFound when there is none.
 	Job(account, id string) (Job, error)
-	// PutJob writes the job's record, replacing the one stored.
+	// PutJob writes the job's record, replacing the one stored, or
+	// creating it when j.Revision is 0 and there is none.
 	PutJob(j *Job) error
 	// SetEvents writes the number of events reported for a job, apart from
 	// its record: writing the record leaves it as it is.
@@ -31,7 +44,7 @@ type Store interface {
 	// other Data, fails the call with a *DuplicateError. Once every object
 	// is resolved, fn learns which objects are new (added[i]) and may
 	// update j before its record is written. On a duplicate or an error
-	// from fn nothing is written.
+	// from fn, or a changed job (ErrJobChanged), nothing is written.
 	Stage(j *Job, objs []StagedObject, fn func(added []bool) error) error
 	// Staged returns the Data of the object staged for the account's job
 	// under kind and id; ok is false when there is none.
@@ -77,8 +90,10 @@ type Runners interface {
 	// Its PutJob, Finish and Apply write only while node is the job's
 	// runner, and make node the runner of a job that has none (Finalize
 	// writing FINALIZE_PENDING); otherwise, or when there is no such job,
-	// they fail with ErrNotRunner and write nothing. The check is part of
-	// the write's transaction. Its other methods are the Store's.
+	// they fail with ErrNotRunner and write nothing. Node being the runner,
+	// they are conditional on the revision as the Store's are
+	// (ErrJobChanged). Both checks are part of the write's transaction.
+	// Its other methods are the Store's.
 	Runner(node string) Store
 }
 
@@ -95,6 +110,12 @@ type Orphan struct {
 // off) and the job was taken over. The node stops that finalization and
 // leaves the job to the other.
 var ErrNotRunner = errors.New("another node runs this job's finalization now")
+
+// ErrJobChanged is returned by a write of a job's record whose Revision is
+// not the stored one: another request, perhaps on another node, changed
+// the job since this one read it. Nothing was written; the caller reads
+// the job again and decides anew, as if it had come after the other.
+var ErrJobChanged = errors.New("the job changed since it was read")
 
 // StagedObject is one uploaded object as a job stages it.
 type StagedObject struct {
@@ -134,28 +155,30 @@ func (s Status) Finalizing() bool {
 }
 
 // record is a job as backends store it: the job in the API's shape plus
-// its finalize progress, which the API does not show.
+// its finalize progress and its revision, which the API does not show.
 type record struct {
 	Job
 	Progress string `json:"progress,omitempty"`
+	Revision int64  `json:"revision,omitempty"`
 }
 
 // EncodeRecord returns the JSON a backend stores for a job's record,
-// Progress included; both backends store the same.
+// Progress and Revision included; both backends store the same.
 func EncodeRecord(j *Job) ([]byte, error) {
-	v, err := json.Marshal(record{Job: *j, Progress: j.Progress})
+	v, err := json.Marshal(record{Job: *j, Progress: j.Progress, Revision: j.Revision})
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
 	return v, nil
 }
 
-// DecodeRecord decodes what EncodeRecord wrote.
+// DecodeRecord decodes what EncodeRecord wrote. A record written before
+// records had revisions is at revision 0.
 func DecodeRecord(v []byte) (Job, error) {
 	var r record
 	if err := json.Unmarshal(v, &r); err != nil {
 		return Job{}, err
 	}
-	r.Job.Progress = r.Progress
+	r.Job.Progress, r.Job.Revision = r.Progress, r.Revision
 	return r.Job, nil
 }

@@ -28,9 +28,12 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Stage", func(t *testing.T) { testStage(t, open) })
 	t.Run("StagedOrder", func(t *testing.T) { testStagedOrder(t, open) })
 	t.Run("Apply", func(t *testing.T) { testApply(t, open) })
+	t.Run("Revisions", func(t *testing.T) { testRevisions(t, open) })
+	t.Run("RevisionRace", func(t *testing.T) { testRevisionRace(t, open) })
 	t.Run("UnfinishedAfterReopen", func(t *testing.T) { testUnfinished(t, open) })
 	t.Run("ResumeAfterCrash", func(t *testing.T) { testResumeAfterCrash(t, open) })
 	t.Run("DiffDeletes", func(t *testing.T) { testDiffDeletes(t, open) })
+	t.Run("Conflicts", func(t *testing.T) { testConflicts(t, open) })
 }
 
 const (

@@ -1,0 +1,12 @@
+-- Sync job revisions (jobs.go, syncjobs.Store): every write of a job's
+-- record is conditional on the revision it was read at.
+--
+-- revision counts the writes of the job's record, which holds the same
+-- number (syncjobs.EncodeRecord). A write names the revision its request
+-- read (syncjobs.Job.Revision) and updates the row only while the row is
+-- still at it, setting the next one, in the write's own statement: of the
+-- requests that read a job at once and change it, on any nodes, one writes
+-- and the others find it changed (syncjobs.ErrJobChanged), write nothing,
+-- and decide again on what the first wrote. A job written before this
+-- migration is at revision 0, as its record says.
+ALTER TABLE sync_jobs ADD COLUMN revision bigint NOT NULL DEFAULT 0;
