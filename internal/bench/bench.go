@@ -72,7 +72,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	// PostgreSQL, with --store, from here on: the phases above measure
 	// this process alone.
 	var pg *pgServer
-	if c.postgres() && (c.runs("export") || c.runs("ingest")) {
+	if c.postgres() && (c.runs("export") || c.runs("ingest") || c.runs("cluster")) {
 		if c.Store == StoreLocal {
 			progress("postgres: starting a server of the bench's own (localpg)")
 		} else {
@@ -105,6 +105,13 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 			if err := benchPostgresIngest(ctx, c, pg, &r, progress); err != nil {
 				return fmt.Errorf("ingest on PostgreSQL: %w", err)
 			}
+		}
+	}
+	// The cluster phase last: its nodes are processes of their own, and
+	// every node it starts is stopped before it returns.
+	if c.runs("cluster") && pg != nil {
+		if err := benchCluster(ctx, c, dir, b, pg, &r, progress); err != nil {
+			return fmt.Errorf("cluster: %w", err)
 		}
 	}
 	r.TotalSeconds = time.Since(begin).Seconds()

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +114,9 @@ func TestBenchOnly(t *testing.T) {
 	}
 	if c, _ := parse(); !c.runs("burst") || !c.runs("idle") {
 		t.Error("without --only every phase runs")
+	}
+	if c, _ := parse("--only", "cluster"); c.Validate() == nil {
+		t.Error("--only cluster without --store: accepted, want refused (its nodes run on PostgreSQL)")
 	}
 	_, err = parse("--only", "export,brust")
 	if err == nil || !strings.Contains(err.Error(), `unknown phase "brust"`) || !strings.Contains(err.Error(), "idle, burst, export, latency, ingest") {
@@ -244,7 +250,7 @@ func TestBenchWithoutStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), `"pg_`) || strings.Contains(string(b), `"postgres"`) {
+	if strings.Contains(string(b), `"pg_`) || strings.Contains(string(b), `"postgres"`) || strings.Contains(string(b), `"cluster_`) {
 		t.Errorf("a report without --store has PostgreSQL keys: %s", b)
 	}
 }
@@ -359,4 +365,108 @@ func dumpTable(t *testing.T, s *pgstore.Store, table string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestBenchCluster runs the cluster phase (--store local) at tiny sizes,
+// with nodes started from a j1ds built for the test, and checks that every
+// cluster figure is there and makes sense: each node measured at both
+// numbers of accounts, every account of the killed node exported by
+// another (or by itself before it died), and both exports. It checks no
+// timing.
+func TestBenchCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds j1ds and starts versitygw, PostgreSQL and j1ds nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "j1ds")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/j1ds/j1ds/cmd/j1ds").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	c := DefaultConfig()
+	c.Quick, c.JSON, c.Dir, c.Store, c.Only, c.Binary = true, true, t.TempDir(), StoreLocal, []string{"cluster"}, bin
+	c.ClusterNodes, c.ClusterIdleBase, c.ClusterIdleAccounts, c.ClusterIdleFor = 2, 5, 20, time.Second
+	c.ClusterFailoverAccounts, c.ClusterBacklogAccounts, c.ClusterBacklogChanges = 20, 4, 400
+	c.ClusterFlushInterval, c.ClusterLeaseTTL = time.Second, 2*time.Second
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := Run(ctx, c, &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\nprogress:\n%s", err, stderr.String())
+	}
+	var r struct {
+		Nodes    int           `json:"cluster_nodes"`
+		Idle     []clusterIdle `json:"cluster_idle"`
+		Written  int           `json:"cluster_failover_written_accounts"`
+		Measured int           `json:"cluster_failover_measured_accounts"`
+		Before   int           `json:"cluster_failover_flushed_before_kill"`
+		Missing  int           `json:"cluster_failover_missing_accounts"`
+		P50      float64       `json:"cluster_failover_p50_s"`
+		P99      float64       `json:"cluster_failover_p99_s"`
+		Max      float64       `json:"cluster_failover_max_s"`
+		One      float64       `json:"cluster_export_one_node_events_per_s"`
+		All      float64       `json:"cluster_export_events_per_s"`
+		Ratio    float64       `json:"cluster_export_vs_one_node"`
+		Seconds  float64       `json:"cluster_s"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	if r.Nodes != 2 || len(r.Idle) != 2 || r.Idle[0].Accounts != 5 || r.Idle[1].Accounts != 20 {
+		t.Errorf("idle measured %+v with %d nodes, want 2 nodes at 5 and 20 accounts", r.Idle, r.Nodes)
+	}
+	for _, ci := range r.Idle {
+		if len(ci.Nodes) != 2 {
+			t.Errorf("%d accounts: %d nodes measured, want 2", ci.Accounts, len(ci.Nodes))
+		}
+		for i, n := range ci.Nodes {
+			// A node renews its lease while idle: it sends statements.
+			if n.StatementsPerS <= 0 || n.CPUFraction < 0 || n.CPUFraction > float64(runtime.NumCPU()) {
+				t.Errorf("%d accounts, node %d: %+v", ci.Accounts, i, n)
+			}
+		}
+	}
+	if r.Written == 0 || r.Measured+r.Before+r.Missing != r.Written || r.Missing != 0 {
+		t.Errorf("failover: %d accounts written, %d measured, %d exported before the kill, %d never: every account of the killed node is exported",
+			r.Written, r.Measured, r.Before, r.Missing)
+	}
+	if !(0 < r.P50 && r.P50 <= r.P99 && r.P99 <= r.Max) {
+		t.Errorf("failover p50 %v, p99 %v, max %v", r.P50, r.P99, r.Max)
+	}
+	if r.One <= 0 || r.All <= 0 || math.Abs(r.Ratio-r.All/r.One) > 1e-9 || r.Seconds <= 0 {
+		t.Errorf("export: one node %v events/s, all %v, ratio %v; phase %vs", r.One, r.All, r.Ratio, r.Seconds)
+	}
+}
+
+// TestClusterTable: the table judges the three goals of the cluster phase
+// and prints the idle cost at each number of accounts.
+func TestClusterTable(t *testing.T) {
+	r := &report{CPUs: 2, clusterReport: &clusterReport{
+		ClusterNodes: 3, ClusterIdleBaseAccounts: 100, ClusterIdleAccounts: 10000,
+		ClusterIdle: []clusterIdle{
+			{Accounts: 100, Nodes: []nodeIdle{{0.002, 2.5}, {0.002, 2.5}, {0.002, 2.5}}},
+			{Accounts: 10000, Nodes: []nodeIdle{{0.002, 2.5}, {0.03, 2.5}, {0.002, 6}}},
+		},
+		ClusterIdleCPUMax: 0.03, ClusterIdleStatementsMax: 6,
+		ClusterFailoverMeasured: 1000, ClusterFailoverP50: 8, ClusterFailoverP99: 9.5, ClusterFailoverMax: 9.7,
+		ClusterExportOneNode: 80000, ClusterExport: 70000, ClusterExportVsOneNode: 0.875,
+	}}
+	var b bytes.Buffer
+	c := DefaultConfig()
+	c.Store, c.Only = StoreLocal, []string{"cluster"}
+	if err := r.table(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`cluster idle ≤ 2% of a core per node +3\.00% .* MISSED`),
+		regexp.MustCompile(`cluster idle ≤ 5 statements/s per node +6\.00 .* MISSED`),
+		regexp.MustCompile(`failover p99 ≤ 15s from SIGKILL to first object +p50 8\.0s, p99 9\.5s, max 9\.7s .* met`),
+		regexp.MustCompile(`10000 enabled accounts +1\.13% +3\.00% +3\.67 +6\.00`),
+		regexp.MustCompile(`3 nodes vs 1 +0\.88x`),
+	} {
+		if !want.MatchString(b.String()) {
+			t.Errorf("the table lacks %s:\n%s", want, b.String())
+		}
+	}
 }

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/j1ds/j1ds/internal/cluster"
+	"github.com/j1ds/j1ds/internal/exporter"
 )
 
 // Config sizes a bench run.
@@ -31,10 +34,28 @@ type Config struct {
 	Profile string
 	// Only lists the phases to run (nil: all of phases).
 	Only []string
-	// Store adds the PostgreSQL backend to the export and ingest phases:
-	// a postgres:// URL of a server to measure, or StoreLocal for one the
-	// bench starts (localpg); "" measures the embedded store only.
+	// Store adds the PostgreSQL backend to the export and ingest phases,
+	// and runs the cluster phase: a postgres:// URL of a server to
+	// measure, or StoreLocal for one the bench starts (localpg); ""
+	// measures the embedded store only.
 	Store string
+	// The cluster phase (with Store): ClusterNodes j1ds serve processes on
+	// one database. Idle cost at ClusterIdleBase and at ClusterIdleAccounts
+	// enabled accounts, each node measured over ClusterIdleFor; failover
+	// with ClusterFailoverAccounts enabled accounts; export of a backlog of
+	// ClusterBacklogChanges changes over ClusterBacklogAccounts accounts.
+	// The nodes flush every ClusterFlushInterval (short, so that the
+	// failover's changes are due when their node dies); every node's
+	// lease is ClusterLeaseTTL.
+	ClusterNodes                                  int
+	ClusterIdleBase, ClusterIdleAccounts          int
+	ClusterIdleFor                                time.Duration
+	ClusterFailoverAccounts                       int
+	ClusterBacklogAccounts, ClusterBacklogChanges int
+	ClusterFlushInterval, ClusterLeaseTTL         time.Duration
+	// Binary is the j1ds binary the cluster phase starts nodes from
+	// (default: this process's executable, as j1ds bench is j1ds).
+	Binary string
 }
 
 // StoreLocal is the --store value that has the bench start a PostgreSQL
@@ -45,7 +66,7 @@ const StoreLocal = "local"
 func (c Config) postgres() bool { return c.Store != "" }
 
 // phases are the phases of a run, in order; --only picks some.
-var phases = []string{"idle", "burst", "export", "latency", "ingest"}
+var phases = []string{"idle", "burst", "export", "latency", "ingest", "cluster"}
 
 // runs reports whether phase is part of the run.
 func (c Config) runs(phase string) bool {
@@ -82,6 +103,8 @@ var quickSizes = map[string]string{
 	"burst-changes": "50000", "burst-accounts": "100",
 	"idle-accounts": "1000", "idle-for": "2s",
 	"latency-accounts": "10", "latency-for": "5s",
+	"cluster-idle-accounts": "1000", "cluster-idle-for": "10s", "cluster-failover-accounts": "300",
+	"cluster-backlog-accounts": "24", "cluster-backlog-changes": "24000",
 }
 
 // DefaultConfig returns the sizes of a full run.
@@ -92,6 +115,9 @@ func DefaultConfig() Config {
 		BurstChanges: 1000000, BurstAccounts: 1000,
 		IdleAccounts: 10000, IdleFor: 10 * time.Second,
 		LatencyAccounts: 50, LatencyFor: 30 * time.Second,
+		ClusterNodes: 3, ClusterIdleBase: 100, ClusterIdleAccounts: 10000, ClusterIdleFor: time.Minute,
+		ClusterFailoverAccounts: 3000, ClusterBacklogAccounts: 96, ClusterBacklogChanges: 240000,
+		ClusterFlushInterval: 2 * time.Second, ClusterLeaseTTL: cluster.DefaultLeaseTTL,
 	}
 }
 
@@ -114,10 +140,19 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.IntVar(&c.LatencyAccounts, "latency-accounts", c.LatencyAccounts, "latency: accounts writing a steady load")
 	fs.DurationVar(&c.LatencyFor, "latency-for", c.LatencyFor, "latency: how long the steady load runs")
 	fs.StringVar(&c.Profile, "profile", c.Profile, "directory for CPU profiles (pprof) of the export, burst and ingest phases")
-	fs.StringVar(&c.Store, "store", c.Store, "also measure the PostgreSQL backend in the export and ingest phases: a postgres://USER@HOST:PORT/DB?sslmode=... URL, "+
+	fs.IntVar(&c.ClusterNodes, "cluster-nodes", c.ClusterNodes, "cluster (with --store): j1ds serve processes started on one database")
+	fs.IntVar(&c.ClusterIdleBase, "cluster-idle-base", c.ClusterIdleBase, "cluster: enabled accounts of the first idle measurement")
+	fs.IntVar(&c.ClusterIdleAccounts, "cluster-idle-accounts", c.ClusterIdleAccounts, "cluster: enabled accounts of the second idle measurement")
+	fs.DurationVar(&c.ClusterIdleFor, "cluster-idle-for", c.ClusterIdleFor, "cluster: how long each node's idle CPU and statements are measured (a minute holds every periodic task of a node: the log's retention pass runs once a minute)")
+	fs.IntVar(&c.ClusterFailoverAccounts, "cluster-failover-accounts", c.ClusterFailoverAccounts, "cluster: enabled accounts over the nodes when one is killed")
+	fs.IntVar(&c.ClusterBacklogAccounts, "cluster-backlog-accounts", c.ClusterBacklogAccounts, "cluster: accounts of the backlog exported by one node, then by all")
+	fs.IntVar(&c.ClusterBacklogChanges, "cluster-backlog-changes", c.ClusterBacklogChanges, "cluster: changes in the backlog")
+	fs.DurationVar(&c.ClusterFlushInterval, "cluster-flush-interval", c.ClusterFlushInterval, "cluster: the nodes' --flush-interval")
+	fs.DurationVar(&c.ClusterLeaseTTL, "cluster-lease-ttl", c.ClusterLeaseTTL, "cluster: the nodes' --lease-ttl")
+	fs.StringVar(&c.Store, "store", c.Store, "also measure the PostgreSQL backend in the export and ingest phases, and run the cluster phase: a postgres://USER@HOST:PORT/DB?sslmode=... URL, "+
 		"whose user may create databases (the bench creates and drops its own, j1ds_bench_*, and writes nothing to DB), or \""+StoreLocal+"\" to start a PostgreSQL of the bench's own "+
 		"from Debian's package (/usr/lib/postgresql/*/bin, or $J1DS_PG_BINDIR; as the postgres user when root) for the run (default: the embedded store only)")
-	fs.Func("only", "run only these phases, comma-separated: "+strings.Join(phases, ", ")+" (default: all); the goals of the others are not judged", func(v string) error {
+	fs.Func("only", "run only these phases, comma-separated: "+strings.Join(phases, ", ")+" (default: all; cluster with --store only); the goals of the others are not judged", func(v string) error {
 		c.Only = nil
 		for p := range strings.SplitSeq(v, ",") {
 			if p = strings.TrimSpace(p); !slices.Contains(phases, p) {
@@ -166,6 +201,37 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--latency-for %s must be at least 1s", c.LatencyFor)
 	case c.Store != "" && c.Store != StoreLocal && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://"):
 		return fmt.Errorf("--store %q must be a postgres:// URL or %q", redactURL(c.Store), StoreLocal)
+	case c.Store == "" && slices.Contains(c.Only, "cluster"):
+		return fmt.Errorf("--only cluster needs --store: the cluster phase runs j1ds serve nodes on PostgreSQL (--store %s starts one for the run)", StoreLocal)
+	}
+	if c.postgres() && c.runs("cluster") {
+		return c.validateCluster()
+	}
+	return nil
+}
+
+// validateCluster checks the sizes of the cluster phase, which runs only
+// with --store.
+func (c Config) validateCluster() error {
+	switch {
+	case c.ClusterIdleBase < 1:
+		return fmt.Errorf("--cluster-idle-base %d must be positive", c.ClusterIdleBase)
+	case c.ClusterBacklogAccounts < 1:
+		return fmt.Errorf("--cluster-backlog-accounts %d must be positive", c.ClusterBacklogAccounts)
+	case c.ClusterNodes < 2 || c.ClusterNodes > 16:
+		return fmt.Errorf("--cluster-nodes %d must be between 2 and 16 (the failover kills one; the export compares one node with all)", c.ClusterNodes)
+	case c.ClusterIdleAccounts < c.ClusterIdleBase:
+		return fmt.Errorf("--cluster-idle-accounts %d must be at least --cluster-idle-base %d", c.ClusterIdleAccounts, c.ClusterIdleBase)
+	case c.ClusterIdleFor < time.Second:
+		return fmt.Errorf("--cluster-idle-for %s must be at least 1s", c.ClusterIdleFor)
+	case c.ClusterFailoverAccounts < c.ClusterNodes:
+		return fmt.Errorf("--cluster-failover-accounts %d must be at least --cluster-nodes %d", c.ClusterFailoverAccounts, c.ClusterNodes)
+	case c.ClusterBacklogChanges < c.ClusterBacklogAccounts:
+		return fmt.Errorf("--cluster-backlog-changes %d must be at least --cluster-backlog-accounts %d", c.ClusterBacklogChanges, c.ClusterBacklogAccounts)
+	case c.ClusterFlushInterval < exporter.MinFlushInterval:
+		return fmt.Errorf("--cluster-flush-interval %s must be at least %s", c.ClusterFlushInterval, exporter.MinFlushInterval)
+	case c.ClusterLeaseTTL < cluster.MinLeaseTTL || c.ClusterLeaseTTL > time.Hour:
+		return fmt.Errorf("--cluster-lease-ttl %s must be between %s and 1h", c.ClusterLeaseTTL, cluster.MinLeaseTTL)
 	}
 	return nil
 }

@@ -13,8 +13,13 @@
 // PostgreSQL backend (postgres.go): the export reading the same corpus
 // from PostgreSQL against the export reading it from Pebble, and the
 // graph store and the sync API on PostgreSQL against raw PostgreSQL
-// writing the store's own rows again. report.go prints the figures and
-// judges the goals.
+// writing the store's own rows again. With --store the cluster phase
+// also runs, last (cluster.go; its nodes in clusternodes.go): j1ds serve
+// processes started from the j1ds binary as the nodes of a cluster on one
+// database, measured for their idle cost per node at a few and at many
+// enabled accounts, the time from one node's SIGKILL to the first object
+// of each of its accounts, and the export of one backlog by one node and
+// by all. report.go prints the figures and judges the goals.
 //
 // The bench is a tool, not part of the service: j1ds serve never imports
 // it.

@@ -223,39 +223,45 @@ func benchStore(dir string, corpus [][]byte, batch, writers int) (int, error) {
 // many objects is asked to.
 func writeCorpus(g graph.Graph, corpus [][]byte, batch, writers int) (int, error) {
 	err := inBatches(corpus, batch, writers, func(w, _ int, items [][]byte) error {
-		account := fmt.Sprintf("bench%d", w)
-		_, err := g.Update(account, func(tx graph.Txn) error {
-			p, ok := tx.(graph.Prefetcher)
-			if !ok {
-				for _, raw := range items {
-					if err := upsertEntity(tx, raw); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			ins := make([]graph.Input, len(items))
-			ids := make([]string, len(items))
-			for i, raw := range items {
-				in, err := parseEntity(raw)
-				if err != nil {
-					return err
-				}
-				ins[i], ids[i] = in, graph.ObjectID(account, in.Scope, in.Key)
-			}
-			if err := p.Prefetch(ids); err != nil {
-				return err
-			}
-			for i := range ins {
-				if _, _, err := tx.Upsert(&ins[i]); err != nil {
+		return upsertEntities(g, fmt.Sprintf("bench%d", w), items)
+	})
+	return len(corpus), err
+}
+
+// upsertEntities commits entities of the ingest corpus to an account in one
+// transaction, handing their ids to a graph.Prefetcher first where the
+// store has one.
+func upsertEntities(g graph.Graph, account string, items [][]byte) error {
+	_, err := g.Update(account, func(tx graph.Txn) error {
+		p, ok := tx.(graph.Prefetcher)
+		if !ok {
+			for _, raw := range items {
+				if err := upsertEntity(tx, raw); err != nil {
 					return err
 				}
 			}
 			return nil
-		})
-		return err
+		}
+		ins := make([]graph.Input, len(items))
+		ids := make([]string, len(items))
+		for i, raw := range items {
+			in, err := parseEntity(raw)
+			if err != nil {
+				return err
+			}
+			ins[i], ids[i] = in, graph.ObjectID(account, in.Scope, in.Key)
+		}
+		if err := p.Prefetch(ids); err != nil {
+			return err
+		}
+		for i := range ins {
+			if _, _, err := tx.Upsert(&ins[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return len(corpus), err
+	return err
 }
 
 // parseEntity parses one entity of the ingest corpus as the bench's

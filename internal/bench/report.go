@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // report is what the bench prints: the table, or with --json this
@@ -147,9 +148,56 @@ type report struct {
 	PGSyncAPI                   float64 `json:"pg_sync_api_events_per_s,omitempty"`
 	PGSyncAPIVsRaw              float64 `json:"pg_sync_api_vs_raw,omitempty"`
 
+	// The cluster phase, with --store (cluster.go); absent without it.
+	*clusterReport
+
 	TotalSeconds        float64 `json:"total_s"`
 	ingestMeasurement   []ingestResult
 	pgIngestMeasurement []ingestResult
+}
+
+// clusterReport holds the figures of the cluster phase: j1ds serve nodes
+// on one database. Idle figures are per node: the mean over the nodes, and
+// the worst node (_max), at cluster_idle_accounts enabled accounts, and at
+// cluster_idle_base_accounts (_base). Failover times are seconds from the
+// kill. Export rates count the nodes' wall clock from the first account
+// enabled to the last object, and their CPU (not PostgreSQL's, nor
+// versitygw's).
+type clusterReport struct {
+	ClusterSeconds               float64       `json:"cluster_s"` // the whole phase
+	ClusterNodes                 int           `json:"cluster_nodes"`
+	ClusterLeaseTTLS             float64       `json:"cluster_lease_ttl_s"`
+	ClusterFlushIntervalS        float64       `json:"cluster_flush_interval_s"`
+	ClusterIdleForS              float64       `json:"cluster_idle_window_s"`
+	ClusterIdleBaseAccounts      int           `json:"cluster_idle_base_accounts"`
+	ClusterIdleAccounts          int           `json:"cluster_idle_accounts"`
+	ClusterIdle                  []clusterIdle `json:"cluster_idle"` // every node at each number of accounts
+	ClusterIdleCPU               float64       `json:"cluster_idle_cpu_fraction"`
+	ClusterIdleCPUMax            float64       `json:"cluster_idle_cpu_fraction_max"`
+	ClusterIdleStatements        float64       `json:"cluster_idle_statements_per_s"`
+	ClusterIdleStatementsMax     float64       `json:"cluster_idle_statements_per_s_max"`
+	ClusterIdleBaseCPU           float64       `json:"cluster_idle_base_cpu_fraction"`
+	ClusterIdleBaseStatements    float64       `json:"cluster_idle_base_statements_per_s"`
+	ClusterIdleCPUVsBase         float64       `json:"cluster_idle_cpu_vs_base"`
+	ClusterIdleStatementsVsBase  float64       `json:"cluster_idle_statements_vs_base"`
+	ClusterFailoverAccounts      int           `json:"cluster_failover_accounts"`
+	ClusterFailoverWritten       int           `json:"cluster_failover_written_accounts"`
+	ClusterFailoverMeasured      int           `json:"cluster_failover_measured_accounts"`
+	ClusterFailoverFlushedBefore int           `json:"cluster_failover_flushed_before_kill"`
+	ClusterFailoverMissing       int           `json:"cluster_failover_missing_accounts"`
+	ClusterFailoverP50           float64       `json:"cluster_failover_p50_s"`
+	ClusterFailoverP99           float64       `json:"cluster_failover_p99_s"`
+	ClusterFailoverMax           float64       `json:"cluster_failover_max_s"`
+	ClusterFailoverClaimMin      float64       `json:"cluster_failover_claim_min_s"`
+	ClusterFailoverClaimMax      float64       `json:"cluster_failover_claim_max_s"`
+	ClusterFailoverWriteS        float64       `json:"cluster_failover_writes_s"`
+	ClusterBacklogAccounts       int           `json:"cluster_backlog_accounts"`
+	ClusterBacklogChanges        int           `json:"cluster_backlog_changes"`
+	ClusterExportOneNode         float64       `json:"cluster_export_one_node_events_per_s"`
+	ClusterExport                float64       `json:"cluster_export_events_per_s"`
+	ClusterExportVsOneNode       float64       `json:"cluster_export_vs_one_node"`
+	ClusterExportOneNodePerCPU   float64       `json:"cluster_export_one_node_events_per_cpu_s"`
+	ClusterExportPerCPU          float64       `json:"cluster_export_events_per_cpu_s"`
 }
 
 type ingestResult struct {
@@ -160,6 +208,10 @@ type ingestResult struct {
 // check refuses a report with a figure that is not a positive finite
 // number: a phase measured nothing.
 func (r *report) check(c Config) error {
+	cr := r.clusterReport
+	if cr == nil {
+		cr = &clusterReport{}
+	}
 	for name, m := range map[string]struct {
 		phase    string
 		v        float64
@@ -171,7 +223,9 @@ func (r *report) check(c Config) error {
 		"burst_peak_rss_bytes": {"burst", float64(r.BurstPeakRSS), false}, "idle_rss_bytes": {"idle", float64(r.IdleRSS), false},
 		"pg_export_events_per_s": {"export", r.PGExport, true}, "pg_export_no_upload_events_per_s": {"export", r.PGExportNoUpload, true},
 		"pg_ingest_events_per_s": {"ingest", r.PGIngest, true}, "pg_raw_events_per_s": {"ingest", r.PGRaw, true},
-		"pg_sync_api_events_per_s": {"ingest", r.PGSyncAPI, true},
+		"pg_sync_api_events_per_s":      {"ingest", r.PGSyncAPI, true},
+		"cluster_idle_statements_per_s": {"cluster", cr.ClusterIdleStatements, true}, "cluster_failover_p99_s": {"cluster", cr.ClusterFailoverP99, true},
+		"cluster_export_events_per_s": {"cluster", cr.ClusterExport, true}, "cluster_export_one_node_events_per_s": {"cluster", cr.ClusterExportOneNode, true},
 	} {
 		if c.runs(m.phase) && (!m.postgres || c.postgres()) && (m.v <= 0 || math.IsInf(m.v, 0) || math.IsNaN(m.v)) {
 			return fmt.Errorf("bench: %s is %v: the %s phase measured nothing", name, m.v, m.phase)
@@ -218,6 +272,9 @@ func (r *report) table(w io.Writer, c Config) error {
 			fmt.Fprintf(w, "each row %s on new databases; every commit synced as the server is configured\n\n", r.runsText())
 		}
 	}
+	if r.clusterReport != nil {
+		r.clusterTables(w)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "goal\tmeasured\t\t")
@@ -245,6 +302,15 @@ func (r *report) table(w io.Writer, c Config) error {
 	if c.runs("idle") {
 		fmt.Fprintf(tw, "idle ≤ 1%% of a core\t%.2f%% (%d accounts, RSS %s, heap %s)\t%s\t\n", 100*r.IdleCPU, r.IdleAccounts, mib(r.IdleRSS), mib(r.IdleHeap), goal(r.IdleCPU <= 0.01))
 	}
+	if cr := r.clusterReport; cr != nil {
+		fmt.Fprintf(tw, "cluster idle ≤ %.0f%% of a core per node\t%.2f%% the busiest node at %d accounts (mean %.2f%%; %.2fx the mean at %d accounts)\t%s\t\n",
+			100*clusterIdleCPUGoal, 100*cr.ClusterIdleCPUMax, cr.ClusterIdleAccounts, 100*cr.ClusterIdleCPU, cr.ClusterIdleCPUVsBase, cr.ClusterIdleBaseAccounts, goal(cr.ClusterIdleCPUMax <= clusterIdleCPUGoal))
+		fmt.Fprintf(tw, "cluster idle ≤ %.0f statements/s per node\t%.2f the busiest node at %d accounts (mean %.2f; %.2fx the mean at %d accounts)\t%s\t\n",
+			clusterIdleStatementsGoal, cr.ClusterIdleStatementsMax, cr.ClusterIdleAccounts, cr.ClusterIdleStatements, cr.ClusterIdleStatementsVsBase, cr.ClusterIdleBaseAccounts, goal(cr.ClusterIdleStatementsMax <= clusterIdleStatementsGoal))
+		fmt.Fprintf(tw, "failover p99 ≤ %.0fs from SIGKILL to first object\tp50 %.1fs, p99 %.1fs, max %.1fs (%d accounts of the killed node; %d without an object)\t%s\t\n",
+			clusterFailoverGoal.Seconds(), cr.ClusterFailoverP50, cr.ClusterFailoverP99, cr.ClusterFailoverMax, cr.ClusterFailoverMeasured, cr.ClusterFailoverMissing,
+			goal(cr.ClusterFailoverP99 <= clusterFailoverGoal.Seconds() && cr.ClusterFailoverMissing == 0))
+	}
 	if c.runs("latency") {
 		fmt.Fprintf(tw, "p99 latency ≤ interval + 2s\tp50 %+.2fs, p99 %+.2fs, max %+.2fs (interval %.0fs, %d accounts, %d commits, %.0f events/s, %.0f ms a flush)\t%s\t\n",
 			r.LatencyP50, r.LatencyP99, r.LatencyMax, r.FlushIntervalS, r.LatencyAccounts, r.LatencyCommits, r.LatencyEventsPerS, 1000*r.FlushMeanS, goal(r.LatencyP99 <= 2))
@@ -255,6 +321,46 @@ func (r *report) table(w io.Writer, c Config) error {
 	tw.Flush()
 	fmt.Fprintf(w, "\ntotal %.0fs\n", r.TotalSeconds)
 	return nil
+}
+
+// The goals of the cluster phase.
+const (
+	clusterIdleCPUGoal        = 0.02 // of a core, per node
+	clusterIdleStatementsGoal = 5.0  // per second, per node
+	clusterFailoverGoal       = 15 * time.Second
+)
+
+// clusterTables prints the cluster phase's figures.
+func (r *report) clusterTables(w io.Writer) {
+	cr := r.clusterReport
+	fmt.Fprintf(w, "cluster: %d j1ds serve processes on one PostgreSQL database, --lease-ttl %.0fs, --flush-interval %.0fs; the phase took %.0fs\n\n",
+		cr.ClusterNodes, cr.ClusterLeaseTTLS, cr.ClusterFlushIntervalS, cr.ClusterSeconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "idle cost per node\tCPU, % of a core\tbusiest node\tstatements/s\tbusiest node\t")
+	for _, ci := range cr.ClusterIdle {
+		fmt.Fprintf(tw, "%d enabled accounts\t%.2f%%\t%.2f%%\t%.2f\t%.2f\t\n", ci.Accounts, 100*ci.mean(cpuOf), 100*ci.worst(cpuOf), ci.mean(statementsOf), ci.worst(statementsOf))
+	}
+	fmt.Fprintf(tw, "%d vs %d accounts\t%.2fx\t\t%.2fx\t\t\n", cr.ClusterIdleAccounts, cr.ClusterIdleBaseAccounts, cr.ClusterIdleCPUVsBase, cr.ClusterIdleStatementsVsBase)
+	tw.Flush()
+	fmt.Fprintf(w, "the mean over the %d nodes and the busiest: each process's CPU (/proc/PID/stat) and the statements it sent (j1ds_db_statements_total)\n"+
+		"over %.0fs, once every node had loaded its accounts; the idle cost of a cluster should grow with its nodes, not its accounts\n\n", cr.ClusterNodes, cr.ClusterIdleForS)
+
+	fmt.Fprintf(w, "failover: %d enabled accounts over %d nodes; one change to each of the %d accounts of one node, through its API (%.1fs), and the node killed (SIGKILL)\n",
+		cr.ClusterFailoverAccounts, cr.ClusterNodes, cr.ClusterFailoverWritten, cr.ClusterFailoverWriteS)
+	fmt.Fprintf(w, "  from the kill to each account's first object, stored by another node: p50 %.2fs, p99 %.2fs, max %.2fs over %d accounts\n",
+		cr.ClusterFailoverP50, cr.ClusterFailoverP99, cr.ClusterFailoverMax, cr.ClusterFailoverMeasured)
+	fmt.Fprintf(w, "  from the kill to the claim of their groups by the other nodes: %.2fs to %.2fs (the dead node's lease must end first)\n", cr.ClusterFailoverClaimMin, cr.ClusterFailoverClaimMax)
+	fmt.Fprintf(w, "  %d accounts exported by the node before it died, %d with no object %s after the kill\n\n", cr.ClusterFailoverFlushedBefore, cr.ClusterFailoverMissing, failoverWait)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "cluster export of a backlog\tevents/s\tevents per CPU-second of the nodes\t")
+	fmt.Fprintf(tw, "1 node\t%.0f\t%.0f\t\n", cr.ClusterExportOneNode, cr.ClusterExportOneNodePerCPU)
+	fmt.Fprintf(tw, "%d nodes\t%.0f\t%.0f\t\n", cr.ClusterNodes, cr.ClusterExport, cr.ClusterExportPerCPU)
+	fmt.Fprintf(tw, "%d nodes vs 1\t%.2fx\t%.2fx\t\n", cr.ClusterNodes, cr.ClusterExportVsOneNode, ratio(cr.ClusterExportPerCPU, cr.ClusterExportOneNodePerCPU))
+	tw.Flush()
+	fmt.Fprintf(w, "each row %s, one node and all taking turns: %d changes over %d accounts, committed before streaming starts, exported from the log's start\n"+
+		"into a new bucket; wall clock from the first account enabled to the last object stored; the nodes, PostgreSQL and versitygw share the %d cores\n\n",
+		r.runsText(), cr.ClusterBacklogChanges, cr.ClusterBacklogAccounts, r.CPUs)
 }
 
 // exportTables prints the corpus, the encode limit and the throughput.
