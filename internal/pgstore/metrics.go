@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 			}, func() float64 { return float64(s.pool.Stat().IdleConns()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "j1ds_db_statements_total",
-				Help: "Statements sent to PostgreSQL (each of a batch, and BEGIN and COMMIT, count one).",
+				Help: "Statements sent to PostgreSQL (each of a batch, BEGIN, COMMIT and a health-check ping count one).",
 			}, func() float64 { return float64(s.Statements()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "j1ds_db_acquire_wait_seconds_total",

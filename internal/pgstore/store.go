@@ -111,6 +111,16 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = "j1ds"
 	counter := &statementCounter{}
 	cfg.ConnConfig.Tracer = counter
+	// pgxpool's health check (pgx's default: a connection idle for more
+	// than a second is pinged when acquired) goes below the tracer: it is
+	// counted here.
+	cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+		if p.IdleDuration > time.Second {
+			counter.n.Add(1)
+			return true
+		}
+		return false
+	}
 	// Statements are prepared once per connection and described from the
 	// cache afterwards.
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -165,6 +175,12 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	s.pool.Close()
 	return nil
+}
+
+// Ping makes a round trip to the database (counted with the statements).
+func (s *Store) Ping(ctx context.Context) error {
+	s.statements.n.Add(1)
+	return s.pool.Ping(ctx)
 }
 
 // Pool returns the store's connection pool, for what measures or inspects

@@ -8,9 +8,9 @@ import (
 )
 
 // statementCounter counts the statements this process sends to the
-// database, each statement of a batch and a transaction's BEGIN and COMMIT
-// included (j1ds_db_statements_total): the figure the idle-cost bench
-// reads per node.
+// database, each statement of a batch, a transaction's BEGIN and COMMIT,
+// and the pool's health-check pings included (j1ds_db_statements_total):
+// the figure the idle-cost bench reads per node.
 type statementCounter struct{ n atomic.Uint64 }
 
 var (

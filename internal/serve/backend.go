@@ -131,11 +131,11 @@ func readiness(store *pgstore.Store, log *slog.Logger) func() error {
 	return func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 		defer cancel()
-		err := store.Pool().Ping(ctx)
+		err := store.Ping(ctx)
 		if err != nil && ctx.Err() == nil {
 			// A pooled connection the database closed fails once and is
 			// dropped: the second round trip opens a new one.
-			err = store.Pool().Ping(ctx)
+			err = store.Ping(ctx)
 		}
 		last.Lock()
 		changed := (err != nil) != last.bad
