@@ -40,7 +40,7 @@ run: build
 .PHONY: matrix
 matrix:
 	J1DS_MATRIX=full $(GO) test -race -count=1 -timeout 60m -v \
-		-run '^(TestCrashMatrix|TestS3FaultMatrix|TestS3LateUploadAfterTimeout|TestS3OutageLongerThanRetention|TestDiskFullAPI|TestSoak)$$' ./internal/e2e/
+		-run '^(TestCrashMatrix|TestS3FaultMatrix|TestS3LateUploadAfterTimeout|TestS3OutageLongerThanRetention|TestDiskFullAPI|TestSoak|TestClusterChaos)$$' ./internal/e2e/
 
 # Fuzz each target for FUZZTIME (seeds alone run in `make test`).
 FUZZTIME ?= 30s

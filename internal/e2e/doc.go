@@ -14,6 +14,12 @@
 //     at random moments, restarted on the same data.
 //   - postgres_test.go: PostgreSQL restarted and stopped under a running
 //     j1ds: readiness, 503 answers, reconnection, nothing lost.
+//   - cluster_test.go: cluster mode, several j1ds serve processes on one
+//     database (clusterharness_test.go): requests to any node, failover
+//     after SIGKILL, handover at SIGTERM, a joining node, a finalization
+//     taken over from a dead node, and a chaos run of kills, a frozen
+//     node, SIGTERMs and a PostgreSQL restart, each ending with every
+//     change in the bucket exactly once.
 //
 // The stream, crash and fault tests run on both backends (backend_test.go):
 // the embedded store in a data directory, and PostgreSQL (serve --store)
