@@ -3,7 +3,7 @@
 //	demo     a local S3 server, j1ds and a synthetic integration: watch objects land (demo.go)
 //	serve    the graph store, its transaction log, the exporter and the APIs (serve.go; internal/serve)
 //	admin    accounts and API keys through the operator API (admin.go)
-//	bench    encode, export, latency, memory, cost and ingest figures (bench.go; internal/bench)
+//	bench    encode, export, latency, memory, cost, ingest and (with --store) cluster figures (bench.go; internal/bench)
 //	policy   the bucket policy customers apply to their bucket (policy.go)
 //	verify   check an account's streamed objects (verify.go; internal/verify)
 //
@@ -32,7 +32,7 @@ Usage:
   j1ds demo [flags]         a local S3 server, j1ds and a synthetic integration: watch objects land
   j1ds serve [flags]        run the graph store, transaction log and APIs
   j1ds admin <command>      create accounts and API keys through the operator API
-  j1ds bench [flags]        measure encode, export, latency, memory, cost and ingest (--quick, --json)
+  j1ds bench [flags]        measure encode, export, latency, memory, cost, ingest and, with --store, a cluster (--quick, --json)
   j1ds policy --bucket B    print the bucket policy customers apply to their bucket
   j1ds verify [flags]       check an account's streamed objects (and --compare them with j1ds)
 
