@@ -119,9 +119,21 @@ func (tc *testCluster) spawnBuild(kind binaryKind, name string, extraEnv ...stri
 	t.Helper()
 	env := append(append([]string{"J1DS_NODE_NAME=" + name}, tc.env...), extraEnv...)
 	c := startBinaryChild(t, tc.e, kind, tc.cfg, env...)
-	t.Cleanup(func() { // before spawnChild's, which kills the process
-		if strings.Contains(c.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("%s (pid %d) reported a data race:\n%s", name, c.cmd.Process.Pid, tail(c.stderr.String(), 200))
+	t.Cleanup(func() { // before spawnChild's, which kills the process and prints its log's tail
+		log := c.stderr.String()
+		if strings.Contains(log, "WARNING: DATA RACE") {
+			t.Errorf("%s (pid %d) reported a data race:\n%s", name, c.cmd.Process.Pid, tail(log, 200))
+		}
+		if t.Failed() {
+			// The tail is mostly objects exported: the cluster's events
+			// (claims, losses, warnings) are shown apart.
+			var events []string
+			for l := range strings.Lines(log) {
+				if !strings.Contains(l, `"msg":"object exported"`) && !strings.Contains(l, `"msg":"job finished"`) {
+					events = append(events, strings.TrimSuffix(l, "\n"))
+				}
+			}
+			t.Logf("%s (pid %d), its log without objects exported and jobs finished:\n%s", name, c.cmd.Process.Pid, tail(strings.Join(events, "\n"), 300))
 		}
 	})
 	return c
