@@ -388,7 +388,9 @@ func (m *Manager) claim(ctx context.Context, snap Snapshot, nodes map[string]Nod
 		return nil
 	}
 	want = want[:min(n, len(want))]
-	got, err := m.store.Claim(ctx, m.cfg.Node.ID, want)
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL/2)
+	got, err := m.store.Claim(cctx, m.cfg.Node.ID, want)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -438,7 +440,9 @@ func (m *Manager) release(ctx context.Context, held map[int]int64, n int) error 
 	if m.exp != nil {
 		m.exp.Forget(m.Owns)
 	}
-	if err := m.store.Release(ctx, m.cfg.Node.ID, leases); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL/2)
+	defer cancel()
+	if err := m.store.Release(rctx, m.cfg.Node.ID, leases); err != nil {
 		return err
 	}
 	m.log.Info("released export groups to other nodes", slog.Int("groups", len(leases)))

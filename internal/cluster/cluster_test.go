@@ -274,3 +274,40 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestFrozenWriterBlocksNothing: a node frozen inside a checkpoint write
+// holds its group's row FOR SHARE. The node that takes over must go on
+// renewing and claim every other group at once, and that one as soon as
+// the write ends (its transaction ends itself when idle: fence).
+func TestFrozenWriterBlocksNothing(t *testing.T) {
+	_, url := localpg.Shared(t)
+	ttl := time.Second
+	a := join(t, url, "a", ttl)
+	held := accountOfGroup[7]
+	ctx := context.Background()
+	tx, err := a.pg.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT token FROM export_groups WHERE grp = $1 FOR SHARE", cluster.GroupOf(held)); err != nil {
+		t.Fatal(err)
+	}
+	a.kill()
+	b := join(t, url, "b", ttl)
+	waitUntil(t, "the other groups claimed while one is locked", func() bool { return b.groups() == cluster.Groups-1 })
+	time.Sleep(3 * ttl) // renewals go on meanwhile
+	v, err := b.m.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range v.Nodes {
+		if n.Name == "b" && (!n.Live || n.Groups != cluster.Groups-1) {
+			t.Fatalf("the claiming node stopped renewing or claimed the locked group: %+v", n)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the last group claimed once the write ended", func() bool { return b.groups() == cluster.Groups })
+}

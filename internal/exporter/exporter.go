@@ -160,6 +160,11 @@ type Exporter struct {
 	mu struct {
 		sync.Mutex
 		accounts map[string]*account
+		// draining holds accounts removed while a flush of theirs ran
+		// (disabled, retargeted, given up to another node, reloaded): no
+		// new copy of the account is installed before that flush ends, so
+		// one process never runs two flushes of an account.
+		draining map[string]*account
 		due      dueHeap
 		running  int
 		closing  bool
@@ -192,6 +197,9 @@ type account struct {
 	nextAttempt time.Time // when the account is due; zero when not scheduled
 	queued      bool
 	running     bool
+	// reinstall is set on a draining account when a new copy was asked
+	// for meanwhile: the end of its flush reloads the account.
+	reinstall   bool
 	cancel      context.CancelFunc
 	index       int // in the due heap, -1 when not there
 }
@@ -205,6 +213,7 @@ func New(src changelog.Source, cp stream.Checkpoint, dest Destination, cfg Confi
 	cfg.setDefaults()
 	e := &Exporter{cfg: cfg, src: src, checkpoint: cp, dest: dest, wake: make(chan struct{}, 1), work: make(chan *account)}
 	e.mu.accounts = make(map[string]*account)
+	e.mu.draining = make(map[string]*account)
 	e.mu.idle = sync.NewCond(&e.mu)
 	e.metrics = newMetrics(cfg.Registerer, e)
 	return e, nil
@@ -324,6 +333,9 @@ func (e *Exporter) removeLocked(a *account) {
 	if a.cancel != nil {
 		a.cancel()
 	}
+	if a.running {
+		e.mu.draining[a.id] = a
+	}
 	if a.index >= 0 {
 		heap.Remove(&e.mu.due, a.index)
 	}
@@ -404,6 +416,13 @@ func (e *Exporter) install(r stream.State) error {
 			return nil // installed meanwhile
 		}
 		e.removeLocked(cur)
+	}
+	if d := e.mu.draining[r.Account]; d != nil {
+		// A flush of a removed copy still runs: the account is installed
+		// again from its state as that flush leaves it (settle).
+		d.reinstall = true
+		e.mu.Unlock()
+		return nil
 	}
 	e.mu.accounts[r.Account] = a
 	e.metrics.enabled.Inc()

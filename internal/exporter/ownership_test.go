@@ -106,3 +106,54 @@ func TestStaleStateIsReloaded(t *testing.T) {
 		t.Fatalf("the new bucket's records %q do not end with the last writes %q", got, want)
 	}
 }
+
+// TestReinstallWaitsForTheFlushOfTheCopyRemoved: an account given up and
+// taken again (Forget, then Rescan: as when a node hears the others again
+// after a lost connection) while one of its flushes is past the upload
+// gets no second copy until that flush has moved the cursor; the new copy
+// starts from there and the stream goes on, every change once.
+func TestReinstallWaitsForTheFlushOfTheCopyRemoved(t *testing.T) {
+	o := &owned{}
+	o.only("acct")
+	uploaded, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e := newEnv(t, exporter.Config{FlushInterval: time.Second, Owns: o.owns, AfterUpload: func(string, string) {
+		once.Do(func() {
+			close(uploaded)
+			<-release
+		})
+	}})
+	var released sync.Once
+	unblock := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the exporter's Close, which waits for the flush
+	e.enable("acct", "bkt")
+	want := e.write("acct", 2)
+	e.clock.Advance(2 * time.Second)
+	<-uploaded // stored; the cursor has not moved yet
+
+	e.exp.Forget(func(string) bool { return false })
+	if err := e.exp.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.exp.Accounts(); n != 0 {
+		t.Fatalf("a second copy of the account was installed while the first one's flush ran (%d accounts)", n)
+	}
+	unblock()
+	waitFor(t, "the account installed again once the flush ended", func() bool { return e.exp.Accounts() == 1 })
+
+	want = append(want, e.write("acct", 3)...)
+	caughtUp := func() bool {
+		r, _ := e.st.Get("acct")
+		return r.Stream.Cursor == mustEnd(t, e.store, "acct")
+	}
+	e.advanceUntil("the next changes exported", caughtUp)
+	if got := e.dest.lines(t, "bkt/jupiterone/graph/cdc/accountId=acct/"); !slices.Equal(got, want) {
+		t.Fatalf("records differ:\n got %q\nwant %q", got, want)
+	}
+	if r, _ := e.st.Get("acct"); r.Stream.LastError != nil {
+		t.Fatalf("the stream shows an error: %+v", r.Stream.LastError)
+	}
+	if puts, keys := e.dest.putCount(), len(e.dest.keys()); puts != keys {
+		t.Fatalf("%d uploads for %d objects: a batch was stored twice", puts, keys)
+	}
+}

@@ -118,28 +118,58 @@ func (e *Exporter) run(a *account) {
 			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
 		}
 	}
-	e.settle(a, res, err, c)
-	if errors.Is(err, stream.ErrStale) {
+	if e.settle(a, res, err, c) {
 		// The state changed under the flush (settings saved on another
-		// node whose word has not arrived, or the account's group claimed
-		// by another node): read it again.
-		if rerr := e.Reload(a.id); rerr != nil {
-			e.cfg.Logger.Warn("could not reload the stream state after it changed", slog.String("account", a.id), slog.Any("err", rerr))
-		}
+		// node whose word has not arrived, the account's group claimed by
+		// another node, the cursor moved by a copy of the account that
+		// outlived a reload), or the account was asked for again while
+		// this flush ran: install it again from its saved state.
+		e.reload(a.id, 1)
 	}
 }
 
+// Reloads of an account that failed (its state could not be read) are
+// tried again, at most reloadAttempts times in all, backing off from
+// RetryMin.
+const reloadAttempts = 10
+
+// reload installs the account again from its saved state (Reload),
+// trying again later when the state cannot be read.
+func (e *Exporter) reload(id string, attempt int) {
+	err := e.Reload(id)
+	if err == nil || e.ctx.Err() != nil {
+		return
+	}
+	if attempt >= reloadAttempts {
+		e.cfg.Logger.Error("could not reload the stream state after it changed; the account is exported again after the next restart or move of its group",
+			slog.String("account", id), slog.Any("err", err), slog.Int("attempts", attempt))
+		return
+	}
+	wait := e.backoff(attempt)
+	e.cfg.Logger.Warn("could not reload the stream state after it changed; trying again", slog.String("account", id), slog.Any("err", err), slog.Duration("retry_in", wait))
+	time.AfterFunc(wait, func() { e.reload(id, attempt+1) })
+}
+
 // settle records the outcome of a flush of a (err, classified as c) and
-// schedules what comes next for it.
-func (e *Exporter) settle(a *account, res flushResult, err error, c Classification) {
+// schedules what comes next for it. It reports whether the account must be
+// loaded again from its saved state (Reload).
+func (e *Exporter) settle(a *account, res flushResult, err error, c Classification) (reload bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.mu.idle.Broadcast()
 	defer e.poke() // the account may be due again
 	e.mu.running--
 	a.running, a.cancel = false, nil
-	if e.mu.accounts[a.id] != a || errors.Is(err, stream.ErrStale) {
-		return // disabled or retargeted meanwhile: the result is discarded
+	if e.mu.draining[a.id] == a {
+		delete(e.mu.draining, a.id)
+		return a.reinstall // removed meanwhile: the result is discarded
+	}
+	if e.mu.accounts[a.id] != a {
+		return false
+	}
+	if errors.Is(err, stream.ErrStale) {
+		e.removeLocked(a)
+		return true
 	}
 	if res.cursor > a.cursor {
 		a.cursor = res.cursor
@@ -163,7 +193,7 @@ func (e *Exporter) settle(a *account, res flushResult, err error, c Classificati
 		if !e.mu.closing || !c.Permanent {
 			e.scheduleLocked(a, now.Add(wait))
 		}
-		return
+		return false
 	}
 	if a.failures > 0 {
 		e.cfg.Logger.Info("export recovered", slog.String("account", a.id), slog.Int("after_failures", a.failures))
@@ -181,6 +211,7 @@ func (e *Exporter) settle(a *account, res flushResult, err error, c Classificati
 	} else {
 		a.pendingSince, a.pendingBytes = 0, 0
 	}
+	return false
 }
 
 // backoff is the wait before retry n of a transient failure: exponential

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -122,20 +123,25 @@ func (c clusterStore) Snapshot(ctx context.Context) (cluster.Snapshot, error) {
 }
 
 // Claim takes the groups of want that are free or whose owner is dead (its
-// lease ended, or it left) for node, each with a new token. The UPDATE
-// locks each row it changes: a checkpoint write of the old owner that
-// holds the row FOR SHARE finishes first, and one that comes after sees
-// the new token.
+// lease ended, or it left) for node, each with a new token. It locks each
+// row it changes, and skips the rows a checkpoint write of the old owner
+// holds FOR SHARE (a write that comes after the claim sees the new
+// token): they are claimed at a later renewal, once the write committed,
+// so the new owner reads the state that write left. A write never holds
+// the row long: its transaction ends itself when idle (fence).
 func (c clusterStore) Claim(ctx context.Context, node string, want []int) ([]cluster.Lease, error) {
 	groups := make([]int32, len(want))
 	for i, g := range want {
 		groups[i] = int32(g)
 	}
 	rows, err := c.s.pool.Query(ctx, `UPDATE export_groups g SET node = $1, token = nextval('export_token'), claimed_at = now()
-		WHERE g.grp = ANY($2) AND (g.node IS NULL OR NOT EXISTS (
-			SELECT 1 FROM cluster_nodes n WHERE n.node = g.node AND n.expires_at > now() AND NOT n.leaving))
-		AND EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.node = $1 AND n.expires_at > now() AND NOT n.leaving)
-		RETURNING grp, token`, node, groups)
+		FROM (SELECT grp FROM export_groups c
+			WHERE c.grp = ANY($2) AND (c.node IS NULL OR NOT EXISTS (
+				SELECT 1 FROM cluster_nodes n WHERE n.node = c.node AND n.expires_at > now() AND NOT n.leaving))
+			AND EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.node = $1 AND n.expires_at > now() AND NOT n.leaving)
+			FOR UPDATE SKIP LOCKED) free
+		WHERE g.grp = free.grp
+		RETURNING g.grp, g.token`, node, groups)
 	if err != nil {
 		return nil, c.s.wrap("claim export groups", err)
 	}
@@ -180,12 +186,21 @@ func (c clusterStore) Leave(ctx context.Context, node string) error {
 	return c.s.wrap("leave the cluster", err)
 }
 
+// fencedIdleTimeout ends a fenced checkpoint write's transaction, and
+// releases its locks, when its node stops between two statements (paused,
+// cut off): its statements follow each other at once otherwise.
+const fencedIdleTimeout = 5 * time.Second
+
 // fence checks, in a checkpoint write's transaction, that the group is
 // still held with token, and holds its row FOR SHARE until the commit, so
-// that a claim of the group waits for the write.
+// that a claim of the group skips it until the write committed (Claim).
+// It also bounds the transaction's idle time (fencedIdleTimeout): a node
+// paused inside the write loses its session instead of blocking the claim
+// of the group and the account's state row for as long as it is paused.
 func fence(ctx context.Context, tx pgx.Tx, group int, token int64) error {
 	var cur int64
-	err := tx.QueryRow(ctx, "SELECT token FROM export_groups WHERE grp = $1 FOR SHARE", group).Scan(&cur)
+	err := tx.QueryRow(ctx, `SELECT token FROM export_groups, set_config('idle_in_transaction_session_timeout', $2, true)
+		WHERE grp = $1 FOR SHARE OF export_groups`, group, strconv.FormatInt(fencedIdleTimeout.Milliseconds(), 10)).Scan(&cur)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("export group %d does not exist", group)
 	}

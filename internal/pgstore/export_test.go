@@ -7,3 +7,7 @@ func (s *Store) Doubt(account string, before uint64) { s.doubt(account, before) 
 
 // OrphansSQL is the statement of Jobs.Orphans, for a test of its plan.
 const OrphansSQL = orphansSQL
+
+// FenceInTx is the fencing check of a checkpoint write, for a test of the
+// transaction it leaves.
+var FenceInTx = fence

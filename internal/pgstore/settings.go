@@ -256,19 +256,20 @@ func (ss *Settings) change(account string, fn func(*stream.State) error) error {
 	defer cancel()
 	var fnErr error // an error of fn, returned as it is
 	err := pgx.BeginFunc(ctx, ss.s.pool, func(tx pgx.Tx) error {
+		// The lease first: it also bounds the transaction's idle time
+		// before the account's row is locked.
+		if ss.fence != nil {
+			if err := fence(ctx, tx, group, token); err != nil {
+				if errors.Is(err, stream.ErrFenced) {
+					ss.fenced()
+					fnErr = err
+				}
+				return err
+			}
+		}
 		v, err := lockState(ctx, tx, account)
 		if err != nil {
 			return err
-		}
-		if ss.fence != nil {
-			if fnErr = fence(ctx, tx, group, token); errors.Is(fnErr, stream.ErrFenced) {
-				ss.fenced()
-				return fnErr
-			}
-			if fnErr != nil {
-				err, fnErr = fnErr, nil
-				return err
-			}
 		}
 		st, err := decodeState(account, v)
 		if err != nil {

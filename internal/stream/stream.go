@@ -15,6 +15,12 @@ var ErrStale = errors.New("stream settings changed")
 // is an ErrStale: the exporter discards what it was doing for the account.
 var ErrFenced = fmt.Errorf("%w: another node exports this account now", ErrStale)
 
+// ErrCursorMoved is returned by a cursor move or a saved attempt that
+// expected the cursor where it no longer is: another exporter of the
+// account moved it (a flush that outlived a reload of the account). It is
+// an ErrStale: the exporter reloads the account's state.
+var ErrCursorMoved = fmt.Errorf("%w: the cursor moved under this exporter", ErrStale)
+
 // MaxGaps bounds the gaps kept in an account's state; the oldest go first.
 const MaxGaps = 50
 
@@ -114,7 +120,7 @@ func (s *State) Advance(gen, lsn uint64, events int, key string, at time.Time) e
 		return err
 	}
 	if lsn <= s.Cursor {
-		return fmt.Errorf("advance %s: cursor %d would not move forward from %d", s.Account, lsn, s.Cursor)
+		return fmt.Errorf("advance %s: cursor %d would not move forward from %d: %w", s.Account, lsn, s.Cursor, ErrCursorMoved)
 	}
 	s.Cursor, s.Attempt = lsn, nil
 	s.ObjectsExported++
@@ -130,8 +136,11 @@ func (s *State) SaveAttempt(gen, after, through uint64) error {
 	if err := s.current(gen); err != nil {
 		return err
 	}
-	if after != s.Cursor || through <= after {
-		return fmt.Errorf("attempt %s: batch %d..%d does not start at the cursor %d", s.Account, after+1, through, s.Cursor)
+	if through <= after {
+		return fmt.Errorf("attempt %s: batch %d..%d is empty", s.Account, after+1, through)
+	}
+	if after != s.Cursor {
+		return fmt.Errorf("attempt %s: batch %d..%d does not start at the cursor %d: %w", s.Account, after+1, through, s.Cursor, ErrCursorMoved)
 	}
 	s.Attempt = &Attempt{Generation: gen, AfterLSN: after, ThroughLSN: through}
 	return nil

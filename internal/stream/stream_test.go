@@ -68,12 +68,12 @@ func TestRules(t *testing.T) {
 			{"advance", advance(2, 15, 7), "cursor=15 objects=1 events=7"},
 		}},
 		{"an attempt must start at the cursor and hold something", []step{
-			{"behind", attempt(2, 9, 15), "error: batch 10..15 does not start at the cursor 10"},
-			{"empty", attempt(2, 10, 10), "error: batch 11..10 does not start at the cursor 10"},
+			{"behind", attempt(2, 9, 15), "error: attempt a: batch 10..15 does not start at the cursor 10: stream settings changed: the cursor moved under this exporter"},
+			{"empty", attempt(2, 10, 10), "error: attempt a: batch 11..10 is empty"},
 		}},
 		{"the cursor only moves forward", []step{
-			{"same", advance(2, 10, 1), "error: cursor 10 would not move forward from 10"},
-			{"back", advance(2, 9, 1), "error: cursor 9 would not move forward from 10"},
+			{"same", advance(2, 10, 1), "error: advance a: cursor 10 would not move forward from 10: stream settings changed: the cursor moved under this exporter"},
+			{"back", advance(2, 9, 1), "error: advance a: cursor 9 would not move forward from 10: stream settings changed: the cursor moved under this exporter"},
 		}},
 		{"another generation is stale", []step{
 			{"attempt", attempt(1, 10, 15), "error: stream settings changed"},
