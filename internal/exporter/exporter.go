@@ -199,9 +199,9 @@ type account struct {
 	running     bool
 	// reinstall is set on a draining account when a new copy was asked
 	// for meanwhile: the end of its flush reloads the account.
-	reinstall   bool
-	cancel      context.CancelFunc
-	index       int // in the due heap, -1 when not there
+	reinstall bool
+	cancel    context.CancelFunc
+	index     int // in the due heap, -1 when not there
 }
 
 // New returns an exporter of the log src to dest, keeping its progress in
