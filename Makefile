@@ -35,8 +35,9 @@ run: build
 
 # The matrices in full: the crash matrix (six rounds of every failpoint),
 # the S3 fault matrix with 20 s spans, the outage longer than retention,
-# disk full, and the soak (1,000 accounts, 5 minutes). `make test` runs
-# their short versions.
+# disk full, the soak (1,000 accounts, 5 minutes), and the cluster chaos
+# (3 nodes on one PostgreSQL: more rounds of SIGKILL, SIGSTOP, SIGTERM and a
+# database restart). `make test` runs their short versions.
 .PHONY: matrix
 matrix:
 	J1DS_MATRIX=full $(GO) test -race -count=1 -timeout 60m -v \
