@@ -76,7 +76,7 @@ func TestClusterChaos(t *testing.T) {
 		loads = append(loads, w)
 		wg.Go(func() { w.run(ctx) })
 	}
-	sw := &syncLoad{t: t, route: tc.newRoute(), account: accSync, key: keys[accSync], entities: 100}
+	sw := &synthWriter{t: t, live: tc.newRoute(), account: accSync, key: keys[accSync], entities: 100, seed: 13, scope: "synth-cluster"}
 	wg.Go(func() { sw.run(ctx) })
 	writes := func() int64 {
 		var n int64

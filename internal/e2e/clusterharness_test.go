@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -35,7 +34,6 @@ import (
 	"github.com/j1ds/j1ds/internal/settings"
 	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/testbed/localpg"
-	"github.com/j1ds/j1ds/internal/testbed/synth"
 	"github.com/j1ds/j1ds/internal/verify"
 )
 
@@ -666,61 +664,6 @@ func checkAcked(t *testing.T, n *clusterNode, keys map[string]string, loads ...*
 			t.Errorf("%s: acknowledged version %d of %s, the graph has %d %s", a.account, a.version, a.id, code, b)
 		}
 	})
-}
-
-// syncLoad syncs a changing synth world into an account, one DIFF job per
-// step, through the node its route points at, until stopped. A job that
-// fails (its node went down or froze under it) is run again with the same
-// dataset, on the node the route points at then, until it finishes; each
-// failure is kept for the test's log.
-type syncLoad struct {
-	t            *testing.T
-	route        *liveURL
-	account, key string
-	entities     int
-
-	jobs     atomic.Int64
-	mu       sync.Mutex
-	failures []string
-}
-
-func (w *syncLoad) run(ctx context.Context) {
-	g := synth.New(synth.Config{Seed: 13, Scope: "synth-cluster", Entities: w.entities})
-	hc := &http.Client{Timeout: time.Minute}
-	for ctx.Err() == nil {
-		ents, rels := g.Step()
-		for ctx.Err() == nil {
-			url := w.route.get()
-			cl := &synth.Client{BaseURL: url, Account: w.account, APIKey: w.key, HTTP: hc}
-			_, err := cl.Sync(ctx, g.Scope(), ents, rels)
-			if err == nil {
-				w.jobs.Add(1)
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, synth.ErrJobFailed) && !strings.Contains(err.Error(), "ABORTED") {
-				w.t.Errorf("%s: %v", w.account, err)
-				return
-			}
-			w.mu.Lock()
-			w.failures = append(w.failures, fmt.Sprintf("%s at %s: %v", url, time.Now().Format("15:04:05.000"), err))
-			w.mu.Unlock()
-			time.Sleep(200 * time.Millisecond)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
-}
-
-// failed returns the failed attempts so far.
-func (w *syncLoad) failed() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.failures)
 }
 
 // verifyAll runs j1ds verify --compare --json for every account, as

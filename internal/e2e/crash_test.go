@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -451,17 +452,27 @@ type synthWriter struct {
 	live         *liveURL
 	account, key string
 	entities     int
+	// seed and scope name the synth world; zero: 6 and "synth-crash".
+	seed  int64
+	scope string
 
 	jobs, retries atomic.Int64
+	mu            sync.Mutex
+	failures      []string // the failed attempts: where, when, why
 }
 
 func (w *synthWriter) run(ctx context.Context) {
-	g := synth.New(synth.Config{Seed: 6, Scope: "synth-crash", Entities: w.entities})
+	seed, scope := w.seed, w.scope
+	if seed == 0 {
+		seed, scope = 6, "synth-crash"
+	}
+	g := synth.New(synth.Config{Seed: seed, Scope: scope, Entities: w.entities})
 	hc := &http.Client{Timeout: time.Minute}
 	for ctx.Err() == nil {
 		ents, rels := g.Step()
 		for ctx.Err() == nil {
-			cl := &synth.Client{BaseURL: w.live.get(), Account: w.account, APIKey: w.key, HTTP: hc}
+			url := w.live.get()
+			cl := &synth.Client{BaseURL: url, Account: w.account, APIKey: w.key, HTTP: hc}
 			_, err := cl.Sync(ctx, g.Scope(), ents, rels)
 			if err == nil {
 				w.jobs.Add(1)
@@ -475,6 +486,9 @@ func (w *synthWriter) run(ctx context.Context) {
 				return
 			}
 			w.retries.Add(1)
+			w.mu.Lock()
+			w.failures = append(w.failures, fmt.Sprintf("%s at %s: %v", url, time.Now().Format("15:04:05.000"), err))
+			w.mu.Unlock()
 			time.Sleep(200 * time.Millisecond)
 		}
 		select {
@@ -482,4 +496,11 @@ func (w *synthWriter) run(ctx context.Context) {
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// failed returns the failed attempts so far.
+func (w *synthWriter) failed() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.failures)
 }
