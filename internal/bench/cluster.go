@@ -387,6 +387,23 @@ func disableStreams(s *pgstore.Store, names []string) error {
 	})
 }
 
+// exported sums the events the nodes exported so far and the CPU they
+// used.
+func (r *clusterRig) exported(ctx context.Context, nodes []*clusterNode) (events float64, cpu time.Duration, err error) {
+	for _, n := range nodes {
+		m, err := r.metric(ctx, n, "j1ds_export_events_total")
+		if err != nil {
+			return 0, 0, err
+		}
+		c, err := n.cpu()
+		if err != nil {
+			return 0, 0, err
+		}
+		events, cpu = events+m[0], cpu+c
+	}
+	return events, cpu, nil
+}
+
 // exportBacklog enables the accounts from the log's start into a new
 // bucket and waits until every cursor reaches its log's end.
 func (r *clusterRig) exportBacklog(ctx context.Context, s *pgstore.Store, nodes []*clusterNode, names []string, ends map[string]uint64, bucket string, want int) (clusterExportRun, error) {
@@ -394,17 +411,9 @@ func (r *clusterRig) exportBacklog(ctx context.Context, s *pgstore.Store, nodes 
 	if err := r.b.bucket(ctx, bucket); err != nil {
 		return run, err
 	}
-	events0, cpu0 := 0.0, time.Duration(0)
-	for _, n := range nodes {
-		m, err := r.metric(ctx, n, "j1ds_export_events_total")
-		if err != nil {
-			return run, err
-		}
-		c, err := n.cpu()
-		if err != nil {
-			return run, err
-		}
-		events0, cpu0 = events0+m[0], cpu0+c
+	events0, cpu0, err := r.exported(ctx, nodes)
+	if err != nil {
+		return run, err
 	}
 	target := settings.Settings{BucketName: bucket, AWSAccountID: benchOwnerAccount}.Target()
 	start := time.Now()
@@ -440,19 +449,11 @@ func (r *clusterRig) exportBacklog(ctx context.Context, s *pgstore.Store, nodes 
 		}
 	}
 	run.Duration = last.Sub(start)
-	events := 0.0
-	for _, n := range nodes {
-		m, err := r.metric(ctx, n, "j1ds_export_events_total")
-		if err != nil {
-			return run, err
-		}
-		c, err := n.cpu()
-		if err != nil {
-			return run, err
-		}
-		events, run.CPU = events+m[0], run.CPU+c
+	events, cpu, err := r.exported(ctx, nodes)
+	if err != nil {
+		return run, err
 	}
-	run.Events, run.CPU = int(events-events0), run.CPU-cpu0
+	run.Events, run.CPU = int(events-events0), cpu-cpu0
 	if run.Events != want {
 		return run, fmt.Errorf("the nodes exported %d events, want %d", run.Events, want)
 	}

@@ -211,26 +211,7 @@ func crashRun(t *testing.T, open Opener, crashAfter int) runResult {
 	}
 
 	if r, isLog = g.(changelog.Reader); isLog {
-		es, err := r.ReadLog(account, start, 1<<20, 1<<30)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[string]int{}
-		ops := map[graph.Op]int{}
-		for _, e := range es {
-			for _, c := range e.Changes {
-				seen[c.ID]++
-				ops[c.Op]++
-			}
-		}
-		for id, n := range seen {
-			if n != 1 {
-				t.Fatalf("object %s changed %d times in the log, want once", id, n)
-			}
-		}
-		if ops[graph.OpCreate] != 500 || ops[graph.OpUpdate] != 300 || ops[graph.OpDelete] != 300 {
-			t.Fatalf("log ops %v, want 500 c, 300 u, 300 d", ops)
-		}
+		checkChangedOnce(t, r, account, start, 500, 300, 300)
 	}
 
 	var b strings.Builder
@@ -372,5 +353,31 @@ func testDiffDeletes(t *testing.T, open Opener) {
 				t.Errorf("graph: %s\nwant  %s", got, c.graph)
 			}
 		})
+	}
+}
+
+// checkChangedOnce fails unless the account's log after start changes
+// each object once, with these numbers of creates, updates and deletes.
+func checkChangedOnce(t *testing.T, r changelog.Reader, account string, start uint64, creates, updates, deletes int) {
+	t.Helper()
+	es, err := r.ReadLog(account, start, 1<<20, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	ops := map[graph.Op]int{}
+	for _, e := range es {
+		for _, c := range e.Changes {
+			seen[c.ID]++
+			ops[c.Op]++
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("object %s changed %d times in the log, want once", id, n)
+		}
+	}
+	if ops[graph.OpCreate] != creates || ops[graph.OpUpdate] != updates || ops[graph.OpDelete] != deletes {
+		t.Fatalf("log ops %v, want %d c, %d u, %d d", ops, creates, updates, deletes)
 	}
 }
