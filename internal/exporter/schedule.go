@@ -125,6 +125,11 @@ func (e *Exporter) run(a *account) {
 		// outlived a reload), or the account was asked for again while
 		// this flush ran: install it again from its saved state.
 		e.reload(a.id, 1)
+		e.mu.Lock()
+		e.mu.running--
+		e.mu.idle.Broadcast()
+		e.mu.Unlock()
+		e.poke()
 	}
 }
 
@@ -152,13 +157,18 @@ func (e *Exporter) reload(id string, attempt int) {
 
 // settle records the outcome of a flush of a (err, classified as c) and
 // schedules what comes next for it. It reports whether the account must be
-// loaded again from its saved state (Reload).
+// loaded again from its saved state (Reload); the flush then still counts
+// as running, so Close and tests wait for the reload too.
 func (e *Exporter) settle(a *account, res flushResult, err error, c Classification) (reload bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.mu.idle.Broadcast()
 	defer e.poke() // the account may be due again
-	e.mu.running--
+	defer func() {
+		if !reload {
+			e.mu.running--
+		} // else the flush counts as running until the reload is done (run)
+	}()
 	a.running, a.cancel = false, nil
 	if e.mu.draining[a.id] == a {
 		delete(e.mu.draining, a.id)
