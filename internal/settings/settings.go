@@ -53,6 +53,9 @@ type Period struct {
 	StartAt  time.Time `json:"startAt"`
 	EndLSN   uint64    `json:"endLsn,omitempty"`
 	EndAt    time.Time `json:"endAt,omitzero"`
+	// EndReason says why j1ds ended the period itself (e.g.
+	// ReasonEntitlementRemoved); empty when an administrator disabled it.
+	EndReason string `json:"endReason,omitempty"`
 }
 
 // Record is everything kept for one account: its settings, the last
@@ -84,6 +87,7 @@ type Store interface {
 type Service struct {
 	store Store
 	now   func() time.Time
+	ent   *Entitlement // nil: the entitlement is not enforced
 }
 
 // New returns the settings of store; now is the clock (time.Now when nil).
@@ -110,6 +114,8 @@ func (s *Service) SaveTest(account string, t ConnectionTest) (Record, error) {
 // exactly those values within TestValidity (ErrTestRequired otherwise), and
 // starts a new generation. Enabling starts at end, the log's current end:
 // no backfill. Disabling needs nothing; the stream keeps its counters.
+// With RequireEntitlement, saving enabled settings needs the account's
+// data-streaming entitlement (ErrNotEntitled otherwise).
 func (s *Service) Apply(account string, n Settings, end func() (uint64, error)) (Record, error) {
 	return s.store.Update(account, func(r *Record) error {
 		old := r.Settings
@@ -117,6 +123,11 @@ func (s *Service) Apply(account string, n Settings, end func() (uint64, error)) 
 		if n.Enabled {
 			if err := n.Validate(); err != nil {
 				return err
+			}
+			if ok, err := s.entitled(account); err != nil {
+				return err
+			} else if !ok {
+				return notEntitledError(account)
 			}
 			retarget := !old.Enabled || old.BucketName != n.BucketName || old.AWSAccountID != n.AWSAccountID
 			if retarget {

@@ -67,6 +67,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentWritersLoseNothing", func(t *testing.T) { concurrentWriters(t, open(t)) })
 	t.Run("SurvivesReopen", func(t *testing.T) { survivesReopen(t, open(t)) })
 	t.Run("AccountsApart", func(t *testing.T) { accountsApart(t, open(t)) })
+	t.Run("EnableNeedsTheEntitlement", func(t *testing.T) { enableNeedsEntitlement(t, open(t)) })
+	t.Run("StopUnentitled", func(t *testing.T) { stopUnentitled(t, open(t)) })
+	t.Run("GateRefusesUnentitled", func(t *testing.T) { gateRefusesUnentitled(t, open(t)) })
 }
 
 func neverConfigured(t *testing.T, b Backend) {
