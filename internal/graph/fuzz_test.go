@@ -3,7 +3,8 @@ package graph_test
 // ParseObject reads every graph object a writer sends. For any bytes it
 // must not panic, and an object it accepts must survive AppendCanonical:
 // the canonical bytes parse back to an equal Input and are a fixed point,
-// are valid JSON, and hold only valid UTF-8. Run with go test -fuzz
+// are valid JSON, and hold only valid UTF-8; and every value it accepts is
+// read by encoding/json (numbers within a float64, no lone surrogates). Run with go test -fuzz
 // FuzzParseObject; go test runs the seeds.
 
 import (
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -28,6 +30,9 @@ func FuzzParseObject(f *testing.F) {
 		"{\"_key\":\"fuzz-entity-\xff\",\"_type\":\"fuzz_thing\",\"_class\":\"Thing\"}",
 		`{"_key":"fuzz-entity-0001","_type":"fuzz_thing","_class":"Thing","n":-0.0e-0,"s":"\ud800"}`,
 		`{"_key":"fuzz-entity-0001","_type":"fuzz_thing","_class":"Thing","z":1,"a":2,"m":3,"a":4,"z":"last","_key":"fuzz-entity-0002"}`,
+		`{"_key":"fuzz-entity-0001","_type":"fuzz_thing","_class":"Thing","n":1e400,"m":[1,-1e309],"p":1.7976931348623157e308,"u":1e-400}`,
+		`{"_key":"fuzz-entity-0001","_type":"fuzz_thing","_class":"Thing","a":"\udc00","b":["\ud83d\ude00","\ud83d\u0041"],"\ud800":1,"c":"\\ud800"}`,
+		`{"_key":"fuzz-entity-0001","_type":"fuzz_thing","_class":"Thing","n":` + strings.Repeat("7", graph.MaxNumberLen+1) + `}`,
 		`{"_mapping":{}}`, `[`, `{`, `{"a":`, ``, `null`,
 	} {
 		f.Add(byte('e'), []byte(s))

@@ -157,7 +157,7 @@ func ParseObject(kind Kind, raw []byte) (Input, error) {
 	if len(raw) > MaxObjectBytes {
 		return Input{}, inputErr("", "object is %d bytes, more than the limit of %d", len(raw), MaxObjectBytes)
 	}
-	members, err := scanFlat(getFields(), raw)
+	members, err := scanUpload(getFields(), raw)
 	defer putFields(members)
 	if err != nil {
 		return Input{}, err

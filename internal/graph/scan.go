@@ -43,9 +43,20 @@ func putFields(fs []field) {
 // booleans, null or arrays of those, in one pass without reflection. It is
 // the hot path of every upload; encoding/json is used only for the rare
 // string with escapes or non-ASCII bytes. Errors are *InputError naming the
-// member.
+// member. It reads stored objects, which it takes as they were stored:
+// uploads are read by scanUpload.
 func scanFlat(out []field, b []byte) ([]field, error) {
-	s := scanner{b: b}
+	return scanObject(out, b, false)
+}
+
+// scanUpload is scanFlat for an upload: its names and values must also be
+// I-JSON (see checkNumber and loneSurrogate).
+func scanUpload(out []field, b []byte) ([]field, error) {
+	return scanObject(out, b, true)
+}
+
+func scanObject(out []field, b []byte, ijson bool) ([]field, error) {
+	s := scanner{b: b, ijson: ijson}
 	s.ws()
 	if !s.eat('{') {
 		return nil, inputErr("", "a graph object must be a JSON object")
@@ -75,8 +86,11 @@ func scanFlat(out []field, b []byte) ([]field, error) {
 				src = string(b)
 			}
 			name = src[start+1 : s.i-1]
-		} else if name, err = decodeString(nameRaw); errors.Is(err, errNotUTF8) {
+		} else if name, err = s.decodeString(nameRaw); errors.Is(err, errNotUTF8) {
 			return nil, inputErr("", "a member name is not valid UTF-8")
+		} else if ls, ok := errors.AsType[*loneSurrogateError](err); ok {
+			// The name as written: decoded, it would not say which.
+			return nil, inputErr(shorten(string(nameRaw)), "member name %v", ls)
 		} else if err != nil {
 			return nil, s.syntax("a valid member name")
 		}
@@ -91,7 +105,7 @@ func scanFlat(out []field, b []byte) ([]field, error) {
 				return nil, err
 			}
 		} else {
-			canon, err := s.value(name, true)
+			canon, err := s.value(name, -1)
 			if err != nil {
 				return nil, err
 			}
@@ -111,6 +125,9 @@ func scanFlat(out []field, b []byte) ([]field, error) {
 type scanner struct {
 	b []byte
 	i int
+	// ijson refuses what is not I-JSON: numbers beyond a float64 and
+	// strings with lone surrogates.
+	ijson bool
 }
 
 func (s *scanner) ws() {
@@ -184,16 +201,30 @@ func decodeString(tok []byte) (string, error) {
 	if plainString(tok) {
 		return string(inner), nil
 	}
-	// encoding/json would turn invalid bytes into U+FFFD, making two
-	// different keys one.
+	// encoding/json would turn invalid bytes, and lone surrogates, into
+	// U+FFFD, making two different keys one.
 	if !utf8.Valid(inner) {
 		return "", errNotUTF8
+	}
+	if esc := loneSurrogate(inner); esc != "" {
+		return "", &loneSurrogateError{Esc: esc}
 	}
 	var v string
 	if err := json.Unmarshal(tok, &v); err != nil {
 		return "", err
 	}
 	return v, nil
+}
+
+// decodeString is the package's decodeString, which refuses lone
+// surrogates, unless the scanner takes stored values as they are: it then
+// reads them as encoding/json does (as U+FFFD).
+func (s *scanner) decodeString(tok []byte) (string, error) {
+	v, err := decodeString(tok)
+	if _, ok := errors.AsType[*loneSurrogateError](err); ok && !s.ijson {
+		err = json.Unmarshal(tok, &v)
+	}
+	return v, err
 }
 
 // plainString reports whether a string token holds only ASCII without
@@ -207,9 +238,11 @@ func plainString(tok []byte) bool {
 	return true
 }
 
-// value consumes one value and returns its canonical encoding. Arrays are
-// allowed only at the top (top) and may hold only scalars.
-func (s *scanner) value(name string, top bool) ([]byte, error) {
+// value consumes one value of member name and returns its canonical
+// encoding. Arrays are allowed only at the top (item < 0) and may hold
+// only scalars; item is the index of an array's item. Numbers and strings
+// must be I-JSON (see checkNumber and loneSurrogate).
+func (s *scanner) value(name string, item int) ([]byte, error) {
 	switch c := s.peek(); {
 	case c == '"':
 		tok, err := s.str()
@@ -219,7 +252,10 @@ func (s *scanner) value(name string, top bool) ([]byte, error) {
 		if plainString(tok) {
 			return tok, nil
 		}
-		v, err := decodeString(tok)
+		v, err := s.decodeString(tok)
+		if ls, ok := errors.AsType[*loneSurrogateError](err); ok {
+			return nil, inputErr(fieldName(name), "%s%v", itemAt(item), ls)
+		}
 		if err != nil {
 			return nil, inputErr(fieldName(name), "invalid string: %v", err)
 		}
@@ -229,7 +265,7 @@ func (s *scanner) value(name string, top bool) ([]byte, error) {
 	case c == '{':
 		return nil, inputErr(fieldName(name), "is a nested object; properties must be flat: a string, number, boolean, null or an array of those")
 	case c == '[':
-		if !top {
+		if item >= 0 {
 			return nil, inputErr(fieldName(name), "holds an array inside an array; arrays may hold only strings, numbers, booleans and null")
 		}
 		return s.array(name)
@@ -240,9 +276,26 @@ func (s *scanner) value(name string, top bool) ([]byte, error) {
 	case c == 'n':
 		return s.literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
+		tok, err := s.number()
+		if err != nil {
+			return nil, err
+		}
+		if s.ijson {
+			if why := checkNumber(tok); why != "" {
+				return nil, inputErr(fieldName(name), "%s%s", itemAt(item), why)
+			}
+		}
+		return tok, nil
 	}
 	return nil, s.syntax(fmt.Sprintf("a value for %s", quote(name)))
+}
+
+// itemAt names an array's item in an error ("" for a member's value).
+func itemAt(item int) string {
+	if item < 0 {
+		return ""
+	}
+	return fmt.Sprintf("item %d ", item)
 }
 
 func (s *scanner) array(name string) ([]byte, error) {
@@ -263,7 +316,7 @@ func (s *scanner) array(name string) ([]byte, error) {
 		case '[':
 			return nil, inputErr(fieldName(name), "item %d is an array; arrays may hold only strings, numbers, booleans and null", n)
 		}
-		v, err := s.value(name, false)
+		v, err := s.value(name, n)
 		if err != nil {
 			return nil, err
 		}
@@ -375,12 +428,18 @@ func (s *scanner) skip(depth int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := decodeString(tok); err != nil {
+		// Skipped values are not stored: only their syntax and UTF-8
+		// matter, not I-JSON.
+		_, err = decodeString(tok)
+		if _, ok := errors.AsType[*loneSurrogateError](err); err != nil && !ok {
 			return inputErr("", "invalid string at byte %d: %v", start, err)
 		}
 		return nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		_, err := s.number()
+		return err
 	}
-	_, err := s.value("", false)
+	_, err := s.value("", 0)
 	return err
 }
 
