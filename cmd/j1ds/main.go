@@ -33,7 +33,7 @@ Usage:
   j1ds serve [flags]        run the graph store, transaction log and APIs
   j1ds admin <command>      create accounts and API keys through the operator API
   j1ds bench [flags]        measure encode, export, latency, memory, cost, ingest and, with --store, a cluster (--quick, --json)
-  j1ds policy --bucket B    print the bucket policy customers apply to their bucket
+  j1ds policy --bucket B    print the bucket policy customers apply to their bucket (--account ID,...: scoped to those accounts)
   j1ds verify [flags]       check an account's streamed objects (and --compare them with j1ds)
 
 Run "j1ds <command> -h" for a command's flags. Every flag can also be set
