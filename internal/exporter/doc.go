@@ -10,23 +10,41 @@
 // pending and records the commit time of its oldest unexported change; a
 // single scheduler keeps pending accounts in a heap ordered by the time
 // their batch is due (oldest change + flush interval, or at once past the
-// size cap) and hands due accounts to a fixed pool of workers. An enabled
-// account with no changes costs nothing. The scheduler, the retry backoff
-// and flush timestamps read and wait on Config.Clock, which tests replace
-// with a clock they advance.
+// size cap) and starts due accounts' flushes in two lanes of bounded
+// size. An enabled account with no changes costs nothing. The scheduler,
+// the retry backoff, the attempts' time limits and flush timestamps read
+// and wait on Config.Clock, which tests replace with a clock they advance.
+//
+// # Slow or failing buckets
+//
+// A slow or failing bucket never holds the workers of the others. The
+// main lane (Config.Workers attempts at once) serves the accounts whose
+// last attempt succeeded within Config.SlowAfter; the slow lane
+// (Config.SlowWorkers) those whose last attempt failed or took longer.
+// Each lane has its own due heap, so a full slow lane leaves the main one
+// going. An attempt of the main lane still running after SlowAfter (a
+// bucket that has just turned slow) moves to the slow lane, or is
+// cancelled and retried there when that lane is full: a slow bucket holds
+// a main-lane worker for SlowAfter at most. Every attempt is cancelled
+// after Config.AttemptTimeout. A cancelled attempt is an ordinary failed
+// one: its batch is pinned, and the retry writes the same key with the
+// same records. An account's lane is decided again after each attempt.
+// An account whose oldest unexported change waited more than LagFactor
+// flush intervals is lagging (Live.Lagging, j1ds_export_lagging_accounts).
 //
 // # Batches and memory
 //
-// A batch is rebuilt from the log when it is flushed: the worker reads the
+// A batch is rebuilt from the log when it is flushed: the attempt reads the
 // entries after the account's cursor in one snapshot and hands their record
 // lines (the log keeps them as lines) to gzip a chunk (LineChunk) or a
 // whole large transaction at a time, into the destination; the S3
 // destination uploads it as one PutObject or, past the part size, as a
-// multipart upload part by part. Memory is bounded
-// by workers × (part size + compressor state + a chunk of lines; the log is
-// read in place from the store's block cache), whatever the number of
-// accounts or the size of their backlog. Batches end at transaction
-// boundaries.
+// multipart upload part by part. Memory is bounded by
+// (Workers + SlowWorkers) × (part size + compressor state + a chunk of
+// lines; the log is read in place from the store's block cache), whatever
+// the number of accounts, the size of their backlog or how slowly their
+// buckets answer: an attempt moved out of the main lane takes a slot of
+// the slow one, or is cancelled. Batches end at transaction boundaries.
 //
 // # Delivery
 //

@@ -3,17 +3,15 @@ package exporter
 import "time"
 
 // Scheduled reports, for tests, when the scheduler's first account is due
-// (zero when none is scheduled) and whether a flush is handed to a worker
-// or running.
+// in either lane (zero when none is scheduled) and whether a flush is
+// running.
 func (e *Exporter) Scheduled() (next time.Time, busy bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.mu.due) > 0 {
-		next = e.mu.due[0].nextAttempt
+	for _, h := range e.mu.due {
+		if len(h) > 0 && (next.IsZero() || h[0].nextAttempt.Before(next)) {
+			next = h[0].nextAttempt
+		}
 	}
-	busy = e.mu.running > 0
-	for _, a := range e.mu.accounts {
-		busy = busy || a.queued
-	}
-	return next, busy
+	return next, e.mu.running > 0
 }

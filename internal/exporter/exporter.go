@@ -48,8 +48,21 @@ type Config struct {
 	// MaxBatchBytes caps the records (uncompressed) of one object; a
 	// batch this large is written at once. Default 256 MiB.
 	MaxBatchBytes int64
-	// Workers is how many objects are built and uploaded at once.
+	// Workers is how many objects are built and uploaded at once for the
+	// accounts whose buckets answer promptly: the main lane.
 	Workers int
+	// SlowWorkers is how many objects are built and uploaded at once for
+	// the accounts whose last attempt failed or took longer than
+	// SlowAfter: the slow lane, apart from the main one so that slow or
+	// failing buckets never hold the workers of the others. Default 2.
+	SlowWorkers int
+	// SlowAfter is how long an attempt may run in the main lane: past it,
+	// the attempt goes on in the slow lane or, when that is full, is
+	// cancelled and retried there. Default 1 second.
+	SlowAfter time.Duration
+	// AttemptTimeout bounds one attempt (building and storing one object);
+	// the attempt is then cancelled and retried. Default 5 minutes.
+	AttemptTimeout time.Duration
 	// Suffix of object keys: ".jsonl" (default) or ".jsonl.gz".
 	Suffix string
 	// RetryMin and RetryMax bound the backoff of transient failures;
@@ -86,6 +99,11 @@ const (
 	MinFlushInterval     = time.Second
 	DefaultMaxBatchBytes = 256 << 20
 	DefaultGzipLevel     = 1
+	DefaultSlowWorkers   = 2
+	DefaultSlowAfter     = time.Second
+	// DefaultAttemptTimeout leaves a batch of the default size cap 5
+	// minutes, about 1 MB/s.
+	DefaultAttemptTimeout = 5 * time.Minute
 )
 
 func (c *Config) setDefaults() {
@@ -97,6 +115,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Workers == 0 {
 		c.Workers = 4
+	}
+	if c.SlowWorkers == 0 {
+		c.SlowWorkers = DefaultSlowWorkers
+	}
+	if c.SlowAfter == 0 {
+		c.SlowAfter = DefaultSlowAfter
+	}
+	if c.AttemptTimeout == 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if c.Suffix == "" {
 		c.Suffix = ".jsonl"
@@ -136,6 +163,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-batch-bytes %d is below the minimum of 1024", c.MaxBatchBytes)
 	case c.Workers < 1 || c.Workers > 256:
 		return fmt.Errorf("--export-workers %d must be between 1 and 256", c.Workers)
+	case c.SlowWorkers < 1 || c.SlowWorkers > 256:
+		return fmt.Errorf("--export-slow-workers %d must be between 1 and 256", c.SlowWorkers)
+	case c.AttemptTimeout < time.Second:
+		return fmt.Errorf("--export-attempt-timeout %s is below the minimum of 1s", c.AttemptTimeout)
+	case c.SlowAfter < 10*time.Millisecond || c.SlowAfter >= c.AttemptTimeout:
+		return fmt.Errorf("--export-slow-after %s must be at least 10ms and below --export-attempt-timeout %s", c.SlowAfter, c.AttemptTimeout)
 	case c.Suffix != ".jsonl" && c.Suffix != ".jsonl.gz":
 		return fmt.Errorf("--object-suffix %q must be .jsonl or .jsonl.gz", c.Suffix)
 	case c.GzipLevel < 1 || c.GzipLevel > 9:
@@ -165,13 +198,15 @@ type Exporter struct {
 		// new copy of the account is installed before that flush ends, so
 		// one process never runs two flushes of an account.
 		draining map[string]*account
-		due      dueHeap
-		running  int
-		closing  bool
-		idle     *sync.Cond // signalled when a flush ends
+		// due holds each lane's scheduled accounts; busy counts each
+		// lane's attempts in flight (Workers and SlowWorkers at most).
+		due     [lanes]dueHeap
+		busy    [lanes]int
+		running int // flushes in flight, with those awaiting a reload
+		closing bool
+		idle    *sync.Cond // signalled when a flush ends
 	}
 	wake chan struct{}
-	work chan *account
 
 	gzipPool sync.Pool // *gzip.Writer at cfg.GzipLevel
 
@@ -195,13 +230,18 @@ type account struct {
 	// cursor, it holds exactly the same changes (see flush).
 	retry       batchPin
 	nextAttempt time.Time // when the account is due; zero when not scheduled
-	queued      bool
 	running     bool
+	// slow sends the account's next attempt to the slow lane: its last
+	// one took longer than SlowAfter (a failure does as well).
+	slow bool
+	// lane is the lane of the due heap the account is in, or of its
+	// attempt in flight.
+	lane lane
 	// reinstall is set on a draining account when a new copy was asked
 	// for meanwhile: the end of its flush reloads the account.
 	reinstall bool
 	cancel    context.CancelFunc
-	index     int // in the due heap, -1 when not there
+	index     int // in its lane's due heap, -1 when not there
 }
 
 // New returns an exporter of the log src to dest, keeping its progress in
@@ -211,7 +251,7 @@ func New(src changelog.Source, cp stream.Checkpoint, dest Destination, cfg Confi
 		return nil, err
 	}
 	cfg.setDefaults()
-	e := &Exporter{cfg: cfg, src: src, checkpoint: cp, dest: dest, wake: make(chan struct{}, 1), work: make(chan *account)}
+	e := &Exporter{cfg: cfg, src: src, checkpoint: cp, dest: dest, wake: make(chan struct{}, 1)}
 	e.mu.accounts = make(map[string]*account)
 	e.mu.draining = make(map[string]*account)
 	e.mu.idle = sync.NewCond(&e.mu)
@@ -242,13 +282,10 @@ func (e *Exporter) Open() error {
 	}
 	sctx, scancel := context.WithCancel(e.ctx)
 	e.sched = scancel
-	e.wg.Add(1 + e.cfg.Workers)
+	e.wg.Add(1)
 	go e.schedule(sctx)
-	for range e.cfg.Workers {
-		go e.worker()
-	}
 	e.cfg.Logger.Info("exporter started", slog.Int("enabled_accounts", e.Accounts()),
-		slog.Duration("flush_interval", e.cfg.FlushInterval), slog.Int("workers", e.cfg.Workers))
+		slog.Duration("flush_interval", e.cfg.FlushInterval), slog.Int("workers", e.cfg.Workers), slog.Int("slow_workers", e.cfg.SlowWorkers))
 	return nil
 }
 
@@ -260,7 +297,7 @@ func (e *Exporter) Close(ctx context.Context) error {
 	e.mu.closing = true
 	now := e.cfg.Clock.Now()
 	for _, a := range e.mu.accounts {
-		if a.pendingSince != 0 && !a.running && !a.queued {
+		if a.pendingSince != 0 && !a.running {
 			e.scheduleLocked(a, now)
 		}
 	}
@@ -337,7 +374,7 @@ func (e *Exporter) removeLocked(a *account) {
 		e.mu.draining[a.id] = a
 	}
 	if a.index >= 0 {
-		heap.Remove(&e.mu.due, a.index)
+		heap.Remove(&e.mu.due[a.lane], a.index)
 	}
 	delete(e.mu.accounts, a.id)
 	e.metrics.enabled.Dec()
@@ -445,7 +482,7 @@ func (e *Exporter) install(r stream.State) error {
 		}
 		a.pendingBytes = max(a.pendingBytes, 1) // unknown; the flush reads what is there
 	}
-	if a.pendingSince != 0 && !a.running && !a.queued && a.failures == 0 {
+	if a.pendingSince != 0 && !a.running && a.failures == 0 {
 		e.scheduleLocked(a, e.dueFor(a))
 	}
 	e.poke()
@@ -486,34 +523,9 @@ func (e *Exporter) Notify(ev changelog.CommitEvent) {
 		a.pendingSince = ev.CommitTime
 	}
 	a.pendingBytes += int64(ev.Bytes)
-	if !a.running && !a.queued && a.failures == 0 {
+	if !a.running && a.failures == 0 {
 		e.scheduleLocked(a, e.dueFor(a))
 	}
 	e.mu.Unlock()
 	e.poke()
-}
-
-// Live is the in-memory part of an account's status.
-type Live struct {
-	Enabled      bool
-	PendingSince time.Time // oldest change not yet exported; zero when none
-	NextAttempt  time.Time
-	Failures     int
-	Flushing     bool
-}
-
-// Status returns the account's live export state.
-func (e *Exporter) Status(accountID string) Live {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a := e.mu.accounts[accountID]
-	if a == nil {
-		return Live{}
-	}
-	l := Live{Enabled: true, Failures: a.failures, Flushing: a.running}
-	if a.pendingSince != 0 {
-		l.PendingSince = time.UnixMicro(a.pendingSince).UTC()
-		l.NextAttempt = a.nextAttempt.UTC()
-	}
-	return l
 }

@@ -131,10 +131,20 @@ type env struct {
 	dest  *bucketStore
 	exp   *exporter.Exporter
 	cfg   exporter.Config
-	n     int
+	// wrap, when set, is the destination the exporter writes to, around
+	// dest.
+	wrap func(*bucketStore) exporter.Destination
+	n    int
 }
 
 func newEnv(t *testing.T, cfg exporter.Config) *env {
+	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnv with the exporter writing to wrap(the bucket
+// store) instead: a fault injector around it, say.
+func newEnvWith(t *testing.T, cfg exporter.Config, wrap func(*exporter.FakeClock, *bucketStore) exporter.Destination) *env {
 	t.Helper()
 	clock := exporter.NewFakeClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Now: clock.Now})
@@ -144,13 +154,20 @@ func newEnv(t *testing.T, cfg exporter.Config) *env {
 	t.Cleanup(func() { store.Close() })
 	cfg.Clock = clock
 	e := &env{t: t, clock: clock, store: store, st: settings.New(store.Settings(), clock.Now), dest: newBucketStore(), cfg: cfg}
+	if wrap != nil {
+		e.wrap = func(b *bucketStore) exporter.Destination { return wrap(clock, b) }
+	}
 	e.start()
 	return e
 }
 
 func (e *env) start() {
 	e.t.Helper()
-	x, err := exporter.New(e.store, e.store.Settings(), e.dest, e.cfg)
+	var dest exporter.Destination = e.dest
+	if e.wrap != nil {
+		dest = e.wrap(e.dest)
+	}
+	x, err := exporter.New(e.store, e.store.Settings(), dest, e.cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -20,12 +20,19 @@ func (e *Exporter) dueFor(a *account) time.Time {
 	return time.UnixMicro(a.pendingSince).Add(e.cfg.FlushInterval)
 }
 
+// scheduleLocked sets when a is due, in the due heap of the lane its
+// next attempt goes to.
 func (e *Exporter) scheduleLocked(a *account, at time.Time) {
 	a.nextAttempt = at
+	l := a.laneLocked()
+	if a.index >= 0 && a.lane != l {
+		heap.Remove(&e.mu.due[a.lane], a.index)
+	}
+	a.lane = l
 	if a.index >= 0 {
-		heap.Fix(&e.mu.due, a.index)
+		heap.Fix(&e.mu.due[l], a.index)
 	} else {
-		heap.Push(&e.mu.due, a)
+		heap.Push(&e.mu.due[l], a)
 	}
 }
 
@@ -36,34 +43,34 @@ func (e *Exporter) poke() {
 	}
 }
 
-// schedule hands due accounts to the workers, one goroutine for all.
+// schedule starts the attempts of due accounts, one goroutine for all:
+// each lane's due accounts in turn, while the lane has fewer attempts in
+// flight than it has workers. A lane that is full waits for one of its
+// attempts to end (settle and demote poke the scheduler); the other lane
+// goes on meanwhile.
 func (e *Exporter) schedule(ctx context.Context) {
 	defer e.wg.Done()
 	timer := e.cfg.Clock.NewTimer(e.cfg.Clock.Now().Add(time.Hour))
 	defer timer.Stop()
 	for {
 		e.mu.Lock()
-		var next *account
 		now := e.cfg.Clock.Now()
 		until := now.Add(time.Hour)
-		if len(e.mu.due) > 0 {
-			top := e.mu.due[0]
-			if !top.nextAttempt.After(now) {
-				next = heap.Pop(&e.mu.due).(*account)
-				next.queued = true
-			} else {
-				until = top.nextAttempt
+		for l := range lanes {
+			h := &e.mu.due[l]
+			for len(*h) > 0 && e.mu.busy[l] < e.laneWorkers(l) {
+				top := (*h)[0]
+				if top.nextAttempt.After(now) {
+					if top.nextAttempt.Before(until) {
+						until = top.nextAttempt
+					}
+					break
+				}
+				heap.Pop(h)
+				e.startLocked(top, l)
 			}
 		}
 		e.mu.Unlock()
-		if next != nil {
-			select {
-			case e.work <- next:
-			case <-ctx.Done():
-				return
-			}
-			continue
-		}
 		timer.Reset(until)
 		select {
 		case <-timer.C():
@@ -75,91 +82,12 @@ func (e *Exporter) schedule(ctx context.Context) {
 	}
 }
 
-func (e *Exporter) worker() {
-	defer e.wg.Done()
-	for {
-		select {
-		case a := <-e.work:
-			e.run(a)
-		case <-e.ctx.Done():
-			return
-		}
-	}
-}
-
-// run flushes one account and schedules what comes next for it.
-func (e *Exporter) run(a *account) {
-	e.mu.Lock()
-	a.queued = false
-	if e.mu.accounts[a.id] != a || a.running {
-		e.mu.Unlock()
-		return // disabled or retargeted while queued, or already running
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	a.running, a.cancel = true, cancel
-	e.mu.running++
-	job := flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor}
-	if a.retry.after == a.cursor {
-		job.through = a.retry.through
-	}
-	e.mu.Unlock()
-
-	res, err := e.flush(ctx, job)
-	cancel()
-
-	// A failure is saved in the status before the account is released
-	// (no other flush of it runs meanwhile) and outside the lock: the save
-	// is a synced write, and commits notify through the lock.
-	var c Classification
-	if err != nil && !errors.Is(err, stream.ErrStale) {
-		c = e.cfg.Classify(err)
-		p := &stream.Problem{Code: c.Code, Message: c.Message, At: e.cfg.Clock.Now().UTC()}
-		if serr := e.checkpoint.SetError(a.id, job.gen, p); serr != nil && !errors.Is(serr, stream.ErrStale) {
-			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
-		}
-	}
-	if e.settle(a, res, err, c) {
-		// The state changed under the flush (settings saved on another
-		// node whose word has not arrived, the account's group claimed by
-		// another node, the cursor moved by a copy of the account that
-		// outlived a reload), or the account was asked for again while
-		// this flush ran: install it again from its saved state.
-		e.reload(a.id, 1)
-		e.mu.Lock()
-		e.mu.running--
-		e.mu.idle.Broadcast()
-		e.mu.Unlock()
-		e.poke()
-	}
-}
-
-// Reloads of an account that failed (its state could not be read) are
-// tried again, at most reloadAttempts times in all, backing off from
-// RetryMin.
-const reloadAttempts = 10
-
-// reload installs the account again from its saved state (Reload),
-// trying again later when the state cannot be read.
-func (e *Exporter) reload(id string, attempt int) {
-	err := e.Reload(id)
-	if err == nil || e.ctx.Err() != nil {
-		return
-	}
-	if attempt >= reloadAttempts {
-		e.cfg.Logger.Error("could not reload the stream state after it changed; the account is exported again after the next restart or move of its group",
-			slog.String("account", id), slog.Any("err", err), slog.Int("attempts", attempt))
-		return
-	}
-	wait := e.backoff(attempt)
-	e.cfg.Logger.Warn("could not reload the stream state after it changed; trying again", slog.String("account", id), slog.Any("err", err), slog.Duration("retry_in", wait))
-	time.AfterFunc(wait, func() { e.reload(id, attempt+1) })
-}
-
-// settle records the outcome of a flush of a (err, classified as c) and
-// schedules what comes next for it. It reports whether the account must be
-// loaded again from its saved state (Reload); the flush then still counts
-// as running, so Close and tests wait for the reload too.
-func (e *Exporter) settle(a *account, res flushResult, err error, c Classification) (reload bool) {
+// settle records the outcome of a flush of a (err, classified as c; it
+// ran for took) and schedules what comes next for it, in the lane that
+// outcome sends it to. It reports whether the account must be loaded
+// again from its saved state (Reload); the flush then still counts as
+// running, so Close and tests wait for the reload too.
+func (e *Exporter) settle(a *account, res flushResult, err error, c Classification, took time.Duration) (reload bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.mu.idle.Broadcast()
@@ -170,6 +98,7 @@ func (e *Exporter) settle(a *account, res flushResult, err error, c Classificati
 		} // else the flush counts as running until the reload is done (run)
 	}()
 	a.running, a.cancel = false, nil
+	e.mu.busy[a.lane]--
 	if e.mu.draining[a.id] == a {
 		delete(e.mu.draining, a.id)
 		return a.reinstall // removed meanwhile: the result is discarded
@@ -209,6 +138,10 @@ func (e *Exporter) settle(a *account, res flushResult, err error, c Classificati
 		e.cfg.Logger.Info("export recovered", slog.String("account", a.id), slog.Int("after_failures", a.failures))
 	}
 	a.failures = 0
+	if slow := took > e.cfg.SlowAfter; slow != a.slow {
+		e.cfg.Logger.Info("export lane changed", slog.String("account", a.id), slog.Bool("slow_lane", slow), slog.Duration("took", took))
+		a.slow = slow
+	}
 	if a.end > a.cursor || res.more {
 		a.pendingSince = res.nextCommit
 		if a.pendingSince == 0 {

@@ -1,0 +1,226 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/j1ds/j1ds/internal/stream"
+)
+
+// lane is one of the exporter's two pools of workers. Accounts whose
+// buckets answer promptly are served by the main lane (Config.Workers);
+// those whose last attempt failed or took longer than Config.SlowAfter by
+// the slow lane (Config.SlowWorkers). A bucket that turns slow holds a
+// main-lane worker for SlowAfter at most: its attempt then goes on in the
+// slow lane, or is cancelled and retried there when that lane is full. So
+// slow or failing buckets share the slow lane's workers among themselves,
+// and the others keep the main lane.
+type lane int
+
+const (
+	laneMain lane = iota
+	laneSlow
+	lanes lane = 2
+)
+
+func (l lane) String() string {
+	if l == laneSlow {
+		return "slow"
+	}
+	return "main"
+}
+
+// laneWorkers is how many attempts lane l runs at once.
+func (e *Exporter) laneWorkers(l lane) int {
+	if l == laneSlow {
+		return e.cfg.SlowWorkers
+	}
+	return e.cfg.Workers
+}
+
+// laneLocked is the lane of a's next attempt.
+func (a *account) laneLocked() lane {
+	if a.slow || a.failures > 0 {
+		return laneSlow
+	}
+	return laneMain
+}
+
+// slowLaneLocked reports whether a is served by the slow lane: its
+// attempt in flight runs there, or its next one will.
+func (a *account) slowLaneLocked() bool {
+	if a.running {
+		return a.lane == laneSlow
+	}
+	return a.laneLocked() == laneSlow
+}
+
+// Causes of an attempt cancelled by the exporter itself.
+var (
+	// ErrAttemptTimeout: the attempt ran longer than Config.AttemptTimeout.
+	ErrAttemptTimeout = errors.New("exporter: attempt timed out")
+	// ErrBucketSlow: the attempt ran longer than Config.SlowAfter in the
+	// main lane while the slow lane was full.
+	ErrBucketSlow = errors.New("exporter: bucket too slow for the main lane")
+)
+
+// attempt is one flush in flight.
+type attempt struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	job    flushJob
+	start  time.Time
+	// timer fires at start+SlowAfter in the main lane, then (or at once in
+	// the slow lane) at start+AttemptTimeout. It is set before the attempt
+	// starts, so a test that advances a fake clock once the upload has
+	// begun finds it armed.
+	timer Timer
+}
+
+// startLocked starts an attempt of a, due, in lane l: a goroutine owned
+// by the exporter (its wait group), which the attempt's watch goroutine
+// joins.
+func (e *Exporter) startLocked(a *account, l lane) {
+	ctx, cancel := context.WithCancelCause(e.ctx)
+	a.running, a.lane = true, l
+	a.cancel = func() { cancel(context.Canceled) }
+	e.mu.busy[l]++
+	e.mu.running++
+	at := &attempt{ctx: ctx, cancel: cancel, start: e.cfg.Clock.Now(),
+		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor}}
+	if a.retry.after == a.cursor {
+		at.job.through = a.retry.through
+	}
+	first := at.start.Add(e.cfg.AttemptTimeout)
+	if l == laneMain {
+		first = at.start.Add(e.cfg.SlowAfter)
+	}
+	at.timer = e.cfg.Clock.NewTimer(first)
+	e.wg.Add(1)
+	go e.run(a, at, l == laneMain)
+}
+
+// run flushes one account and schedules what comes next for it.
+func (e *Exporter) run(a *account, at *attempt, inMain bool) {
+	defer e.wg.Done()
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		e.watch(a, at, inMain, done)
+	}()
+	res, err := e.flush(at.ctx, at.job)
+	close(done)
+	<-watched
+	at.cancel(context.Canceled)
+	took := e.cfg.Clock.Now().Sub(at.start)
+	if cause := context.Cause(at.ctx); err != nil && (errors.Is(cause, ErrAttemptTimeout) || errors.Is(cause, ErrBucketSlow)) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+
+	// A failure is saved in the status before the account is released
+	// (no other flush of it runs meanwhile) and outside the lock: the save
+	// is a synced write, and commits notify through the lock.
+	var c Classification
+	if err != nil && !errors.Is(err, stream.ErrStale) {
+		c = e.classify(err)
+		p := &stream.Problem{Code: c.Code, Message: c.Message, At: e.cfg.Clock.Now().UTC()}
+		if serr := e.checkpoint.SetError(a.id, at.job.gen, p); serr != nil && !errors.Is(serr, stream.ErrStale) {
+			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
+		}
+	}
+	if e.settle(a, res, err, c, took) {
+		// The state changed under the flush (settings saved on another
+		// node whose word has not arrived, the account's group claimed by
+		// another node, the cursor moved by a copy of the account that
+		// outlived a reload), or the account was asked for again while
+		// this flush ran: install it again from its saved state.
+		e.reload(a.id, 1)
+		e.mu.Lock()
+		e.mu.running--
+		e.mu.idle.Broadcast()
+		e.mu.Unlock()
+		e.poke()
+	}
+}
+
+// watch moves an attempt of the main lane that has run for SlowAfter to
+// the slow lane, or cancels it when that lane is full, and cancels an
+// attempt that has run for AttemptTimeout. It returns when done is
+// closed (the flush returned) or when it has cancelled the attempt.
+func (e *Exporter) watch(a *account, at *attempt, inMain bool, done <-chan struct{}) {
+	defer at.timer.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-at.timer.C():
+		}
+		if !inMain {
+			e.metrics.slowAttempts.WithLabelValues("timed_out").Inc()
+			at.cancel(ErrAttemptTimeout)
+			return
+		}
+		inMain = false
+		if !e.demote(a) {
+			e.metrics.slowAttempts.WithLabelValues("cancelled").Inc()
+			at.cancel(ErrBucketSlow)
+			return
+		}
+		e.metrics.slowAttempts.WithLabelValues("moved").Inc()
+		at.timer.Reset(at.start.Add(e.cfg.AttemptTimeout))
+	}
+}
+
+// demote moves a's attempt in flight from the main lane to the slow one
+// and reports whether it could: not when the slow lane is full.
+func (e *Exporter) demote(a *account) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.busy[laneSlow] >= e.cfg.SlowWorkers {
+		return false
+	}
+	e.mu.busy[laneMain]--
+	e.mu.busy[laneSlow]++
+	a.lane, a.slow = laneSlow, true
+	e.poke() // a main-lane worker is free
+	return true
+}
+
+// classify explains an upload error: the exporter's own causes, then
+// Config.Classify.
+func (e *Exporter) classify(err error) Classification {
+	switch {
+	case errors.Is(err, ErrAttemptTimeout):
+		return Classification{Code: "EXPORT_TIMEOUT", Message: fmt.Sprintf(
+			"storing one object took longer than %s (--export-attempt-timeout) and was given up; j1ds will retry: check that the bucket answers, or raise the flag if batches are very large", e.cfg.AttemptTimeout)}
+	case errors.Is(err, ErrBucketSlow):
+		return Classification{Code: "BUCKET_SLOW", Message: fmt.Sprintf(
+			"the bucket took longer than %s (--export-slow-after) to store an object while every worker for slow buckets was busy; j1ds will retry among the slow buckets", e.cfg.SlowAfter)}
+	}
+	return e.cfg.Classify(err)
+}
+
+// Reloads of an account that failed (its state could not be read) are
+// tried again, at most reloadAttempts times in all, backing off from
+// RetryMin.
+const reloadAttempts = 10
+
+// reload installs the account again from its saved state (Reload),
+// trying again later when the state cannot be read.
+func (e *Exporter) reload(id string, attempt int) {
+	err := e.Reload(id)
+	if err == nil || e.ctx.Err() != nil {
+		return
+	}
+	if attempt >= reloadAttempts {
+		e.cfg.Logger.Error("could not reload the stream state after it changed; the account is exported again after the next restart or move of its group",
+			slog.String("account", id), slog.Any("err", err), slog.Int("attempts", attempt))
+		return
+	}
+	wait := e.backoff(attempt)
+	e.cfg.Logger.Warn("could not reload the stream state after it changed; trying again", slog.String("account", id), slog.Any("err", err), slog.Duration("retry_in", wait))
+	time.AfterFunc(wait, func() { e.reload(id, attempt+1) })
+}

@@ -1,0 +1,346 @@
+package exporter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/j1ds/j1ds/internal/exporter"
+)
+
+// slowAnswer is how long a slow bucket takes to answer an upload.
+const slowAnswer = 20 * time.Second
+
+// faultDest is the tests' bucket store behind a fault injector: an upload
+// into a slow bucket is answered slowAnswer later on the fake clock (or
+// fails when its attempt is cancelled first, as an S3 request does), one
+// into a refusing bucket fails at once. It counts the uploads open at
+// once.
+type faultDest struct {
+	clock *exporter.FakeClock
+	inner *bucketStore
+	mu    struct {
+		sync.Mutex
+		slow, refusing map[string]bool // bucket names
+		waiting        int             // uploads waiting for a slow answer
+		open, maxOpen  int
+	}
+}
+
+func newFaultDest(clock *exporter.FakeClock, inner *bucketStore) *faultDest {
+	d := &faultDest{clock: clock, inner: inner}
+	d.mu.slow, d.mu.refusing = map[string]bool{}, map[string]bool{}
+	return d
+}
+
+var _ exporter.Destination = (*faultDest)(nil)
+
+func (d *faultDest) Object(ctx context.Context, target, key string) exporter.Object {
+	bucket, _, _ := strings.Cut(target, "/")
+	d.mu.Lock()
+	d.mu.open++
+	d.mu.maxOpen = max(d.mu.maxOpen, d.mu.open)
+	d.mu.Unlock()
+	return &faultObject{Object: d.inner.Object(ctx, target, key), d: d, ctx: ctx, bucket: bucket}
+}
+
+// set makes the buckets slow or refusing, or heals them all (none given).
+func (d *faultDest) set(slow, refusing []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.mu.slow)
+	clear(d.mu.refusing)
+	for _, b := range slow {
+		d.mu.slow[b] = true
+	}
+	for _, b := range refusing {
+		d.mu.refusing[b] = true
+	}
+}
+
+func (d *faultDest) waiting() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.waiting
+}
+
+func (d *faultDest) maxOpen() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.maxOpen
+}
+
+type faultObject struct {
+	exporter.Object
+	d      *faultDest
+	ctx    context.Context
+	bucket string
+	closed bool
+}
+
+func (o *faultObject) done() {
+	if !o.closed {
+		o.closed = true
+		o.d.mu.Lock()
+		o.d.mu.open--
+		o.d.mu.Unlock()
+	}
+}
+
+func (o *faultObject) Abort() {
+	o.done()
+	o.Object.Abort()
+}
+
+func (o *faultObject) Close() error {
+	defer o.done()
+	o.d.mu.Lock()
+	slow, refusing := o.d.mu.slow[o.bucket], o.d.mu.refusing[o.bucket]
+	o.d.mu.Unlock()
+	switch {
+	case refusing:
+		return errors.New("503 SlowDown: the bucket refuses uploads")
+	case slow:
+		t := o.d.clock.NewTimer(o.d.clock.Now().Add(slowAnswer))
+		defer t.Stop()
+		o.d.mu.Lock()
+		o.d.mu.waiting++
+		o.d.mu.Unlock()
+		defer func() {
+			o.d.mu.Lock()
+			o.d.mu.waiting--
+			o.d.mu.Unlock()
+		}()
+		select {
+		case <-t.C():
+		case <-o.ctx.Done():
+			return o.ctx.Err()
+		}
+	}
+	return o.Object.Close()
+}
+
+// gauge reads a gauge without labels of reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
+}
+
+// TestSlowBucketsDoNotDelayOthers: three accounts whose buckets answer
+// 20 s late and one whose bucket refuses are due first and take every
+// worker of the main lane. After SlowAfter (1 s) their attempts move to
+// the slow lane or are cancelled and retried there, so every other
+// account's object is stored without the clock passing its due time
+// + 2 s, round after round; the late accounts show as lagging in the
+// status and the metric; once the buckets heal, everything lands once.
+func TestSlowBucketsDoNotDelayOthers(t *testing.T) {
+	const interval = 5 * time.Second
+	reg := prometheus.NewRegistry()
+	var fd *faultDest
+	e := newEnvWith(t, exporter.Config{FlushInterval: interval, Workers: 2, SlowWorkers: 1, Registerer: reg},
+		func(c *exporter.FakeClock, b *bucketStore) exporter.Destination {
+			fd = newFaultDest(c, b)
+			return fd
+		})
+	slow, refusing := []string{"s0", "s1", "s2"}, []string{"r0"}
+	healthy := []string{"h0", "h1", "h2", "h3", "h4", "h5"}
+	late := append(slices.Clone(slow), refusing...)
+	all := append(slices.Clone(late), healthy...)
+	fd.set(bucketsOf(slow), bucketsOf(refusing))
+	for _, a := range all {
+		e.enable(a, "bkt-"+a)
+	}
+	// The late accounts commit first, so they are due first and the old
+	// single pool would hand them every worker.
+	t0 := e.clock.Now()
+	want := map[string][]string{}
+	for _, a := range all {
+		want[a] = append(want[a], e.write(a, 2)...)
+		e.clock.Advance(time.Millisecond)
+	}
+	due := e.exp.Status(healthy[len(healthy)-1]).NextAttempt
+	e.advanceTo(due)
+	// Both main-lane workers wait on slow buckets.
+	waitFor(t, "both main-lane workers to wait on slow buckets", func() bool { return fd.waiting() == 2 })
+
+	// Round 1: SlowAfter later, the healthy accounts' objects are stored
+	// without the clock moving further.
+	e.clock.Advance(time.Second)
+	stored := func(round int) func() bool {
+		return func() bool {
+			for _, a := range healthy {
+				r, _ := e.st.Get(a)
+				if r.Stream.ObjectsExported != int64(round) || r.Stream.Cursor != mustEnd(t, e.store, a) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, "the healthy accounts' objects of round 1", stored(1))
+	checkOnTime := func(round int, due time.Time) {
+		t.Helper()
+		for _, a := range healthy {
+			r, _ := e.st.Get(a)
+			if late := r.Stream.LastExportAt.Sub(due); late > 2*time.Second {
+				t.Fatalf("round %d: %s's object was stored %s after it was due, want at most 2s", round, a, late)
+			}
+			if l := e.exp.Status(a); l.SlowLane || l.Lagging {
+				t.Fatalf("round %d: healthy account %s is in the slow lane or lagging: %+v", round, a, l)
+			}
+		}
+	}
+	checkOnTime(1, due)
+	for _, a := range slow {
+		if r, _ := e.st.Get(a); r.Stream.ObjectsExported != 0 {
+			t.Fatalf("%s's slow bucket stored an object before answering", a)
+		}
+	}
+	for _, a := range []string{"s0", "s1", "r0"} { // s2 may still be in its first attempt
+		if l := e.exp.Status(a); !l.SlowLane {
+			t.Fatalf("%s is not in the slow lane after a slow or failed attempt: %+v", a, l)
+		}
+	}
+
+	// Round 2: the healthy accounts commit again, and their objects are
+	// stored when due, while the late ones still wait.
+	for _, a := range healthy {
+		want[a] = append(want[a], e.write(a, 1)...)
+	}
+	due2 := e.exp.Status(healthy[0]).NextAttempt
+	e.advanceTo(due2)
+	waitFor(t, "the healthy accounts' objects of round 2", stored(2))
+	checkOnTime(2, due2)
+
+	// More than two flush intervals after their first change, the late
+	// accounts are lagging: in their status and in the metric.
+	if lag := e.clock.Now().Sub(t0); lag <= 2*interval {
+		t.Fatalf("the clock moved %s, want more than two flush intervals", lag)
+	}
+	// s2's first attempt, in the main lane since round 1, was cancelled
+	// by the clock's move: it ends a moment later.
+	waitFor(t, "every late account lagging in the slow lane", func() bool {
+		for _, a := range late {
+			if l := e.exp.Status(a); !l.Lagging || !l.SlowLane {
+				return false
+			}
+		}
+		return true
+	})
+	if n := gauge(t, reg, "j1ds_export_lagging_accounts"); n != float64(len(late)) {
+		t.Fatalf("j1ds_export_lagging_accounts %v, want %d", n, len(late))
+	}
+	if lag, want := gauge(t, reg, "j1ds_export_max_lag_seconds"), e.clock.Now().Sub(t0).Seconds(); lag != want {
+		t.Fatalf("j1ds_export_max_lag_seconds %v, want %v (the first change's age)", lag, want)
+	}
+	if n := gauge(t, reg, "j1ds_export_slow_lane_accounts"); n != float64(len(late)) {
+		t.Fatalf("j1ds_export_slow_lane_accounts %v, want %d", n, len(late))
+	}
+
+	// The buckets heal: every late account catches up, each change stored
+	// once under keys retried unchanged, and none lags any more.
+	fd.set(nil, nil)
+	e.advanceTo(due.Add(slowAnswer)) // s0's upload is answered
+	e.advanceUntil("every account to catch up", func() bool { return caughtUp(t, e, all) })
+	for _, a := range all {
+		if got := e.dest.lines(t, "bkt-"+a+"/"); !slices.Equal(got, want[a]) {
+			t.Fatalf("%s: %d records stored, want its %d changes once each, in order", a, len(got), len(want[a]))
+		}
+	}
+	if n := gauge(t, reg, "j1ds_export_lagging_accounts"); n != 0 {
+		t.Fatalf("j1ds_export_lagging_accounts %v after every account caught up", n)
+	}
+	if n := fd.maxOpen(); n > 3 {
+		t.Fatalf("%d uploads open at once, want at most Workers + SlowWorkers = 3", n)
+	}
+}
+
+func bucketsOf(accounts []string) []string {
+	var bs []string
+	for _, a := range accounts {
+		bs = append(bs, "bkt-"+a)
+	}
+	return bs
+}
+
+func caughtUp(t *testing.T, e *env, accounts []string) bool {
+	for _, a := range accounts {
+		if r, _ := e.st.Get(a); r.Stream.Cursor != mustEnd(t, e.store, a) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAttemptTimeout: an upload that outlasts AttemptTimeout is cancelled,
+// shown in the status as EXPORT_TIMEOUT, and retried with the same key.
+func TestAttemptTimeout(t *testing.T) {
+	var fd *faultDest
+	e := newEnvWith(t, exporter.Config{FlushInterval: time.Second, AttemptTimeout: 5 * time.Second, RetryMin: time.Second, RetryMax: time.Second},
+		func(c *exporter.FakeClock, b *bucketStore) exporter.Destination {
+			fd = newFaultDest(c, b)
+			return fd
+		})
+	fd.set([]string{"bkt"}, nil)
+	e.enable("acct1", "bkt")
+	want := e.write("acct1", 3)
+	e.advanceTo(e.exp.Status("acct1").NextAttempt)
+	waitFor(t, "the upload to wait on the slow bucket", func() bool { return fd.waiting() == 1 })
+	e.clock.Advance(time.Second) // SlowAfter: into the slow lane, where it goes on
+	waitFor(t, "the attempt to reach the slow lane", func() bool { return e.exp.Status("acct1").SlowLane })
+	e.clock.Advance(4 * time.Second) // AttemptTimeout
+	waitFor(t, "the timeout in the status", func() bool {
+		r, _ := e.st.Get("acct1")
+		return r.Stream.LastError != nil
+	})
+	r, _ := e.st.Get("acct1")
+	if r.Stream.LastError.Code != "EXPORT_TIMEOUT" || !strings.Contains(r.Stream.LastError.Message, "--export-attempt-timeout") {
+		t.Fatalf("status error %+v, want EXPORT_TIMEOUT naming the flag", r.Stream.LastError)
+	}
+	fd.set(nil, nil)
+	e.advanceUntil("the retry", func() bool { return caughtUp(t, e, []string{"acct1"}) })
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) {
+		t.Fatalf("records %d, want %d once each", len(got), len(want))
+	}
+	if r, _ := e.st.Get("acct1"); r.Stream.LastError != nil || r.Stream.ObjectsExported != 1 {
+		t.Fatalf("after the retry: %+v", r.Stream)
+	}
+}
+
+// TestConfigValidatesLanes: the lanes' settings are checked, with errors
+// naming the flag.
+func TestConfigValidatesLanes(t *testing.T) {
+	for _, c := range []struct {
+		cfg  exporter.Config
+		flag string
+	}{
+		{exporter.Config{SlowWorkers: 300}, "--export-slow-workers"},
+		{exporter.Config{AttemptTimeout: time.Millisecond}, "--export-attempt-timeout"},
+		{exporter.Config{SlowAfter: time.Hour}, "--export-slow-after"},
+	} {
+		err := c.cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%+v: %v, want an error naming %s", c.cfg, err, c.flag)
+		}
+	}
+	if err := (exporter.Config{}).Validate(); err != nil {
+		t.Fatal(fmt.Errorf("defaults: %w", err))
+	}
+}
