@@ -26,7 +26,8 @@ import (
 //
 // Every write of a record checks the stored record's revision and commits
 // under the job's lock (Jobs.lock), so that the check and the write are
-// one step against the other writes of the job. The lock is of this
+// one step against the other writes of the job; then, still under it, it
+// sets the job's entry in the index of open jobs (jobindex.go). The lock is of this
 // process, which is enough: a Pebble database is open in one process at a
 // time.
 type Jobs struct {
@@ -39,6 +40,8 @@ type Jobs struct {
 		// holds or waits for it.
 		locks map[string]*jobLock
 	}
+	// open indexes the open jobs (jobindex.go).
+	open openJobs
 }
 
 // jobLock is the lock of one job's record and the number of writers that
@@ -130,6 +133,7 @@ func (js *Jobs) writeJob(j *syncjobs.Job, fill func(b *pebble.Batch) error) erro
 		return err
 	}
 	j.Revision++
+	js.open.set(j)
 	return nil
 }
 
@@ -244,6 +248,7 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 		return fmt.Errorf("stage objects of job %s: %w", j.ID, err)
 	}
 	j.Revision++
+	js.open.set(j)
 	return nil
 }
 
@@ -333,6 +338,7 @@ func (js *Jobs) Apply(j *syncjobs.Job, fn func(graph.Txn) error) (graph.Commit, 
 	})
 	if err == nil {
 		j.Revision++
+		js.open.set(j)
 	}
 	return c, err
 }

@@ -57,6 +57,17 @@ func nextRecord(j *syncjobs.Job) ([]byte, error) {
 	return syncjobs.EncodeRecord(&next)
 }
 
+// quotaColumns returns the columns of a job's row that Usage and Idle read
+// (schema/007_job_quotas.sql): whether it is open, what it staged, and,
+// while it awaits uploads, when it was touched last (NULL otherwise).
+func quotaColumns(j *syncjobs.Job) (open bool, staged int64, touched *int64) {
+	if j.Status == syncjobs.StatusAwaitingUploads {
+		t := j.LastTouched()
+		touched = &t
+	}
+	return !j.Status.Final(), j.StagedBytes, touched
+}
+
 // putJob writes the job's record at the revision after j's, on the
 // condition that the row is at j's (a job without a row is at 0), or
 // creates the row; syncjobs.ErrJobChanged, writing nothing, otherwise. It
@@ -67,15 +78,19 @@ func putJob(ctx context.Context, q rowWriter, j *syncjobs.Job) error {
 		return err
 	}
 	var tag pgconn.CommandTag
+	open, staged, touched := quotaColumns(j)
 	if j.Revision == 0 {
-		tag, err = q.Exec(ctx, `INSERT INTO sync_jobs (account, id, finalizing, record, revision) VALUES ($1, $2, $3, $4, 1)
-			ON CONFLICT (account, id) DO UPDATE SET finalizing = excluded.finalizing, record = excluded.record, revision = 1
+		tag, err = q.Exec(ctx, `INSERT INTO sync_jobs (account, id, finalizing, record, revision, open, staged_bytes, touched)
+			VALUES ($1, $2, $3, $4, 1, $5, $6, $7)
+			ON CONFLICT (account, id) DO UPDATE SET finalizing = excluded.finalizing, record = excluded.record, revision = 1,
+				open = excluded.open, staged_bytes = excluded.staged_bytes, touched = excluded.touched
 			WHERE sync_jobs.revision = 0`,
-			j.AccountID, j.ID, j.Status.Finalizing(), v)
+			j.AccountID, j.ID, j.Status.Finalizing(), v, open, staged, touched)
 	} else {
-		tag, err = q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, revision = revision + 1
+		tag, err = q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, revision = revision + 1,
+			open = $6, staged_bytes = $7, touched = $8
 			WHERE account = $1 AND id = $2 AND revision = $5`,
-			j.AccountID, j.ID, j.Status.Finalizing(), v, j.Revision)
+			j.AccountID, j.ID, j.Status.Finalizing(), v, j.Revision, open, staged, touched)
 	}
 	if err != nil {
 		return err
@@ -92,22 +107,37 @@ func putJob(ctx context.Context, q rowWriter, j *syncjobs.Job) error {
 func (js *Jobs) Job(account, id string) (syncjobs.Job, error) {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
-	var v []byte
-	var revision, events int64
-	err := js.s.pool.QueryRow(ctx, `SELECT j.record, j.revision, coalesce(e.events, 0) FROM sync_jobs j
+	j, err := scanJob(js.s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM sync_jobs j
 		LEFT JOIN sync_job_events e ON e.account = j.account AND e.job = j.id
-		WHERE j.account = $1 AND j.id = $2`, account, id).Scan(&v, &revision, &events)
+		WHERE j.account = $1 AND j.id = $2`, account, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return syncjobs.Job{}, syncjobs.ErrJobNotFound
 	}
 	if err != nil {
 		return syncjobs.Job{}, js.s.wrap("read job "+id, err)
 	}
+	return j, nil
+}
+
+// jobColumns are the columns scanJob reads, of sync_jobs j joined with
+// sync_job_events e.
+const jobColumns = `j.id, j.record, j.revision, j.staged_bytes, coalesce(e.events, 0)`
+
+// scanJob decodes a row of jobColumns: the record, with its revision, its
+// staged bytes (which the column holds for jobs written before the
+// records had them) and its event count.
+func scanJob(row pgx.Row) (syncjobs.Job, error) {
+	var id string
+	var v []byte
+	var revision, staged, events int64
+	if err := row.Scan(&id, &v, &revision, &staged, &events); err != nil {
+		return syncjobs.Job{}, err
+	}
 	j, err := syncjobs.DecodeRecord(v)
 	if err != nil {
 		return syncjobs.Job{}, fmt.Errorf("decode job %s: %w", id, err)
 	}
-	j.Revision, j.NumEvents = revision, int(events)
+	j.Revision, j.StagedBytes, j.NumEvents = revision, staged, int(events)
 	return j, nil
 }
 
@@ -431,9 +461,11 @@ func putRunnerJob(ctx context.Context, q rowWriter, j *syncjobs.Job, node string
 	if err != nil {
 		return err
 	}
-	tag, err := q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, runner = $5, revision = revision + 1
+	open, staged, touched := quotaColumns(j)
+	tag, err := q.Exec(ctx, `UPDATE sync_jobs SET finalizing = $3, record = $4, runner = $5, revision = revision + 1,
+			open = $7, staged_bytes = $8, touched = $9
 		WHERE account = $1 AND id = $2 AND (runner IS NULL OR runner = $5) AND revision = $6`,
-		j.AccountID, j.ID, j.Status.Finalizing(), v, node, j.Revision)
+		j.AccountID, j.ID, j.Status.Finalizing(), v, node, j.Revision, open, staged, touched)
 	if err != nil {
 		return err
 	}

@@ -29,61 +29,67 @@ const (
 	phaseDeleteEnts    = "de"
 )
 
-// runFinalize takes a job from FINALIZE_PENDING (or wherever a previous
-// run stopped) to FINISHED or ERROR_BAD_DATA. Each chunk of objects is one
-// graph transaction that also saves the job's counters and progress, so a
-// crash neither loses nor repeats a chunk. Every write goes through
-// s.runs: in a cluster, once another node has taken the job over, the
-// next write fails with ErrNotRunner and writes nothing.
-func (s *Service) runFinalize(account, id string) error {
-	j, err := s.load(account, id)
-	if err != nil {
-		return err
-	}
-	if j.Status == StatusFinalizePending {
-		bad, err := s.checkRelationships(&j)
-		if err != nil {
-			return err
-		}
-		if bad != nil {
-			j.Status, j.Error, j.EndTimestamp = StatusErrorBadData, bad, s.now().UnixMilli()
-			s.log.Warn("job rejected at finalize", "account", account, "job", id, "code", bad.Code, "reason", bad.Message)
-			return finish(s.runs, &j)
-		}
-		j.Status, j.Progress = StatusFinalizingEntities, phaseEntities+":"
-		if err := s.save(&j); err != nil {
-			return err
-		}
-	}
-	for {
+// advance takes t's job on from FINALIZE_PENDING (or wherever its last
+// turn, or a previous run, stopped) towards FINISHED or ERROR_BAD_DATA,
+// doing at most one chunk of work: finalizeChunk staged relationships
+// checked, objects applied, or objects looked at for deletion. It reports
+// whether the job ended. Each chunk of objects is one graph transaction
+// that also saves the job's counters and progress, so a crash neither
+// loses nor repeats a chunk. Every write goes through s.runs: in a
+// cluster, once another node has taken the job over, the next write fails
+// with ErrNotRunner and writes nothing.
+func (s *Service) advance(t *task) (finished bool, err error) {
+	j := &t.job
+	for budget := finalizeChunk; budget > 0; {
 		if err := s.ctx.Err(); err != nil {
-			return err
+			return false, err
+		}
+		if j.Status == StatusFinalizePending {
+			n, bad, err := s.checkRelationships(j, &t.checked, budget)
+			if err != nil {
+				return false, err
+			}
+			if bad != nil {
+				j.Status, j.Error, j.EndTimestamp = StatusErrorBadData, bad, s.now().UnixMilli()
+				s.log.Warn("job rejected at finalize", "account", j.AccountID, "job", j.ID, "code", bad.Code, "reason", bad.Message)
+				return true, finish(s.runs, j)
+			}
+			if budget -= n; budget <= 0 {
+				return false, nil
+			}
+			j.Status, j.Progress = StatusFinalizingEntities, phaseEntities+":"
+			if err := s.save(j); err != nil {
+				return false, err
+			}
+			continue
 		}
 		phase, after, _ := cut(j.Progress)
 		var done bool
+		var n int
 		switch phase {
 		case phaseEntities, phaseRelationships:
 			kind := graph.KindEntity
 			if phase == phaseRelationships {
 				kind = graph.KindRelationship
 			}
-			done, err = s.applyChunk(&j, kind, after)
+			n, done, err = s.applyChunk(j, kind, after, budget)
 		case phaseDeleteRels, phaseDeleteEnts:
 			kind := graph.KindRelationship
 			if phase == phaseDeleteEnts {
 				kind = graph.KindEntity
 			}
-			done, err = s.deleteChunk(&j, phase, kind, after)
+			n, done, err = s.deleteChunk(j, phase, kind, after, budget)
 		default:
-			return fmt.Errorf("job %s: unknown finalize progress %q", id, j.Progress)
+			return false, fmt.Errorf("job %s: unknown finalize progress %q", j.ID, j.Progress)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if j.Status == StatusErrorBadData {
-			return nil // applyChunk ended the job
+			return true, nil // applyChunk ended the job
 		}
 		failpoint.Hit("sync-after-chunk")
+		budget -= n
 		if !done {
 			continue
 		}
@@ -92,18 +98,19 @@ func (s *Service) runFinalize(account, id string) error {
 			j.Status, j.Progress = StatusFinalizingRelationships, phaseRelationships+":"
 		case phaseRelationships:
 			if j.SyncMode != ModeDiff {
-				return s.complete(&j)
+				return true, s.complete(j)
 			}
 			j.Progress = phaseDeleteRels + ":"
 		case phaseDeleteRels:
 			j.Progress = phaseDeleteEnts + ":"
 		case phaseDeleteEnts:
-			return s.complete(&j)
+			return true, s.complete(j)
 		}
-		if err := s.save(&j); err != nil {
-			return err
+		if err := s.save(j); err != nil {
+			return false, err
 		}
 	}
+	return false, nil
 }
 
 func cut(p string) (phase, after string, ok bool) {
@@ -138,12 +145,12 @@ type stagedObject struct {
 
 var errChunkFull = errors.New("chunk full")
 
-// stagedChunk returns up to one chunk of the objects staged for a job under
+// stagedChunk returns up to limit of the objects staged for a job under
 // kind whose id sorts after `after`, in id order, and whether more follow.
-func (s *Service) stagedChunk(account, jobID string, kind graph.Kind, after string) ([]stagedObject, bool, error) {
+func (s *Service) stagedChunk(account, jobID string, kind graph.Kind, after string, limit int) ([]stagedObject, bool, error) {
 	var chunk []stagedObject
 	err := s.store.ScanStaged(account, jobID, kind, after, func(id string, data []byte) error {
-		if len(chunk) == finalizeChunk {
+		if len(chunk) == limit {
 			return errChunkFull
 		}
 		chunk = append(chunk, stagedObject{id, slices.Clone(data)})
@@ -156,15 +163,16 @@ func (s *Service) stagedChunk(account, jobID string, kind graph.Kind, after stri
 	return chunk, more, nil
 }
 
-// applyChunk upserts the next chunk of staged objects of a kind after the
-// object id `after`, in one transaction that also saves the job.
-func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error) {
-	chunk, more, err := s.stagedChunk(j.AccountID, j.ID, kind, after)
+// applyChunk upserts the next chunk of up to limit staged objects of a
+// kind after the object id `after`, in one transaction that also saves the
+// job. It returns how many it applied and whether none are left.
+func (s *Service) applyChunk(j *Job, kind graph.Kind, after string, limit int) (int, bool, error) {
+	chunk, more, err := s.stagedChunk(j.AccountID, j.ID, kind, after, limit)
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	if len(chunk) == 0 {
-		return true, nil
+		return 0, true, nil
 	}
 	source := j.Source
 	next := *j
@@ -205,12 +213,12 @@ func (s *Service) applyChunk(j *Job, kind graph.Kind, after string) (bool, error
 			// vanish, or a key be taken, if another writer changed the graph
 			// meanwhile. Retrying cannot help: the job ends here.
 			j.Status, j.Error, j.EndTimestamp = StatusErrorBadData, bad, s.now().UnixMilli()
-			return true, finish(s.runs, j)
+			return len(chunk), true, finish(s.runs, j)
 		}
-		return false, err
+		return 0, false, err
 	}
 	*j = next
-	return !more, nil
+	return len(chunk), !more, nil
 }
 
 // chunkIDs returns the ids a chunk's upserts read: its objects' and the
@@ -272,15 +280,19 @@ func addIntegrationProps(in *graph.Input, j *Job) {
 	in.Props = graph.MergeProps(in.Props, []graph.Prop{{Name: "_integrationInstanceId", Value: v}})
 }
 
-// deleteChunk deletes up to one chunk of live objects of the job's scope
-// that the job did not upload (DIFF), skipping types in partialDatasets,
-// scanning on from the object id `after`. It reports true when the scan
-// reached the end.
-func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after string) (bool, error) {
+// deleteChunk deletes the live objects of the job's scope that the job did
+// not upload (DIFF), skipping types in partialDatasets, among up to limit
+// objects scanned on from the object id `after`. It returns how many it
+// scanned and whether the scan reached the end.
+func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after string, limit int) (int, bool, error) {
 	var doomed []string
-	last := after
+	last, scanned := after, 0
 	err := s.graph.ScanScope(j.AccountID, j.Scope, kind, after, func(oid, typ string) error {
+		if scanned == limit {
+			return errChunkFull
+		}
 		last = oid
+		scanned++
 		if j.PartialDatasets != nil && slices.Contains(j.PartialDatasets.Types, typ) {
 			return nil
 		}
@@ -288,17 +300,16 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 			return err
 		}
 		doomed = append(doomed, oid)
-		if len(doomed) == finalizeChunk {
-			return errChunkFull
-		}
 		return nil
 	})
 	full := errors.Is(err, errChunkFull)
 	if err != nil && !full {
-		return false, fmt.Errorf("find objects to delete: %w", err)
+		return 0, false, fmt.Errorf("find objects to delete: %w", err)
 	}
 	if len(doomed) == 0 {
-		return true, nil
+		// Nothing to delete among them: the next scan goes on after them.
+		j.Progress = phase + ":" + last
+		return scanned, !full, nil
 	}
 	next := *j
 	_, err = s.runs.Apply(&next, func(tx graph.Txn) error {
@@ -312,35 +323,33 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete objects missing from job: %w", err)
+		return 0, false, fmt.Errorf("delete objects missing from job: %w", err)
 	}
 	*j = next
-	return !full, nil
+	return scanned, !full, nil
 }
 
 // checkRelationships verifies, before anything is applied, that every
 // staged relationship's ends will exist: as an entity staged by this job,
 // or as a live entity of the graph that this job will not delete; and that
-// its _key is not an entity's of the scope. It returns the job error of the
+// its _key is not an entity's of the scope. It checks up to limit
+// relationships after the id *after, which it moves on, and returns how
+// many it checked (fewer than limit once all are), the job error of the
 // first relationship that fails, or an error when it could not read.
-func (s *Service) checkRelationships(j *Job) (*Error, error) {
-	for after, more := "", true; more; {
-		var chunk []stagedObject
-		var err error
-		chunk, more, err = s.stagedChunk(j.AccountID, j.ID, graph.KindRelationship, after)
-		if err != nil {
-			return nil, err
-		}
-		for _, st := range chunk {
-			if bad, err := s.checkRelationship(j, st.data); bad != nil || err != nil {
-				return bad, err
-			}
-		}
-		if len(chunk) > 0 {
-			after = chunk[len(chunk)-1].id
+func (s *Service) checkRelationships(j *Job, after *string, limit int) (int, *Error, error) {
+	chunk, _, err := s.stagedChunk(j.AccountID, j.ID, graph.KindRelationship, *after, limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, st := range chunk {
+		if bad, err := s.checkRelationship(j, st.data); bad != nil || err != nil {
+			return 0, bad, err
 		}
 	}
-	return nil, nil
+	if len(chunk) > 0 {
+		*after = chunk[len(chunk)-1].id
+	}
+	return len(chunk), nil, nil
 }
 
 func (s *Service) checkRelationship(j *Job, data []byte) (*Error, error) {

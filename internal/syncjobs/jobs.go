@@ -81,6 +81,14 @@ type Job struct {
 	// and writes a record only from the revision it was read at (see
 	// Store). It is not part of the API's shape.
 	Revision int64 `json:"-"`
+	// StagedBytes is the size of the objects staged for the job (their ids
+	// and data), counted in its account's staging quota while the job is
+	// open. It is not part of the API's shape; a Store keeps it.
+	StagedBytes int64 `json:"-"`
+	// Touched is when the job was created or last took an upload (Unix
+	// milliseconds); a job awaiting uploads expires Options.JobExpiry after
+	// it. It is not part of the API's shape; a Store keeps it.
+	Touched int64 `json:"-"`
 }
 
 // Error is a job error in JupiterOne's shape. Status is the HTTP status an
@@ -103,8 +111,6 @@ const (
 	MaxObjectsPerUpload = 10000
 	// finalizeChunk is the number of objects applied per transaction.
 	finalizeChunk = 500
-	// maxConcurrentFinalize bounds finalizations running at once.
-	maxConcurrentFinalize = 4
 	// finalizeWait is how long Finalize waits for a small job to finish
 	// before answering with the job as it is.
 	finalizeWait = 5 * time.Second
@@ -133,6 +139,21 @@ type Options struct {
 	// ResumePoll is how often a Node looks for finalizations no live node
 	// runs (one Runners.Orphans call); DefaultResumePoll when zero.
 	ResumePoll time.Duration
+	// Workers is how many finalizations run at once, fairly shared by the
+	// accounts (schedule.go); DefaultWorkers when zero.
+	Workers int
+	// MaxOpenJobs bounds an account's open jobs (awaiting uploads or being
+	// finalized): Create answers 429 TOO_MANY_OPEN_JOBS beyond it.
+	// DefaultMaxOpenJobs when zero.
+	MaxOpenJobs int
+	// MaxStagedBytes bounds what an account's open jobs stage (the ids and
+	// canonical data of their uploads): an upload beyond it is answered
+	// 429 STAGING_QUOTA_EXCEEDED. DefaultMaxStagedBytes when zero.
+	MaxStagedBytes int64
+	// JobExpiry is how long a job awaits uploads after its last (or its
+	// creation) before it is aborted and its staging dropped (quota.go);
+	// DefaultJobExpiry when zero.
+	JobExpiry time.Duration
 }
 
 // DefaultResumePoll is Options.ResumePoll when zero: half the default
@@ -158,7 +179,9 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	retry func(error) bool
-	sem   chan struct{}
+	// sched holds the finalizations waiting for one of the workers.
+	sched   scheduler
+	workers int
 
 	// runs is the Store finalizations write through: the Store itself,
 	// or in a cluster its Runners.Runner view for this node.
@@ -173,6 +196,10 @@ type Service struct {
 	// many jobs run. Across processes sharing the Store, its conditional
 	// writes order them (ErrJobChanged).
 	jobLocks [64]sync.Mutex
+	// accountLocks serialise, within this process, the changes an
+	// account's quotas bound (lockAccount).
+	accountLocks [64]sync.Mutex
+	limits       Limits
 
 	mu struct {
 		sync.Mutex
@@ -189,7 +216,21 @@ type Service struct {
 // once on its own, or in a cluster (Options.Node) those no live node
 // runs, looked for at once and then every ResumePoll. Close stops it.
 func Open(g graph.Graph, st Store, o Options) (*Service, error) {
-	s := &Service{graph: g, store: st, runs: st, log: o.Logger, now: o.Now, retry: o.Retry, sem: make(chan struct{}, maxConcurrentFinalize)}
+	s := &Service{graph: g, store: st, runs: st, log: o.Logger, now: o.Now, retry: o.Retry, workers: o.Workers}
+	if s.workers <= 0 {
+		s.workers = DefaultWorkers
+	}
+	s.sched.init()
+	s.limits = Limits{MaxOpenJobs: o.MaxOpenJobs, MaxStagedBytes: o.MaxStagedBytes, JobExpiry: o.JobExpiry}
+	if s.limits.MaxOpenJobs <= 0 {
+		s.limits.MaxOpenJobs = DefaultMaxOpenJobs
+	}
+	if s.limits.MaxStagedBytes <= 0 {
+		s.limits.MaxStagedBytes = DefaultMaxStagedBytes
+	}
+	if s.limits.JobExpiry <= 0 {
+		s.limits.JobExpiry = DefaultJobExpiry
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -208,6 +249,12 @@ func Open(g graph.Graph, st Store, o Options) (*Service, error) {
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for range s.workers {
+		s.wg.Add(1)
+		go s.worker()
+	}
+	s.wg.Add(1)
+	go s.expireLoop()
 	if s.runners != nil {
 		s.wg.Add(1)
 		go s.resumeOrphans()
@@ -215,7 +262,7 @@ func Open(g graph.Graph, st Store, o Options) (*Service, error) {
 	}
 	pending, err := s.store.Unfinished()
 	if err != nil {
-		s.cancel()
+		s.Close()
 		return nil, fmt.Errorf("find unfinished jobs: %w", err)
 	}
 	for _, j := range pending {
@@ -229,6 +276,7 @@ func Open(g graph.Graph, st Store, o Options) (*Service, error) {
 // another node of a cluster) and waits for them.
 func (s *Service) Close() {
 	s.cancel()
+	s.closeScheduler()
 	s.wg.Wait()
 }
 
@@ -268,6 +316,11 @@ func (s *Service) Create(account string, r CreateRequest) (Job, error) {
 	}
 	if len(r.IntegrationInstanceID) > 256 || len(r.IntegrationJobID) > 256 {
 		return Job{}, errorf(http.StatusBadRequest, "INVALID_JOB", "integrationInstanceId and integrationJobId are limited to 256 bytes")
+	}
+	unlock := s.lockAccount(account)
+	defer unlock()
+	if err := s.checkOpenJobs(account); err != nil {
+		return Job{}, err
 	}
 	j := Job{
 		ID: uuid.NewString(), AccountID: account, Source: r.Source, Scope: scope, SyncMode: r.SyncMode,
@@ -364,7 +417,19 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 	// The SDK retries uploads whose answer it did not get, so an object
 	// uploaded again with identical content is accepted once more and not
 	// counted twice; the same _key with other content is a duplicate.
+	// What the new objects add to the account's staging must fit in its
+	// quota, besides what its open jobs hold.
+	var usage Usage
 	count := func(added []bool) error {
+		var size int64
+		for i, a := range added {
+			if a {
+				size += stagedSize(objs[i])
+			}
+		}
+		if err := s.stagingQuota(account, usage, size); err != nil {
+			return err
+		}
 		for i, a := range added {
 			switch {
 			case !a:
@@ -374,13 +439,20 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 				j.NumRelationshipsUploaded++
 			}
 		}
+		j.StagedBytes += size
+		j.Touched = s.now().UnixMilli()
 		return nil
 	}
+	unlockAccount := s.lockAccount(account)
+	defer unlockAccount()
 	// Another request that changed the job between its read and this
 	// write (ErrJobChanged) came first: nothing was staged, and the upload
 	// starts over from the job as it stands, which may no longer await
 	// uploads.
 	for changes := 0; ; changes++ {
+		if usage, err = s.Usage(account); err != nil {
+			return Job{}, err
+		}
 		err = s.store.Stage(&j, objs, count)
 		if !errors.Is(err, ErrJobChanged) {
 			break
@@ -401,6 +473,9 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 			list, i = lists[1].name, i-len(entities)
 		}
 		return Job{}, errorf(http.StatusBadRequest, "DUPLICATE_KEY", "%s[%d]: _key %s was already uploaded to this job (as %s) with other content; each _key may appear once per scope", list, i, quote(keys[dup.Index]), dup.Kind)
+	}
+	if _, ok := errors.AsType[*Error](err); ok {
+		return Job{}, err
 	}
 	if err != nil {
 		return Job{}, fmt.Errorf("stage upload: %w", err)
@@ -450,36 +525,6 @@ func (s *Service) AddEvents(account, id string, events []Event) (Job, error) {
 		return Job{}, fmt.Errorf("record job events: %w", err)
 	}
 	return j, nil
-}
-
-// Abort ends a job that awaits uploads; nothing it staged is applied.
-func (s *Service) Abort(account, id, reason string) (Job, error) {
-	unlock := s.lock(id)
-	defer unlock()
-	for changes := 0; ; changes++ {
-		j, err := s.load(account, id)
-		if err != nil {
-			return Job{}, err
-		}
-		if j.Status == StatusAborted {
-			return j, nil // a retried abort
-		}
-		if j.Status != StatusAwaitingUploads {
-			return Job{}, notAwaiting(j)
-		}
-		j.Status, j.AbortReason, j.EndTimestamp = StatusAborted, truncate(reason, 1000), s.now().UnixMilli()
-		err = finish(s.store, &j)
-		switch {
-		case err == nil:
-			return j, nil
-		case !errors.Is(err, ErrJobChanged):
-			return Job{}, err
-		case changes == maxJobChanges:
-			return Job{}, jobChanging(id)
-		}
-		// Another request changed the job since it was read: decide again
-		// on the job as it stands.
-	}
 }
 
 // finish saves a job that reached a final state, through st, and drops

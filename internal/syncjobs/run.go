@@ -124,68 +124,28 @@ func (s *Service) requestFinalize(account, id string, partial *PartialDatasets) 
 	}
 }
 
-// startFinalize runs a job's finalization in the background, unless this
-// process runs it already, and returns a channel closed when it stops.
-// orphan is set when the job is taken over from a node that is not live.
+// startFinalize queues a job's finalization for the workers (see
+// schedule.go), unless this process runs it already, and returns a channel
+// closed when it stops. orphan is set when the job is taken over from a
+// node that is not live.
 func (s *Service) startFinalize(account, id string, orphan *Orphan) chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ch, ok := s.mu.running[id]; ok {
 		return ch
 	}
-	done := make(chan struct{})
-	s.mu.running[id] = done
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.mu.running, id)
-			s.mu.Unlock()
-			close(done)
-		}()
-		wait := finalizeRetryMin
-		for attempt := 1; ; attempt++ {
-			select {
-			case s.sem <- struct{}{}:
-			case <-s.ctx.Done():
-				return
-			}
-			err := s.claim(account, id, orphan)
-			if err == nil {
-				orphan = nil // logged once
-				err = s.runFinalize(account, id)
-			}
-			<-s.sem
-			if err == nil || s.ctx.Err() != nil || errors.Is(err, errNotClaimed) {
-				return // done; stopped, the next Open resumes it; or another node runs it
-			}
-			if errors.Is(err, ErrNotRunner) {
-				s.log.Warn("job finalization taken over by another node: this node's lease had ended; it stops here",
-					slog.String("account", account), slog.String("job", id), slog.String("node", s.node))
-				return
-			}
-			// A record changed under the finalization (ErrJobChanged) is
-			// read again by the next attempt, which goes on from it.
-			if !errors.Is(err, ErrJobChanged) && (s.retry == nil || !s.retry(err)) {
-				s.log.Error("job finalization failed", slog.String("account", account), slog.String("job", id), slog.Any("err", err))
-				return
-			}
-			if attempt&(attempt-1) == 0 { // 1, 2, 4, 8...: bounded log volume
-				s.log.Warn("job finalization failed; it is tried again", slog.String("account", account), slog.String("job", id),
-					slog.Any("err", err), slog.Int("attempts", attempt), slog.Duration("retry_in", wait))
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-s.ctx.Done():
-				t.Stop()
-				return
-			}
-			wait = min(2*wait, finalizeRetryMax)
-		}
-	}()
-	return done
+	t := &task{account: account, id: id, orphan: orphan, done: make(chan struct{})}
+	q := &s.sched
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		close(t.done)
+		return t.done
+	}
+	s.mu.running[id] = t.done
+	q.addLocked(t)
+	q.mu.Unlock()
+	return t.done
 }
 
 // claim makes this node the runner of a job before it runs it, in a

@@ -60,6 +60,19 @@ type Store interface {
 	// Unfinished returns every stored job, of every account, whose record's
 	// Status is Finalizing, Progress included.
 	Unfinished() ([]Job, error)
+	// Usage returns what the account's open jobs (those whose Status is
+	// not Final) hold, as their records were last written: how many there
+	// are and the sum of their StagedBytes. It reads the open jobs only.
+	Usage(account string) (Usage, error)
+	// ListJobs returns up to limit of the account's jobs, of any status,
+	// whose id sorts after `after` (all when empty), in id order, each as
+	// Job returns it.
+	ListJobs(account, after string, limit int) ([]Job, error)
+	// Idle returns up to limit jobs, of every account, that await uploads
+	// and were touched last (Job.Touched, or StartTimestamp when it is 0)
+	// before `before` (Unix milliseconds), the least recently touched
+	// first, as Job returns them.
+	Idle(before int64, limit int) ([]Job, error)
 	// Apply runs fn as one transaction on the graph of j's account
 	// (graph.Graph.Update) and commits the transaction's changes and j's
 	// record, as it stands when fn returns, in one atomic write, even when
@@ -154,18 +167,49 @@ func (s Status) Finalizing() bool {
 	return false
 }
 
+// Final reports whether a job in this state has ended: nothing changes it
+// any more, and its staging is gone. A job that is not final is open.
+func (s Status) Final() bool {
+	switch s {
+	case StatusAborted, StatusFinished, StatusErrorBadData:
+		return true
+	}
+	return false
+}
+
+// Usage is what an account's open jobs hold (Store.Usage).
+type Usage struct {
+	// OpenJobs is the number of jobs awaiting uploads or being finalized.
+	OpenJobs int `json:"openJobs"`
+	// StagedBytes is the size of what they staged.
+	StagedBytes int64 `json:"stagedBytes"`
+}
+
+// LastTouched returns when the job was created or last took an upload
+// (Unix milliseconds): Touched, or StartTimestamp for a record that has
+// none.
+func (j *Job) LastTouched() int64 {
+	if j.Touched != 0 {
+		return j.Touched
+	}
+	return j.StartTimestamp
+}
+
 // record is a job as backends store it: the job in the API's shape plus
 // its finalize progress and its revision, which the API does not show.
 type record struct {
 	Job
-	Progress string `json:"progress,omitempty"`
-	Revision int64  `json:"revision,omitempty"`
+	Progress    string `json:"progress,omitempty"`
+	Revision    int64  `json:"revision,omitempty"`
+	StagedBytes int64  `json:"stagedBytes,omitempty"`
+	Touched     int64  `json:"touched,omitempty"`
 }
 
 // EncodeRecord returns the JSON a backend stores for a job's record,
-// Progress and Revision included; both backends store the same.
+// Progress, Revision, StagedBytes and Touched included; both backends
+// store the same.
 func EncodeRecord(j *Job) ([]byte, error) {
-	v, err := json.Marshal(record{Job: *j, Progress: j.Progress, Revision: j.Revision})
+	v, err := json.Marshal(record{Job: *j, Progress: j.Progress, Revision: j.Revision, StagedBytes: j.StagedBytes, Touched: j.Touched})
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
@@ -179,6 +223,6 @@ func DecodeRecord(v []byte) (Job, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return Job{}, err
 	}
-	r.Job.Progress, r.Job.Revision = r.Progress, r.Revision
+	r.Job.Progress, r.Job.Revision, r.Job.StagedBytes, r.Job.Touched = r.Progress, r.Revision, r.StagedBytes, r.Touched
 	return r.Job, nil
 }
