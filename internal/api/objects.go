@@ -120,6 +120,9 @@ func (s *Server) patchObject(k graph.Kind) accountHandler {
 			if err := checkImmutable(&old, fields); err != nil {
 				return err
 			}
+			if err := graph.CheckMembers(raw); err != nil {
+				return err
+			}
 			// Rebuild a full object: the stored key, type, class and ends,
 			// and the body's properties, so the body is validated like an
 			// upload.

@@ -214,6 +214,19 @@ func ParseObject(kind Kind, raw []byte) (Input, error) {
 	return in, nil
 }
 
+// CheckMembers checks the members of a partial object, such as the body of
+// a REST update, as ParseObject checks an upload's (a flat object, I-JSON
+// names and values), without requiring _key, _type and _class. Decoding the
+// body with encoding/json would hide a lone surrogate in a member name.
+func CheckMembers(raw []byte) error {
+	if len(raw) > MaxObjectBytes {
+		return inputErr("", "object is %d bytes, more than the limit of %d", len(raw), MaxObjectBytes)
+	}
+	members, err := scanUpload(getFields(), raw)
+	putFields(members)
+	return err
+}
+
 // AppendCanonical appends the input as a flat JSON object in a canonical
 // form (members sorted, values canonical) that ParseObject reads back to an
 // equal Input: two uploads of the same object encode to the same bytes
