@@ -123,6 +123,7 @@ type streamingView struct {
 	settings.Settings
 	RequiredRegion       string                   `json:"requiredRegion"`
 	BucketPolicy         s3bucket.Policy          `json:"bucketPolicy"`
+	AccountBucketPolicy  s3bucket.Policy          `json:"accountBucketPolicy"`
 	LastConnectionTest   *settings.ConnectionTest `json:"lastConnectionTest"`
 	FlushIntervalSeconds float64                  `json:"flushIntervalSeconds"`
 	Status               streamStatus             `json:"status"`
@@ -137,6 +138,7 @@ type streamStatus struct {
 	EventsExported  int64             `json:"eventsExported"`
 	PendingSince    *time.Time        `json:"pendingSince"`
 	LagSeconds      float64           `json:"lagSeconds"`
+	Lagging         bool              `json:"lagging"` // exporter.Lagging: waited over two flush intervals
 	NextAttempt     *time.Time        `json:"nextAttempt"`
 	Failures        int               `json:"failures"`
 	LastError       *stream.Problem   `json:"lastError"`
@@ -162,6 +164,7 @@ func (s *Server) view(r settings.Record) streamingView {
 		Settings:             r.Settings,
 		RequiredRegion:       st.RequiredRegion,
 		BucketPolicy:         s3bucket.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
+		AccountBucketPolicy:  s3bucket.AccountBucketPolicy(st.PlatformAccountID, r.Settings.BucketName, []string{r.Account}),
 		LastConnectionTest:   r.LastTest,
 		FlushIntervalSeconds: st.FlushInterval.Seconds(),
 		Status: streamStatus{
@@ -191,6 +194,7 @@ func (s *Server) view(r settings.Record) streamingView {
 		v.Status.NextAttempt = timePtr(live.NextAttempt)
 		if !live.PendingSince.IsZero() {
 			v.Status.LagSeconds = max(0, now.Sub(live.PendingSince).Seconds())
+			v.Status.Lagging = exporter.Lagging(now.Sub(live.PendingSince), st.FlushInterval)
 		}
 	}
 	if v.Status.Gaps == nil {
@@ -356,15 +360,4 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-func (s *Server) bucketPolicy(w http.ResponseWriter, r *http.Request, p principal) {
-	bucket := r.URL.Query().Get("bucket")
-	if bucket != "" {
-		if err := s3bucket.ValidateBucketName(bucket); err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, s3bucket.BucketPolicy(s.cfg.Streaming.PlatformAccountID, bucket))
 }
