@@ -42,6 +42,11 @@ type Config struct {
 	S3                s3dest.Config
 	PlatformAccountID string
 
+	// The exporter's slow lane, and each upload's time limit.
+	ExportSlowWorkers    int
+	ExportSlowAfter      time.Duration
+	ExportAttemptTimeout time.Duration
+
 	// Cluster mode (with Store): this node's name, for people, and the
 	// lease of its share of the export work.
 	NodeName string
@@ -76,6 +81,9 @@ func DefaultConfig() Config {
 		FlushInterval:        exporter.DefaultFlushInterval,
 		MaxBatchBytes:        exporter.DefaultMaxBatchBytes,
 		ExportWorkers:        4,
+		ExportSlowWorkers:    exporter.DefaultSlowWorkers,
+		ExportSlowAfter:      exporter.DefaultSlowAfter,
+		ExportAttemptTimeout: exporter.DefaultAttemptTimeout,
 		GzipLevel:            exporter.DefaultGzipLevel,
 		LeaseTTL:             cluster.DefaultLeaseTTL,
 		S3:                   s3dest.Config{Region: s3dest.DefaultRegion, PartSize: s3dest.DefaultPartSize, Suffix: s3dest.DefaultSuffix},
@@ -98,7 +106,10 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
 	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
-	fs.IntVar(&c.ExportWorkers, "export-workers", c.ExportWorkers, "objects built and uploaded at once")
+	fs.IntVar(&c.ExportWorkers, "export-workers", c.ExportWorkers, "objects built and uploaded at once for accounts whose buckets answer promptly")
+	fs.IntVar(&c.ExportSlowWorkers, "export-slow-workers", c.ExportSlowWorkers, "objects built and uploaded at once for accounts whose last upload failed or took longer than --export-slow-after (a lane apart, so slow buckets never hold the others' workers)")
+	fs.DurationVar(&c.ExportSlowAfter, "export-slow-after", c.ExportSlowAfter, "an upload still running after this long leaves the workers of --export-workers for those of --export-slow-workers (cancelled and retried there when they are all busy)")
+	fs.DurationVar(&c.ExportAttemptTimeout, "export-attempt-timeout", c.ExportAttemptTimeout, "give up one object's upload after this long and retry it (same key, same records)")
 	fs.IntVar(&c.GzipLevel, "gzip-level", c.GzipLevel, "gzip level of objects, 1 (fastest) to 9 (smallest)")
 	fs.StringVar(&c.S3.Region, "region", c.S3.Region, "the AWS region customers' buckets must be in")
 	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", c.S3.Endpoint, "S3-compatible endpoint (path-style), e.g. https://127.0.0.1:7070; empty for AWS")
@@ -169,7 +180,8 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) exporterConfig() exporter.Config {
-	return exporter.Config{FlushInterval: c.FlushInterval, MaxBatchBytes: c.MaxBatchBytes, Workers: c.ExportWorkers, Suffix: c.S3.Suffix, GzipLevel: c.GzipLevel}
+	return exporter.Config{FlushInterval: c.FlushInterval, MaxBatchBytes: c.MaxBatchBytes, Workers: c.ExportWorkers, Suffix: c.S3.Suffix, GzipLevel: c.GzipLevel,
+		SlowWorkers: c.ExportSlowWorkers, SlowAfter: c.ExportSlowAfter, AttemptTimeout: c.ExportAttemptTimeout}
 }
 
 // ParseLevel returns the log level named by --log-level: debug, info, warn
