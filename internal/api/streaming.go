@@ -139,7 +139,6 @@ type streamStatus struct {
 	PendingSince    *time.Time        `json:"pendingSince"`
 	LagSeconds      float64           `json:"lagSeconds"`
 	Lagging         bool              `json:"lagging"` // exporter.Lagging: waited over two flush intervals
-	Lagging         bool              `json:"lagging"` // exporter.Lagging: waited over two flush intervals
 	NextAttempt     *time.Time        `json:"nextAttempt"`
 	Failures        int               `json:"failures"`
 	LastError       *stream.Problem   `json:"lastError"`
@@ -195,7 +194,6 @@ func (s *Server) view(r settings.Record) streamingView {
 		v.Status.NextAttempt = timePtr(live.NextAttempt)
 		if !live.PendingSince.IsZero() {
 			v.Status.LagSeconds = max(0, now.Sub(live.PendingSince).Seconds())
-			v.Status.Lagging = exporter.Lagging(now.Sub(live.PendingSince), st.FlushInterval)
 			v.Status.Lagging = exporter.Lagging(now.Sub(live.PendingSince), st.FlushInterval)
 		}
 	}
