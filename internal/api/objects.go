@@ -224,14 +224,21 @@ func checkImmutable(o *graph.Object, fields map[string]json.RawMessage) error {
 func (s *Server) deleteObject(k graph.Kind) accountHandler {
 	return func(w http.ResponseWriter, r *http.Request, p principal) {
 		id := r.PathValue("id")
-		_, err := s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
-			old, err := tx.Get(id)
-			if err != nil || old.Kind != k || old.Deleted {
-				return graph.ErrNotFound
-			}
-			_, err = tx.Delete(id)
-			return err
-		})
+		var err error
+		if k == graph.KindEntity {
+			// Its relationships first, in transactions of at most
+			// graph.MaxCascade each, then the entity.
+			_, err = graph.DeleteEntity(graph.UpdaterOf(s.cfg.Graph, p.account.ID), id)
+		} else {
+			_, err = s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
+				old, err := tx.Get(id)
+				if err != nil || old.Kind != k || old.Deleted {
+					return graph.ErrNotFound
+				}
+				_, err = tx.Delete(id)
+				return err
+			})
+		}
 		if errors.Is(err, graph.ErrNotFound) {
 			notFound(w, k, id)
 			return

@@ -15,7 +15,9 @@
 //
 // Graph and Txn are the store as its users see it: writes happen in
 // transactions on one account (Graph.Update); deletion is soft; deleting an
-// entity deletes its relationships in the same transaction; every
+// entity deletes its relationships, in the same transaction up to
+// MaxCascade of them, in chunks of that many before it (DeleteEntity)
+// beyond; every
 // transaction that changes something appends its records to the account's
 // transaction log (package changelog) in the same atomic write. Backends
 // implement them (internal/pebblestore) and pass graphtest.

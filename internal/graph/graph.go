@@ -82,9 +82,18 @@ type Txn interface {
 	Upsert(in *Input) (Op, Object, error)
 	// Delete soft-deletes the object with id: it keeps its properties,
 	// gains _deleted and _endOn and the next version. Deleting an entity
-	// deletes its live relationships in the same transaction. It reports
+	// deletes its live relationships (as the transaction sees them) in
+	// the same transaction, before it; an entity with more than
+	// MaxCascade is refused with a *CascadeError and the transaction
+	// left as it was (DeleteEntity deletes it in chunks). It reports
 	// false when there is no live object with that id.
 	Delete(id string) (bool, error)
+	// DeleteRelationships soft-deletes up to max of the live
+	// relationships attached to the entity with id, as the transaction
+	// sees them, reading at most max+1 of them (plus those the
+	// transaction itself detached), and reports whether live ones
+	// remain. It leaves the entity as it is.
+	DeleteRelationships(id string, max int) (more bool, err error)
 }
 
 // Prefetcher is implemented by transactions that read many objects faster

@@ -145,3 +145,16 @@ func (a Adjacency) Added(entity string) []string {
 	}
 	return out
 }
+
+// Detached returns how many relationships the transaction detached from
+// entity: a backend that reads the stored ones without the transaction's
+// changes reads that many more to find live ones.
+func (a Adjacency) Detached(entity string) int {
+	n := 0
+	for _, attached := range a[entity] {
+		if !attached {
+			n++
+		}
+	}
+	return n
+}

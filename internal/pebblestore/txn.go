@@ -3,7 +3,6 @@ package pebblestore
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -178,8 +177,9 @@ func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
 
 // Delete soft-deletes the object with id: it keeps its properties, gains
 // _deleted and _endOn and the next version. Deleting an entity deletes its
-// live relationships in the same transaction. It reports false when there
-// is no live object with that id.
+// live relationships in the same transaction, first; an entity with more
+// than graph.MaxCascade is refused with a *graph.CascadeError, nothing
+// written. It reports false when there is no live object with that id.
 func (tx *txn) Delete(id string) (bool, error) {
 	st, ok, err := tx.load(id)
 	if err != nil || !ok || st.obj.Deleted {
@@ -187,25 +187,13 @@ func (tx *txn) Delete(id string) (bool, error) {
 	}
 	o := st.obj
 	if o.Kind == graph.KindEntity {
-		// The relationships attached: those stored, as this transaction
-		// changed them (the batch is not indexed: it cannot be read).
-		var rels []string
-		p := adjacentKey(tx.account, o.ID, "")
-		it, err := tx.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: PrefixEnd(p)})
+		rels, err := tx.attached(o.ID, graph.MaxCascade+1)
 		if err != nil {
-			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+			return false, err
 		}
-		for it.First(); it.Valid(); it.Next() {
-			if r := string(it.Key()[len(p):]); !tx.adjacent.Removed(o.ID, r) {
-				rels = append(rels, r)
-			}
+		if len(rels) > graph.MaxCascade {
+			return false, &graph.CascadeError{ID: o.ID, Limit: graph.MaxCascade}
 		}
-		if err := it.Close(); err != nil {
-			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
-		}
-		rels = append(rels, tx.adjacent.Added(o.ID)...)
-		slices.Sort(rels)
-		rels = slices.Compact(rels)
 		for _, r := range rels {
 			if _, err := tx.Delete(r); err != nil {
 				return false, err

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -200,7 +199,9 @@ func (tx *txn) Upsert(in *graph.Input) (graph.Op, graph.Object, error) {
 }
 
 // Delete soft-deletes the object with id; deleting an entity deletes its
-// live relationships in the same transaction.
+// live relationships in the same transaction, first; an entity with more
+// than graph.MaxCascade is refused with a *graph.CascadeError, nothing
+// written.
 func (tx *txn) Delete(id string) (bool, error) {
 	st, err := tx.load(id)
 	if err != nil || st == nil || st.obj.Deleted {
@@ -208,31 +209,13 @@ func (tx *txn) Delete(id string) (bool, error) {
 	}
 	o := st.obj
 	if o.Kind == graph.KindEntity {
-		// The relationships attached: those stored, as this transaction
-		// changed them.
-		var rels []string
-		rows, err := tx.tx.Query(tx.ctx, `SELECT id FROM objects WHERE account = $1 AND from_id = $2 AND kind = 'r' AND NOT deleted
-			UNION SELECT id FROM objects WHERE account = $1 AND to_id = $2 AND kind = 'r' AND NOT deleted`, tx.account, o.ID)
+		rels, err := tx.attached(o.ID, graph.MaxCascade+1)
 		if err != nil {
-			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
+			return false, err
 		}
-		for rows.Next() {
-			var r string
-			if err := rows.Scan(&r); err != nil {
-				rows.Close()
-				return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
-			}
-			if !tx.adjacent.Removed(o.ID, r) {
-				rels = append(rels, r)
-			}
+		if len(rels) > graph.MaxCascade {
+			return false, &graph.CascadeError{ID: o.ID, Limit: graph.MaxCascade}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return false, fmt.Errorf("find relationships of %s: %w", o.ID, err)
-		}
-		rels = append(rels, tx.adjacent.Added(o.ID)...)
-		slices.Sort(rels)
-		rels = slices.Compact(rels)
 		for _, r := range rels {
 			if _, err := tx.Delete(r); err != nil {
 				return false, err
