@@ -154,6 +154,8 @@ func (s *Server) routes() {
 // ServeHTTP serves the API, recording metrics per route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// No answer of j1ds is for a browser to sniff as a script or a page.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if p := r.URL.EscapedPath(); !canonicalPath(p) {
 		// ServeMux would redirect to the cleaned path, which can name

@@ -34,6 +34,14 @@ type Config struct {
 	MinFreeBytes         int64
 	LogLevel             string
 
+	// Connections and transport of the API: connections served at once,
+	// the minimum rate of a request body (bytes/s; 0: none), and TLS
+	// (both files, or neither for plain HTTP behind a TLS proxy).
+	MaxConnections int
+	MinBodyRate    int64
+	TLSCert        string
+	TLSKey         string
+
 	// Data streaming.
 	FlushInterval     time.Duration
 	MaxBatchBytes     int64
@@ -78,6 +86,8 @@ func DefaultConfig() Config {
 		MaxBody:              api.DefaultMaxBody,
 		MinFreeBytes:         pebblestore.DefaultMinFreeBytes,
 		LogLevel:             "info",
+		MaxConnections:       DefaultMaxConnections,
+		MinBodyRate:          DefaultMinBodyRate,
 		FlushInterval:        exporter.DefaultFlushInterval,
 		MaxBatchBytes:        exporter.DefaultMaxBatchBytes,
 		ExportWorkers:        4,
@@ -104,6 +114,10 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
 	fs.Int64Var(&c.MinFreeBytes, "min-free-bytes", c.MinFreeBytes, "refuse writes (507) while the data directory has less free space than this; -1: never (embedded store only)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "API connections served at once; a few more answer only /healthz and /readyz (and 503 to the rest), idle keep-alive connections make room for new ones")
+	fs.Int64Var(&c.MinBodyRate, "min-body-rate", c.MinBodyRate, "cut with 408 a request body arriving slower than this many bytes/s after its first 10s (0: never)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (then its chain) to serve the API over HTTPS, with --tls-key; empty: plain HTTP, for behind a TLS-terminating proxy")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
 	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
 	fs.IntVar(&c.ExportWorkers, "export-workers", c.ExportWorkers, "objects built and uploaded at once for accounts whose buckets answer promptly")
@@ -153,8 +167,17 @@ func (c *Config) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.OperatorKey != "" && len(c.OperatorKey) < 16 {
-		errs = append(errs, errors.New("--operator-key must be at least 16 characters"))
+	if c.OperatorKey != "" && len(c.OperatorKey) < MinOperatorKeyLen {
+		errs = append(errs, fmt.Errorf("--operator-key must be at least %d characters", MinOperatorKeyLen))
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > 1<<20 {
+		errs = append(errs, fmt.Errorf("--max-connections %d must be between 1 and 1048576", c.MaxConnections))
+	}
+	if c.MinBodyRate < 0 {
+		errs = append(errs, fmt.Errorf("--min-body-rate %d must not be negative (0 turns it off)", c.MinBodyRate))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together: set both to serve HTTPS, or neither to serve plain HTTP behind a TLS-terminating proxy"))
 	}
 	if c.LeaseTTL < cluster.MinLeaseTTL || c.LeaseTTL > time.Hour {
 		errs = append(errs, fmt.Errorf("--lease-ttl %s must be between %s and 1h", c.LeaseTTL, cluster.MinLeaseTTL))

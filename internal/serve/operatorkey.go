@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/j1ds/j1ds/internal/pgstore"
@@ -27,10 +26,10 @@ func operatorKey(cfg Config, log *slog.Logger) (string, error) {
 		return cfg.OperatorKey, nil
 	}
 	path := filepath.Join(cfg.Data, OperatorKeyFile)
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
+	if key, err := readOperatorKeyFile(path); err == nil {
+		return key, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read operator key: %w", err)
+		return "", err
 	}
 	key, err := newOperatorKey()
 	if err != nil {
@@ -87,7 +86,11 @@ func postgresOperatorKey(cfg Config, store *pgstore.Store, log *slog.Logger) (ke
 // it into place, so a crash leaves the old file or the new one.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	// A new file, so that it has perm whatever a crash left behind.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}

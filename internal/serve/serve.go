@@ -37,16 +37,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr string)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limits := cfg.limits()
+	if err := checkFDLimit(limits.MaxConnections, limits.Overflow); err != nil {
+		return err
+	}
+	tlsConf, err := loadTLS(cfg.TLSCert, cfg.TLSKey, log, time.Now())
+	if err != nil {
+		return err
+	}
 	var (
 		store  *backend
 		pg     *pgstore.Store // with --store
 		opKey  string
 		opHash []byte
-		err    error
 	)
 	if cfg.Store == "" {
 		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 			return fmt.Errorf("create data directory: %w", err)
+		}
+		if err := checkDataDir(cfg.Data); err != nil {
+			return err
 		}
 		if opKey, err = operatorKey(cfg, log); err != nil {
 			return err
@@ -172,10 +182,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			FlushInterval: cfg.FlushInterval, Now: time.Now,
 		},
 	})
-	srv := newHTTPServer(handler, log, defaultReadHeaderTimeout)
+	srv := newAPIServer(handler, ln, log, limits, tlsConf, reg)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), store.where, slog.Int("malloc_arena_max", malloc.ArenaMax()))
+	go func() { errc <- srv.Serve() }()
+	log.Info("j1ds serving", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsConf != nil), store.where, slog.Int("malloc_arena_max", malloc.ArenaMax()))
 	if onListen != nil {
 		onListen(ln.Addr().String())
 	}

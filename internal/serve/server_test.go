@@ -6,6 +6,7 @@ package serve
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -14,10 +15,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // startLimitedServer serves a handler that counts its calls through
-// newHTTPServer with the given header timeout.
+// newAPIServer with the default limits but the given header timeout.
 func startLimitedServer(t *testing.T, readHeaderTimeout time.Duration) (addr string, served *atomic.Int64) {
 	t.Helper()
 	served = new(atomic.Int64)
@@ -25,18 +28,43 @@ func startLimitedServer(t *testing.T, readHeaderTimeout time.Duration) (addr str
 		served.Add(1)
 		w.WriteHeader(http.StatusOK)
 	})
-	srv := newHTTPServer(h, slog.New(slog.NewTextHandler(io.Discard, nil)), readHeaderTimeout)
+	cfg := DefaultConfig()
+	lim := cfg.limits()
+	lim.ReadHeaderTimeout = readHeaderTimeout
+	srv, _ := startAPIServer(t, h, lim, nil)
+	return srv.ln.Addr().String(), served
+}
+
+// startAPIServer serves h through newAPIServer with lim (over TLS with
+// tlsConf) on a loopback port until the test ends.
+func startAPIServer(t *testing.T, h http.Handler, lim httpLimits, tlsConf *tls.Config) (*apiServer, *prometheus.Registry) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String(), served
+	reg := prometheus.NewRegistry()
+	srv := newAPIServer(h, ln, slog.New(slog.NewTextHandler(io.Discard, nil)), lim, tlsConf, reg)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve()
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	return srv, reg
 }
 
 func TestServerLimits(t *testing.T) {
-	srv := newHTTPServer(http.NotFoundHandler(), slog.Default(), defaultReadHeaderTimeout)
+	cfg := DefaultConfig()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := newAPIServer(http.NotFoundHandler(), ln, slog.Default(), cfg.limits(), nil, nil).Server
 	if srv.ReadHeaderTimeout != 10*time.Second || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes != 64<<10 {
 		t.Errorf("server limits: header %s, read %s, write %s, idle %s, max header bytes %d",
 			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
