@@ -140,6 +140,7 @@ const (
 	accessOperator                // the operator key only
 	accessAccount                 // any key (admin or member) of the account
 	accessStreaming               // an admin key of an account with the data-streaming entitlement
+	accessStreamingAdmin          // an admin key of the account, entitled or not (read the settings, disable)
 )
 
 // routeSpec is the expectation of one documented route and how to call it
@@ -214,14 +215,14 @@ var authzRoutes = map[string]routeSpec{
 	}},
 	"DELETE /api/v1/accounts/{account}/relationships/{id}": {access: accessAccount},
 
-	"GET /api/v1/accounts/{account}/data-streaming": {access: accessStreaming},
+	"GET /api/v1/accounts/{account}/data-streaming": {access: accessStreamingAdmin},
 	"PUT /api/v1/accounts/{account}/data-streaming": {access: accessStreaming, body: func(*authzFixture, string) any {
 		return map[string]any{"enabled": false, "bucketName": "authz-bucket", "awsAccountId": "123456789012"}
 	}},
 	"POST /api/v1/accounts/{account}/data-streaming/test-connection": {access: accessStreaming, body: func(*authzFixture, string) any {
 		return map[string]any{"bucketName": "authz-bucket", "awsAccountId": "123456789012", "regionConfirmed": true}
 	}},
-	"GET /api/v1/accounts/{account}/data-streaming/bucket-policy": {access: accessStreaming, query: "?bucket=authz-bucket"},
+	"GET /api/v1/accounts/{account}/data-streaming/bucket-policy": {access: accessStreamingAdmin, query: "?bucket=authz-bucket"},
 }
 
 // authzFixture holds the accounts and keys of the matrix.
@@ -381,7 +382,7 @@ func matrixCallers(t *testing.T, f *authzFixture) []matrixCaller {
 			switch a {
 			case accessOperator:
 				return http.StatusUnauthorized, "UNAUTHORIZED"
-			case accessStreaming:
+			case accessStreaming, accessStreamingAdmin:
 				return http.StatusForbidden, "ADMIN_REQUIRED"
 			}
 			return 0, ""
@@ -402,7 +403,7 @@ func matrixCallers(t *testing.T, f *authzFixture) []matrixCaller {
 			return 0, ""
 		}},
 		{"operator key", bearer(operatorKey), tenantEntitled, func(a access) (int, string) {
-			if a == accessAccount || a == accessStreaming {
+			if a == accessAccount || a == accessStreaming || a == accessStreamingAdmin {
 				return http.StatusUnauthorized, "UNAUTHORIZED"
 			}
 			return 0, ""

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/audit"
 )
 
 type createAccountRequest struct {
@@ -26,6 +28,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit.Event("account.created", a.ID, audit.ActorOperator, slog.Any("entitlements", a.Entitlements))
 	writeJSON(w, http.StatusCreated, a)
 }
 
@@ -61,9 +64,20 @@ func (s *Server) setEntitlements(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "INVALID_INPUT", `entitlements is required, e.g. {"entitlements":["data-streaming"]} ([] removes all)`)
 		return
 	}
-	a, err := s.cfg.Accounts.SetEntitlements(r.PathValue("account"), *req.Entitlements)
+	id := r.PathValue("account")
+	old, err := s.cfg.Accounts.Account(id)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	a, err := s.cfg.Accounts.SetEntitlements(id, *req.Entitlements)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit.Event("entitlements.changed", a.ID, audit.ActorOperator,
+		slog.Any("old_entitlements", old.Entitlements), slog.Any("entitlements", a.Entitlements))
+	if !a.Entitled(accounts.EntitlementDataStreaming) && !s.stopUnentitled(w, r, a.ID) {
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
@@ -94,6 +108,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit.Event("key.created", k.Account, audit.ActorOperator, slog.String("key_id", k.ID), slog.String("role", string(k.Role)))
 	writeJSON(w, http.StatusCreated, createKeyResponse{Key: secret, ID: k.ID, AccountID: k.Account, Role: k.Role, CreatedAt: k.CreatedAt})
 }
 
@@ -114,6 +129,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit.Event("key.revoked", r.PathValue("account"), audit.ActorOperator, slog.String("key_id", r.PathValue("key")))
 	w.WriteHeader(http.StatusNoContent)
 }
 

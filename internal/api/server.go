@@ -1,7 +1,6 @@
 package api
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/j1ds/j1ds/internal/accounts"
+	"github.com/j1ds/j1ds/internal/audit"
 	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/syncjobs"
@@ -50,7 +49,22 @@ type Config struct {
 	// MaxBody limits request bodies (after decompression); DefaultMaxBody
 	// when zero.
 	MaxBody int64
-	Logger  *slog.Logger
+	// MaxBodyMemory is the budget of decoded body bytes that requests in
+	// progress hold together; a body that would take more is answered 503
+	// with Retry-After. DefaultMaxBodyMemory when zero.
+	MaxBodyMemory int64
+	// MaxRequestsPerKey is how many requests with a body one API key (the
+	// operator; one remote address before authentication) may have in
+	// progress; more are answered 429 with Retry-After.
+	// DefaultMaxRequestsPerKey when zero.
+	MaxRequestsPerKey int
+	// MaxGzipRatio is the largest ratio of decoded to sent bytes of a gzip
+	// body beyond its first MiB; DefaultMaxGzipRatio when zero.
+	MaxGzipRatio int
+	// MaxPageBytes is the budget of the objects of a list page, which
+	// stops there and gives nextCursor; DefaultMaxPageBytes when zero.
+	MaxPageBytes int64
+	Logger       *slog.Logger
 	// Registerer and Gatherer serve /metrics; metrics are off when nil.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
@@ -66,6 +80,9 @@ type Config struct {
 	// (GET /operator/v1/cluster) and which node exports each account; nil
 	// on the embedded store, where one process does everything.
 	Cluster Cluster
+	// Audit writes the audit log; nil logs it to Logger with the default
+	// rate limits.
+	Audit *audit.Logger
 }
 
 // Cluster is the cluster as the API shows it (cluster.Manager).
@@ -81,6 +98,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	tests   testLimiter
+	limits  *bodyLimits
+	audit   *audit.Logger
 	// unavailableLogged is when the last request that failed for an
 	// unreachable database was logged (Unix nanoseconds).
 	unavailableLogged atomic.Int64
@@ -94,7 +113,23 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
+	if cfg.MaxBodyMemory <= 0 {
+		cfg.MaxBodyMemory = max(DefaultMaxBodyMemory, cfg.MaxBody)
+	}
+	if cfg.MaxRequestsPerKey <= 0 {
+		cfg.MaxRequestsPerKey = DefaultMaxRequestsPerKey
+	}
+	if cfg.MaxGzipRatio <= 0 {
+		cfg.MaxGzipRatio = DefaultMaxGzipRatio
+	}
+	if cfg.MaxPageBytes <= 0 {
+		cfg.MaxPageBytes = DefaultMaxPageBytes
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.New(cfg.Logger, audit.Config{})
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: newMetrics(cfg.Registerer), audit: cfg.Audit}
+	s.limits = newBodyLimits(cfg.MaxBodyMemory, cfg.MaxRequestsPerKey, cfg.MaxGzipRatio)
 	s.routes()
 	return s
 }
@@ -157,6 +192,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// No answer of j1ds is for a browser to sniff as a script or a page.
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	le := &lease{l: s.limits}
+	defer le.release()
+	r = withLease(r, le)
 	if p := r.URL.EscapedPath(); !canonicalPath(p) {
 		// ServeMux would redirect to the cleaned path, which can name
 		// another account ("/api/v1/accounts/a/../b/..."): refuse instead.
@@ -289,75 +327,51 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // unreachable database: an outage fails every request.
 const unavailableLogEvery = 10 * time.Second
 
-// errBody is a client error found while reading a request body.
-type errBody struct {
-	status int
-	code   string
-	msg    string
-}
-
-func (e *errBody) Error() string { return e.msg }
-
-// readBody reads a request body of at most limit bytes after gzip decoding
-// (Content-Encoding: gzip is accepted).
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *errBody) {
-	tooBig := &errBody{http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE",
-		fmt.Sprintf("request body exceeds %d bytes; send smaller batches", limit)}
-	// MaxBytesReader closes the connection after a 413 only when it sees
-	// the server's own writer.
-	for {
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			break
-		}
-		w = u.Unwrap()
-	}
-	body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, tooBig
-			}
-			return nil, &errBody{http.StatusBadRequest, "INVALID_BODY", "Content-Encoding is gzip but the body is not gzip data: " + err.Error()}
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return nil, &errBody{http.StatusUnsupportedMediaType, "UNSUPPORTED_ENCODING", fmt.Sprintf("Content-Encoding %q is not supported; send identity or gzip", truncate(enc, 40))}
-	}
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return nil, tooBig
-	case err != nil:
-		return nil, &errBody{http.StatusBadRequest, "INVALID_BODY", "could not read the request body: " + err.Error()}
-	case int64(len(b)) > limit:
-		return nil, tooBig
-	}
-	return b, nil
-}
-
-// decodeJSON reads a JSON body into v. Empty bodies decode as {} when
+// decodeJSON reads a JSON body into v, within the body limits (a slot of
+// the caller, the global budget, the gzip ratio). A body for a struct
+// with slice fields is decoded as it streams, one element at a time;
+// others are read whole, then decoded. Empty bodies decode as {} when
 // allowEmpty.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
 		writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", fmt.Sprintf("Content-Type %q is not supported; send application/json", truncate(ct, 60)))
 		return false
 	}
-	b, eb := readBody(w, r, s.cfg.MaxBody)
+	le := leaseOf(r)
+	if le == nil {
+		// Outside ServeHTTP: the body's bytes are held while it is read.
+		le = &lease{l: s.limits}
+		defer le.release()
+	}
+	br, eb := s.openBody(w, r, le)
 	if eb != nil {
-		writeError(w, eb.status, eb.code, eb.msg)
+		refuse(w, eb)
 		return false
 	}
-	if !utf8.Valid(b) {
-		// encoding/json would replace the bad bytes with U+FFFD, so two
-		// different keys could become one object.
-		writeError(w, http.StatusBadRequest, "INVALID_JSON", fmt.Sprintf("the body is not valid JSON: it is not UTF-8 at byte %d; send UTF-8 text", invalidUTF8At(b)))
+	defer br.close()
+	if st := streamTargetOf(v); st != nil {
+		empty, err := st.decode(json.NewDecoder(br))
+		if err != nil && br.err == nil {
+			// A body too big, or not UTF-8, is refused as such wherever
+			// its JSON went wrong, as when it is read whole.
+			_, _ = io.Copy(io.Discard, br)
+		}
+		switch {
+		case br.err != nil:
+			refuse(w, br.err)
+			return false
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "INVALID_JSON", describeJSONError(err))
+			return false
+		case empty && !allowEmpty:
+			writeError(w, http.StatusBadRequest, "INVALID_JSON", "the request body is empty; send a JSON object")
+			return false
+		}
+		return true
+	}
+	b, eb := br.readAll(r.ContentLength)
+	if eb != nil {
+		refuse(w, eb)
 		return false
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
@@ -372,19 +386,6 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 		return false
 	}
 	return true
-}
-
-// invalidUTF8At returns the offset of the first byte of b that is not part
-// of valid UTF-8, or len(b).
-func invalidUTF8At(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n == 1 {
-			return i
-		}
-		i += n
-	}
-	return len(b)
 }
 
 func describeJSONError(err error) string {
@@ -449,6 +450,7 @@ func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
 		}
 		tok := bearer(r)
 		if tok == "" {
+			s.audit.AuthFailure(remoteHost(r), "no_operator_key", "", "")
 			unauthorized(w, "send the operator key as Authorization: Bearer <key>")
 			return
 		}
@@ -460,6 +462,7 @@ func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
 			match = subtle.ConstantTimeCompare(h[:], s.cfg.OperatorKeyHash) == 1
 		}
 		if !match {
+			s.audit.AuthFailure(remoteHost(r), "wrong_operator_key", "", "")
 			unauthorized(w, "the operator key is wrong; use the key j1ds was started with")
 			return
 		}
@@ -468,6 +471,7 @@ func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "INVALID_INPUT", "the path holds the operator key; put the account id (or the API key's id) there")
 			return
 		}
+		setCaller(r, "operator")
 		h(w, r)
 	}
 }
@@ -491,12 +495,14 @@ type accountHandler func(w http.ResponseWriter, r *http.Request, p principal)
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, account string, need roleNeed) (principal, bool) {
 	tok := bearer(r)
 	if tok == "" {
+		s.authFailed(r, "no_api_key", account, "")
 		unauthorized(w, "send an API key of the account as Authorization: Bearer <key>")
 		return principal{}, false
 	}
 	k, err := s.cfg.Accounts.Authenticate(tok)
 	if err != nil {
 		if errors.Is(err, accounts.ErrUnknownKey) {
+			s.authFailed(r, "unknown_api_key", account, "")
 			unauthorized(w, "the API key is not valid: it was revoked or mistyped; ask an operator for a new key")
 			return principal{}, false
 		}
@@ -511,6 +517,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, account st
 		return principal{}, false
 	}
 	if k.Account != account {
+		s.authFailed(r, "key_of_another_account", account, k.ID)
 		shown := strconv.Quote(account)
 		if account == tok || strings.HasPrefix(account, "j1ds_") {
 			// An API key where the account id goes (J1_API_KEY and
@@ -521,6 +528,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, account st
 		return principal{}, false
 	}
 	if need == roleAdmin && k.Role != accounts.RoleAdmin {
+		s.authFailed(r, "admin_required", account, k.ID)
 		writeError(w, http.StatusForbidden, "ADMIN_REQUIRED", "this needs an administrator key of the account; this key has the member role")
 		return principal{}, false
 	}
@@ -537,6 +545,7 @@ func (s *Server) pathAccount(need roleNeed, h accountHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.authenticate(w, r, r.PathValue("account"), need)
 		if ok {
+			setCaller(r, "key:"+p.key.ID)
 			h(w, r, p)
 		}
 	}
@@ -548,6 +557,7 @@ func (s *Server) syncAccount(h accountHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.authenticate(w, r, r.Header.Get("JupiterOne-Account"), roleAny)
 		if ok {
+			setCaller(r, "key:"+p.key.ID)
 			h(w, r, p)
 		}
 	}

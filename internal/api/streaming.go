@@ -87,30 +87,39 @@ func (s *Server) streamingRoutes() {
 	if s.cfg.Streaming == nil {
 		return
 	}
+	s.requireEntitlement()
 	base := "/api/v1/accounts/{account}/data-streaming"
-	s.mux.HandleFunc("GET "+base, s.streamingAdmin(s.getStreaming))
-	s.mux.HandleFunc("PUT "+base, s.streamingAdmin(s.putStreaming))
-	s.mux.HandleFunc("POST "+base+"/test-connection", s.streamingAdmin(s.testConnection))
-	s.mux.HandleFunc("GET "+base+"/bucket-policy", s.streamingAdmin(s.bucketPolicy))
+	// An administrator can always read the settings and disable the
+	// stream; enabling, testing a connection and changing the bucket need
+	// the entitlement (PUT checks its body).
+	s.mux.HandleFunc("GET "+base, s.streamingAdmin(false, s.getStreaming))
+	s.mux.HandleFunc("PUT "+base, s.streamingAdmin(false, s.putStreaming))
+	s.mux.HandleFunc("POST "+base+"/test-connection", s.streamingAdmin(true, s.testConnection))
+	s.mux.HandleFunc("GET "+base+"/bucket-policy", s.streamingAdmin(false, s.bucketPolicy))
 }
 
+// notEntitledMessage answers an administrator who asked, without the
+// data-streaming entitlement, for what needs it.
+const notEntitledMessage = "this account does not have the data-streaming entitlement, which enabling streaming, testing a connection and changing the bucket need: ask your JupiterOne operator to add it, then enable streaming again. Without it you can still read these settings and disable streaming"
+
 // streamingAdmin wraps the settings API: an administrator key of the
-// account, and the account's data-streaming entitlement.
-func (s *Server) streamingAdmin(h accountHandler) http.HandlerFunc {
+// account, and, when entitled is set, the account's data-streaming
+// entitlement.
+func (s *Server) streamingAdmin(entitled bool, h accountHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.authenticate(w, r, r.PathValue("account"), roleAny)
 		if !ok {
 			return
 		}
 		admin := p.key.Role == accounts.RoleAdmin
-		entitled := p.account.Entitled(accounts.EntitlementDataStreaming)
+		has := p.account.Entitled(accounts.EntitlementDataStreaming)
 		switch {
-		case !entitled && !admin:
+		case !has && !admin:
 			writeError(w, http.StatusForbidden, "NOT_ENTITLED", "this account does not have the data-streaming entitlement, and Data Streaming settings need an administrator key: ask your JupiterOne operator to add the entitlement, then use an administrator key")
-		case !entitled:
-			writeError(w, http.StatusForbidden, "NOT_ENTITLED", "this account does not have the data-streaming entitlement: ask your JupiterOne operator to add it")
 		case !admin:
 			writeError(w, http.StatusForbidden, "ADMIN_REQUIRED", "Data Streaming settings are for administrators only; this key has the member role: use an administrator key of the account")
+		case entitled && !has:
+			writeError(w, http.StatusForbidden, "NOT_ENTITLED", notEntitledMessage)
 		default:
 			h(w, r, p)
 		}
@@ -121,6 +130,9 @@ func (s *Server) streamingAdmin(h accountHandler) http.HandlerFunc {
 // level, then what the page shows beside them.
 type streamingView struct {
 	settings.Settings
+	// Entitled is whether the account has the data-streaming entitlement:
+	// without it the stream can be disabled, not enabled.
+	Entitled             bool                     `json:"entitled"`
 	RequiredRegion       string                   `json:"requiredRegion"`
 	BucketPolicy         s3bucket.Policy          `json:"bucketPolicy"`
 	AccountBucketPolicy  s3bucket.Policy          `json:"accountBucketPolicy"`
@@ -156,12 +168,13 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func (s *Server) view(r settings.Record) streamingView {
+func (s *Server) view(r settings.Record, entitled bool) streamingView {
 	st := s.cfg.Streaming
 	now := st.Now()
 	live := st.Exporter.Status(r.Account)
 	v := streamingView{
 		Settings:             r.Settings,
+		Entitled:             entitled,
 		RequiredRegion:       st.RequiredRegion,
 		BucketPolicy:         s3bucket.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
 		AccountBucketPolicy:  s3bucket.AccountBucketPolicy(st.PlatformAccountID, r.Settings.BucketName, []string{r.Account}),
@@ -226,7 +239,7 @@ func (s *Server) getStreaming(w http.ResponseWriter, r *http.Request, p principa
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(rec))
+	writeJSON(w, http.StatusOK, s.view(rec, p.account.Entitled(accounts.EntitlementDataStreaming)))
 }
 
 // settingsBody is the body of PUT; pointers tell a missing field from a
@@ -280,6 +293,13 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	if b.RegionConfirmed != nil {
 		n.RegionConfirmed = *b.RegionConfirmed
 	}
+	// Without the entitlement an administrator may only disable, or save
+	// a disabled stream as it is.
+	if !p.account.Entitled(accounts.EntitlementDataStreaming) &&
+		(n.Enabled || n.BucketName != cur.Settings.BucketName || n.AWSAccountID != cur.Settings.AWSAccountID) {
+		writeError(w, http.StatusForbidden, "NOT_ENTITLED", notEntitledMessage)
+		return
+	}
 	// Given values are checked even when disabling: nothing invalid is
 	// stored.
 	if b.BucketName != nil && *b.BucketName != "" {
@@ -303,6 +323,10 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	case errors.Is(err, settings.ErrTestRequired):
 		writeError(w, http.StatusConflict, "CONNECTION_TEST_REQUIRED", err.Error())
 		return
+	case errors.Is(err, settings.ErrNotEntitled):
+		// Removed since the request was authenticated.
+		writeError(w, http.StatusForbidden, "NOT_ENTITLED", notEntitledMessage)
+		return
 	case err != nil:
 		s.fail(w, r, err)
 		return
@@ -312,8 +336,8 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("data streaming settings saved", "account", p.account.ID, "enabled", n.Enabled, "bucket", n.BucketName, "key_id", p.key.ID)
-	writeJSON(w, http.StatusOK, s.view(rec))
+	s.auditSettings(p.account.ID, p.key.ID, cur.Settings, n)
+	writeJSON(w, http.StatusOK, s.view(rec, p.account.Entitled(accounts.EntitlementDataStreaming)))
 }
 
 type testResult struct {
@@ -361,3 +385,4 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+

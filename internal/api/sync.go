@@ -22,6 +22,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, p principal) 
 		s.fail(w, r, err)
 		return
 	}
+	s.audit.Job("job.created", p.account.ID, p.key.ID, j.ID)
 	writeJSON(w, http.StatusOK, jobResponse{j})
 }
 
@@ -90,6 +91,7 @@ func (s *Server) finalizeJob(w http.ResponseWriter, r *http.Request, p principal
 		s.fail(w, r, err)
 		return
 	}
+	s.audit.Job("job.finalized", p.account.ID, p.key.ID, j.ID)
 	writeJSON(w, http.StatusOK, jobResponse{j})
 }
 
@@ -105,6 +107,7 @@ func (s *Server) abortJob(w http.ResponseWriter, r *http.Request, p principal) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit.Job("job.aborted", p.account.ID, p.key.ID, j.ID)
 	writeJSON(w, http.StatusOK, jobResponse{j})
 }
 

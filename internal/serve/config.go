@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/audit"
 	"github.com/j1ds/j1ds/internal/changelog"
 	"github.com/j1ds/j1ds/internal/cluster"
 	"github.com/j1ds/j1ds/internal/exporter"
@@ -33,6 +35,11 @@ type Config struct {
 	MaxBody              int64
 	MinFreeBytes         int64
 	LogLevel             string
+	// AuditJobEventsPerMinute and AuditAuthFailuresPerMinute bound the
+	// audit log's job events per job and failed authentications per
+	// remote address (package audit); 0 is the default.
+	AuditJobEventsPerMinute    int
+	AuditAuthFailuresPerMinute int
 
 	// Connections and transport of the API: connections served at once,
 	// the minimum rate of a request body (bytes/s; 0: none), and TLS
@@ -41,6 +48,14 @@ type Config struct {
 	MinBodyRate    int64
 	TLSCert        string
 	TLSKey         string
+
+	// Request bodies and list pages within memory (package api): the
+	// budget of body bytes held at once, requests with a body in progress
+	// per API key, the largest gzip ratio, and the bytes of a list page.
+	MaxBodyMemory     int64
+	MaxRequestsPerKey int
+	MaxGzipRatio      int
+	MaxPageBytes      int64
 
 	// Data streaming.
 	FlushInterval     time.Duration
@@ -84,6 +99,10 @@ func DefaultConfig() Config {
 		LogRetentionBytes:    8 << 30,
 		LogRetentionInterval: time.Minute,
 		MaxBody:              api.DefaultMaxBody,
+		MaxBodyMemory:        api.DefaultMaxBodyMemory,
+		MaxRequestsPerKey:    api.DefaultMaxRequestsPerKey,
+		MaxGzipRatio:         api.DefaultMaxGzipRatio,
+		MaxPageBytes:         api.DefaultMaxPageBytes,
 		MinFreeBytes:         pebblestore.DefaultMinFreeBytes,
 		LogLevel:             "info",
 		MaxConnections:       DefaultMaxConnections,
@@ -112,8 +131,14 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.Int64Var(&c.LogRetentionBytes, "log-retention-bytes", c.LogRetentionBytes, "keep at most this many bytes of transaction log (0: no size limit)")
 	fs.DurationVar(&c.LogRetentionInterval, "log-retention-interval", c.LogRetentionInterval, "time between two retention passes over the transaction log")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body accepted, in bytes after gzip decoding")
+	fs.Int64Var(&c.MaxBodyMemory, "max-body-memory", c.MaxBodyMemory, "request body bytes (after gzip decoding) held by all requests at once; a body that would take more is answered 503 with Retry-After (at least --max-body)")
+	fs.IntVar(&c.MaxRequestsPerKey, "max-requests-per-key", c.MaxRequestsPerKey, "requests with a body one API key may have in progress at once (the operator key, or one address before authentication, likewise); more are answered 429 with Retry-After")
+	fs.IntVar(&c.MaxGzipRatio, "max-gzip-ratio", c.MaxGzipRatio, "refuse (413) a gzip request body that expands more than this many times, beyond its first MiB")
+	fs.Int64Var(&c.MaxPageBytes, "max-page-bytes", c.MaxPageBytes, "bytes of objects in one list page; a page stops there (always holding one object at least) and gives nextCursor")
 	fs.Int64Var(&c.MinFreeBytes, "min-free-bytes", c.MinFreeBytes, "refuse writes (507) while the data directory has less free space than this; -1: never (embedded store only)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.AuditJobEventsPerMinute, "audit-job-events-per-minute", cmp.Or(c.AuditJobEventsPerMinute, audit.DefaultJobEventsPerMinute), "audit log lines of one sync job per minute (job created, finalized, aborted, its events); the rest are dropped and counted")
+	fs.IntVar(&c.AuditAuthFailuresPerMinute, "audit-auth-failures-per-minute", cmp.Or(c.AuditAuthFailuresPerMinute, audit.DefaultAuthFailuresPerMinute), "audit log lines of failed authentications per remote address per minute; the rest are dropped and counted")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "API connections served at once; a few more answer only /healthz and /readyz (and 503 to the rest), idle keep-alive connections make room for new ones")
 	fs.Int64Var(&c.MinBodyRate, "min-body-rate", c.MinBodyRate, "cut with 408 a request body arriving slower than this many bytes/s after its first 10s (0: never)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (then its chain) to serve the API over HTTPS, with --tls-key; empty: plain HTTP, for behind a TLS-terminating proxy")
@@ -164,8 +189,26 @@ func (c *Config) Validate() error {
 	if c.MaxBody < 1<<10 || c.MaxBody > 1<<30 {
 		errs = append(errs, fmt.Errorf("--max-body %d must be between 1024 and 1073741824", c.MaxBody))
 	}
+	if c.MaxBodyMemory < c.MaxBody || c.MaxBodyMemory > 1<<40 {
+		errs = append(errs, fmt.Errorf("--max-body-memory %d must be at least --max-body (%d), so that the largest body can be read, and at most 1099511627776", c.MaxBodyMemory, c.MaxBody))
+	}
+	if c.MaxRequestsPerKey < 1 || c.MaxRequestsPerKey > 1<<16 {
+		errs = append(errs, fmt.Errorf("--max-requests-per-key %d must be between 1 and 65536", c.MaxRequestsPerKey))
+	}
+	if c.MaxGzipRatio < 1 || c.MaxGzipRatio > 1<<20 {
+		errs = append(errs, fmt.Errorf("--max-gzip-ratio %d must be between 1 and 1048576", c.MaxGzipRatio))
+	}
+	if c.MaxPageBytes < 64<<10 || c.MaxPageBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("--max-page-bytes %d must be between 65536 and 1073741824", c.MaxPageBytes))
+	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if c.AuditJobEventsPerMinute < 0 || c.AuditJobEventsPerMinute > 1<<20 {
+		errs = append(errs, fmt.Errorf("--audit-job-events-per-minute %d must be between 1 and 1048576", c.AuditJobEventsPerMinute))
+	}
+	if c.AuditAuthFailuresPerMinute < 0 || c.AuditAuthFailuresPerMinute > 1<<20 {
+		errs = append(errs, fmt.Errorf("--audit-auth-failures-per-minute %d must be between 1 and 1048576", c.AuditAuthFailuresPerMinute))
 	}
 	if c.OperatorKey != "" && len(c.OperatorKey) < MinOperatorKeyLen {
 		errs = append(errs, fmt.Errorf("--operator-key must be at least %d characters", MinOperatorKeyLen))

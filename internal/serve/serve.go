@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/j1ds/j1ds/internal/api"
+	"github.com/j1ds/j1ds/internal/audit"
 	"github.com/j1ds/j1ds/internal/cluster"
 	"github.com/j1ds/j1ds/internal/exporter"
 	"github.com/j1ds/j1ds/internal/failpoint"
@@ -93,7 +94,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			platform = "<PLATFORM_AWS_ACCOUNT_ID>"
 		}
 	}
-	st := settings.New(store.settings, nil)
+	auditLog := audit.New(log, audit.Config{JobEventsPerMinute: cfg.AuditJobEventsPerMinute, AuthFailuresPerMinute: cfg.AuditAuthFailuresPerMinute, Registerer: reg})
+	st := settings.New(store.settings, nil).RequireEntitlement(settings.Entitlement{Accounts: store.accounts, Stopped: api.AuditStopped(auditLog)})
 	xcfg := cfg.exporterConfig()
 	xcfg.Logger, xcfg.Registerer = log, reg
 	xcfg.Classify = func(err error) exporter.Classification {
@@ -124,6 +126,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 		checkpoint = pg.Settings().Fenced(mgr.Fence, mgr.FencedWrite)
 		xcfg.Owns = mgr.Owns
 	}
+	// An account streaming without its entitlement is stopped, not
+	// exported (the entitlement's removal died before the stop).
+	checkpoint = st.Gate(checkpoint, store.log.End)
 	exp, err := exporter.New(store.log, checkpoint, s3Destination{s3c}, xcfg)
 	if err != nil {
 		return err
@@ -155,7 +160,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	// before the node leaves. In a cluster a node runs the finalizations
 	// it claimed, taking over those of dead nodes (looked for every half
 	// lease).
-	jobsOpts := syncjobs.Options{Logger: log, Retry: store.unavailable}
+	jobsOpts := syncjobs.Options{Logger: slog.New(auditLog.JobHandler(log.Handler())), Retry: store.unavailable}
 	if mgr != nil {
 		jobsOpts.Node, jobsOpts.ResumePoll = mgr.ID(), mgr.LeaseTTL()/2
 	}
@@ -167,8 +172,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	handler := api.New(api.Config{
 		Graph: store.graph, Log: store.log, Accounts: store.accounts, Jobs: jobs,
 		OperatorKey: opKey, OperatorKeyHash: opHash, MaxBody: cfg.MaxBody, Logger: log,
+		MaxBodyMemory: cfg.MaxBodyMemory, MaxRequestsPerKey: cfg.MaxRequestsPerKey, MaxGzipRatio: cfg.MaxGzipRatio, MaxPageBytes: cfg.MaxPageBytes,
 		Registerer: reg, Gatherer: reg,
-		Ready: store.ready, Unavailable: store.unavailable, Cluster: clusterAPI(mgr),
+		Ready: store.ready, Unavailable: store.unavailable, Cluster: clusterAPI(mgr), Audit: auditLog,
 		Streaming: &api.Streaming{
 			Settings: st, Exporter: exp,
 			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
