@@ -136,11 +136,11 @@ func documentedRoutes(t *testing.T, e *env) []string {
 type access int
 
 const (
-	accessPublic    access = iota // anyone, no key
-	accessOperator                // the operator key only
-	accessAccount                 // any key (admin or member) of the account
-	accessStreaming               // an admin key of an account with the data-streaming entitlement
-	accessStreamingAdmin          // an admin key of the account, entitled or not (read the settings, disable)
+	accessPublic         access = iota // anyone, no key
+	accessOperator                     // the operator key only
+	accessAccount                      // any key (admin or member) of the account
+	accessStreaming                    // an admin key of an account with the data-streaming entitlement
+	accessStreamingAdmin               // an admin key of the account, entitled or not (read the settings, disable)
 )
 
 // routeSpec is the expectation of one documented route and how to call it

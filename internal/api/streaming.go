@@ -385,4 +385,3 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 	}
 	writeJSON(w, http.StatusOK, res)
 }
-
