@@ -11,7 +11,9 @@
   let key = store.getItem('j1ds.key');
   let view = null; // the last settings view from the API
   let passed = null; // {bucket, owner, at} of the last passing connection test
-  let policyTemplate = null;
+  // The bucket policies, as the API serves them for <BUCKET_NAME>: the
+  // product's (all of jupiterone/) and the one scoped to this account.
+  let policyTemplates = { all: null, account: null };
   let timer = null;
   let testing = false;
   let saving = false;
@@ -122,9 +124,18 @@
   }
 
   // ---- rendering ----
+  function policyScope() {
+    return $('policy-account').checked ? 'account' : 'all';
+  }
   function renderPolicy(bucket) {
-    if (policyTemplate === null) return;
-    const text = JSON.stringify(policyTemplate, null, 2).split('<BUCKET_NAME>').join(bucket || '<BUCKET_NAME>');
+    const scope = policyScope();
+    const hint = scope === 'account'
+      ? 'Grants the role jupiterone-data-streaming write-only access (s3:PutObject), over encrypted transport, to this account\'s folder jupiterone/graph/cdc/accountId=' + account + '/ and to the connection test\'s object jupiterone/.connection-test only: another JupiterOne account that names your bucket cannot write to it. Streaming several JupiterOne accounts into this bucket? Merge the statement of each account into one policy. Do not change the role name.'
+      : 'Grants the role jupiterone-data-streaming write-only access (s3:PutObject) to all of jupiterone/* over encrypted transport. Do not change the role name.';
+    if ($('policy-hint').textContent !== hint) $('policy-hint').textContent = hint;
+    const template = policyTemplates[scope];
+    if (template === null) return;
+    const text = JSON.stringify(template, null, 2).split('<BUCKET_NAME>').join(bucket || '<BUCKET_NAME>');
     // Unchanged text is left alone: a selection in it (to copy) stays.
     if ($('policy').textContent !== text) $('policy').textContent = text;
   }
@@ -216,8 +227,8 @@
   async function load() {
     const r = await api('GET', base());
     if (r.status === 200) {
-      const p = await api('GET', base() + '/bucket-policy');
-      policyTemplate = p.status === 200 ? p.data : null;
+      const [all, scoped] = await Promise.all([api('GET', base() + '/bucket-policy'), api('GET', base() + '/bucket-policy?scope=account')]);
+      policyTemplates = { all: all.status === 200 ? all.data : null, account: scoped.status === 200 ? scoped.data : null };
       show('app');
       applyView(r.data, true);
       clearInterval(timer);
@@ -288,6 +299,9 @@
       $('save-result').textContent = '';
       update();
     });
+  }
+  for (const id of ['policy-all', 'policy-account']) {
+    $(id).addEventListener('change', () => { $('copy-result').textContent = ''; update(); });
   }
   for (const id of ['enabled', 'region']) {
     $(id).addEventListener('change', () => { $('save-result').textContent = ''; update(); });
