@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ResumeAfterCrash", func(t *testing.T) { testResumeAfterCrash(t, open) })
 	t.Run("DiffDeletes", func(t *testing.T) { testDiffDeletes(t, open) })
 	t.Run("Conflicts", func(t *testing.T) { testConflicts(t, open) })
+	t.Run("Fairness", func(t *testing.T) { testFairness(t, open) })
 }
 
 const (
