@@ -278,19 +278,6 @@ func (s *Server) listObjects(k graph.Kind) accountHandler {
 			writeError(w, http.StatusBadRequest, "INVALID_TYPE", fmt.Sprintf("type is longer than %d bytes", graph.MaxTypeLen))
 			return
 		}
-		items, next, err := s.cfg.Graph.List(p.account.ID, k, typ, q.Get("cursor"), limit)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		list := make([]json.RawMessage, len(items))
-		for i, it := range items {
-			list[i] = it
-		}
-		resp := map[string]any{"items": list}
-		if next != "" {
-			resp["nextCursor"] = next
-		}
-		writeJSON(w, http.StatusOK, resp)
+		s.writeObjectPage(w, r, p.account.ID, k, typ, q.Get("cursor"), limit)
 	}
 }

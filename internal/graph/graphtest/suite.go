@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"TxnSeesOwnWrites", testTxnSeesOwnWrites},
 		{"FailedTransactionWritesNothing", testFailedTransaction},
 		{"ListPages", testListPages},
+		{"ListBytes", testListBytes},
 		{"ScanScope", testScanScope},
 		{"AccountsIsolated", testAccountsIsolated},
 	} {
