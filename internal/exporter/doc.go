@@ -19,13 +19,15 @@
 //
 // A slow or failing bucket never holds the workers of the others. The
 // main lane (Config.Workers attempts at once) serves the accounts whose
-// last attempt succeeded within Config.SlowAfter; the slow lane
-// (Config.SlowWorkers) those whose last attempt failed or took longer.
-// Each lane has its own due heap, so a full slow lane leaves the main one
-// going. An attempt of the main lane still running after SlowAfter (a
-// bucket that has just turned slow) moves to the slow lane, or is
-// cancelled and retried there when that lane is full: a slow bucket holds
-// a main-lane worker for SlowAfter at most. Every attempt is cancelled
+// last attempt succeeded without stalling; the slow lane
+// (Config.SlowWorkers) those whose last attempt failed or stalled: the
+// destination accepted no byte of it for Config.SlowAfter (a bucket slow
+// to answer; a large batch uploading steadily does not stall). Each lane
+// has its own due heap, so a full slow lane leaves the main one going. An
+// attempt of the main lane that stalls (a bucket that has just turned
+// slow) moves to the slow lane, or is cancelled and retried there when
+// that lane is full: a slow bucket holds a main-lane worker for SlowAfter
+// at most. Every attempt is cancelled
 // after Config.AttemptTimeout. A cancelled attempt is an ordinary failed
 // one: its batch is pinned, and the retry writes the same key with the
 // same records. An account's lane is decided again after each attempt.

@@ -52,12 +52,13 @@ type Config struct {
 	// accounts whose buckets answer promptly: the main lane.
 	Workers int
 	// SlowWorkers is how many objects are built and uploaded at once for
-	// the accounts whose last attempt failed or took longer than
-	// SlowAfter: the slow lane, apart from the main one so that slow or
-	// failing buckets never hold the workers of the others. Default 2.
+	// the accounts whose last attempt failed or stalled: the slow lane,
+	// apart from the main one so that slow or failing buckets never hold
+	// the workers of the others. Default 2.
 	SlowWorkers int
-	// SlowAfter is how long an attempt may run in the main lane: past it,
-	// the attempt goes on in the slow lane or, when that is full, is
+	// SlowAfter is how long an attempt may wait on the destination (no
+	// byte of the object accepted) before it has stalled: in the main
+	// lane it then goes on in the slow lane or, when that is full, is
 	// cancelled and retried there. Default 1 second.
 	SlowAfter time.Duration
 	// AttemptTimeout bounds one attempt (building and storing one object);

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -26,6 +27,10 @@ type flushJob struct {
 	// through, when set, is the last LSN of the batch: the batch a failed
 	// attempt tried to store, retried exactly.
 	through uint64
+	// progress, when set, receives the clock's time (µs) whenever the
+	// destination accepts bytes of the object: the attempt's watcher
+	// tells a stalled upload from a long one by it.
+	progress *atomic.Int64
 }
 
 // batchPin is the batch of an upload attempted and not confirmed: the
@@ -76,7 +81,7 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 			key = ObjectKey(j.account, en.CommitTime, e.cfg.Suffix)
 			obj = e.dest.Object(ctx, j.target, key)
 			var err error
-			if zw, err = e.newGzipWriter(&countingWriter{w: obj, n: e.metrics.bytesOut}); err != nil {
+			if zw, err = e.newGzipWriter(&countingWriter{w: obj, n: e.metrics.bytesOut, clock: e.cfg.Clock, progress: j.progress}); err != nil {
 				return false, err
 			}
 		}
@@ -240,14 +245,20 @@ func (e *Exporter) skipGap(j flushJob, te *changelog.TruncatedError, res *flushR
 	return nil
 }
 
-// countingWriter counts the compressed bytes sent.
+// countingWriter counts the compressed bytes sent and, with progress
+// set, notes when the destination last accepted some.
 type countingWriter struct {
-	w interface{ Write([]byte) (int, error) }
-	n prometheus.Counter
+	w        interface{ Write([]byte) (int, error) }
+	n        prometheus.Counter
+	clock    Clock
+	progress *atomic.Int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(float64(n))
+	if n > 0 && c.progress != nil {
+		c.progress.Store(c.clock.Now().UnixMicro())
+	}
 	return n, err
 }

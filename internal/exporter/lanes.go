@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/j1ds/j1ds/internal/stream"
@@ -12,12 +13,14 @@ import (
 
 // lane is one of the exporter's two pools of workers. Accounts whose
 // buckets answer promptly are served by the main lane (Config.Workers);
-// those whose last attempt failed or took longer than Config.SlowAfter by
-// the slow lane (Config.SlowWorkers). A bucket that turns slow holds a
-// main-lane worker for SlowAfter at most: its attempt then goes on in the
-// slow lane, or is cancelled and retried there when that lane is full. So
-// slow or failing buckets share the slow lane's workers among themselves,
-// and the others keep the main lane.
+// those whose last attempt failed or stalled by the slow lane
+// (Config.SlowWorkers). An attempt stalls when the destination accepts no
+// byte of it for Config.SlowAfter: a bucket slow to answer, not a large
+// batch being uploaded. A bucket that turns slow holds a main-lane worker
+// for SlowAfter at most: its attempt then goes on in the slow lane, or is
+// cancelled and retried there when that lane is full. So slow or failing
+// buckets share the slow lane's workers among themselves, and the others
+// keep the main lane.
 type lane int
 
 const (
@@ -41,7 +44,8 @@ func (e *Exporter) laneWorkers(l lane) int {
 	return e.cfg.Workers
 }
 
-// laneLocked is the lane of a's next attempt.
+// laneLocked is the lane of a's next attempt: the slow one when its
+// last attempt stalled or failed.
 func (a *account) laneLocked() lane {
 	if a.slow || a.failures > 0 {
 		return laneSlow
@@ -73,11 +77,16 @@ type attempt struct {
 	cancel context.CancelCauseFunc
 	job    flushJob
 	start  time.Time
-	// timer fires at start+SlowAfter in the main lane, then (or at once in
-	// the slow lane) at start+AttemptTimeout. It is set before the attempt
+	// progress is when (µs on the clock) the destination last accepted
+	// bytes of the object; the start until then.
+	progress atomic.Int64
+	// timer fires SlowAfter after the last progress until the attempt
+	// stalls, then at start+AttemptTimeout. It is set before the attempt
 	// starts, so a test that advances a fake clock once the upload has
 	// begun finds it armed.
 	timer Timer
+	// stalled is set by the watcher, read once it has returned.
+	stalled bool
 }
 
 // startLocked starts an attempt of a, due, in lane l: a goroutine owned
@@ -91,14 +100,12 @@ func (e *Exporter) startLocked(a *account, l lane) {
 	e.mu.running++
 	at := &attempt{ctx: ctx, cancel: cancel, start: e.cfg.Clock.Now(),
 		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor}}
+	at.job.progress = &at.progress
+	at.progress.Store(at.start.UnixMicro())
 	if a.retry.after == a.cursor {
 		at.job.through = a.retry.through
 	}
-	first := at.start.Add(e.cfg.AttemptTimeout)
-	if l == laneMain {
-		first = at.start.Add(e.cfg.SlowAfter)
-	}
-	at.timer = e.cfg.Clock.NewTimer(first)
+	at.timer = e.cfg.Clock.NewTimer(at.start.Add(e.cfg.SlowAfter))
 	e.wg.Add(1)
 	go e.run(a, at, l == laneMain)
 }
@@ -115,7 +122,6 @@ func (e *Exporter) run(a *account, at *attempt, inMain bool) {
 	close(done)
 	<-watched
 	at.cancel(context.Canceled)
-	took := e.cfg.Clock.Now().Sub(at.start)
 	if cause := context.Cause(at.ctx); err != nil && (errors.Is(cause, ErrAttemptTimeout) || errors.Is(cause, ErrBucketSlow)) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
@@ -131,7 +137,7 @@ func (e *Exporter) run(a *account, at *attempt, inMain bool) {
 			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
 		}
 	}
-	if e.settle(a, res, err, c, took) {
+	if e.settle(a, res, err, c, at.stalled) {
 		// The state changed under the flush (settings saved on another
 		// node whose word has not arrived, the account's group claimed by
 		// another node, the cursor moved by a copy of the account that
@@ -146,32 +152,56 @@ func (e *Exporter) run(a *account, at *attempt, inMain bool) {
 	}
 }
 
-// watch moves an attempt of the main lane that has run for SlowAfter to
-// the slow lane, or cancels it when that lane is full, and cancels an
-// attempt that has run for AttemptTimeout. It returns when done is
-// closed (the flush returned) or when it has cancelled the attempt.
+// watch follows an attempt until done is closed (the flush returned).
+// Once the destination has accepted no byte for SlowAfter, the attempt
+// has stalled: in the main lane it moves to the slow lane, or is
+// cancelled when that lane is full; in the slow lane it goes on, and the
+// account stays there. An attempt running for AttemptTimeout is
+// cancelled.
 func (e *Exporter) watch(a *account, at *attempt, inMain bool, done <-chan struct{}) {
 	defer at.timer.Stop()
+	deadline := at.start.Add(e.cfg.AttemptTimeout)
 	for {
 		select {
 		case <-done:
 			return
 		case <-at.timer.C():
 		}
-		if !inMain {
+		now := e.cfg.Clock.Now()
+		if !now.Before(deadline) {
 			e.metrics.slowAttempts.WithLabelValues("timed_out").Inc()
 			at.cancel(ErrAttemptTimeout)
 			return
 		}
-		inMain = false
-		if !e.demote(a) {
+		if at.stalled {
+			at.timer.Reset(deadline)
+			continue
+		}
+		if next := time.UnixMicro(at.progress.Load()).Add(e.cfg.SlowAfter); now.Before(next) {
+			at.timer.Reset(minTime(next, deadline)) // bytes went out meanwhile
+			continue
+		}
+		at.stalled = true
+		switch {
+		case !inMain:
+		case e.demote(a):
+			e.metrics.slowAttempts.WithLabelValues("moved").Inc()
+			e.cfg.Logger.Info("export stalled: moved to the slow lane", slog.String("account", a.id), slog.Duration("slow_after", e.cfg.SlowAfter))
+		default:
 			e.metrics.slowAttempts.WithLabelValues("cancelled").Inc()
+			e.cfg.Logger.Info("export stalled and the slow lane is full: cancelled, retried there", slog.String("account", a.id), slog.Duration("slow_after", e.cfg.SlowAfter))
 			at.cancel(ErrBucketSlow)
 			return
 		}
-		e.metrics.slowAttempts.WithLabelValues("moved").Inc()
-		at.timer.Reset(at.start.Add(e.cfg.AttemptTimeout))
+		at.timer.Reset(deadline)
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // demote moves a's attempt in flight from the main lane to the slow one
@@ -198,7 +228,7 @@ func (e *Exporter) classify(err error) Classification {
 			"storing one object took longer than %s (--export-attempt-timeout) and was given up; j1ds will retry: check that the bucket answers, or raise the flag if batches are very large", e.cfg.AttemptTimeout)}
 	case errors.Is(err, ErrBucketSlow):
 		return Classification{Code: "BUCKET_SLOW", Message: fmt.Sprintf(
-			"the bucket took longer than %s (--export-slow-after) to store an object while every worker for slow buckets was busy; j1ds will retry among the slow buckets", e.cfg.SlowAfter)}
+			"the bucket accepted nothing for %s (--export-slow-after) while every worker for slow buckets was busy; j1ds will retry among the slow buckets", e.cfg.SlowAfter)}
 	}
 	return e.cfg.Classify(err)
 }

@@ -29,14 +29,18 @@ type faultDest struct {
 	mu    struct {
 		sync.Mutex
 		slow, refusing map[string]bool // bucket names
-		waiting        int             // uploads waiting for a slow answer
-		open, maxOpen  int
+		// steady buckets accept each stepBytes of an object stepAnswer
+		// after they are sent: a large upload going at a steady pace.
+		steady        map[string]bool
+		waiting       int // uploads waiting for an answer
+		waits         int // waits begun, ever
+		open, maxOpen int
 	}
 }
 
 func newFaultDest(clock *exporter.FakeClock, inner *bucketStore) *faultDest {
 	d := &faultDest{clock: clock, inner: inner}
-	d.mu.slow, d.mu.refusing = map[string]bool{}, map[string]bool{}
+	d.mu.slow, d.mu.refusing, d.mu.steady = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	return d
 }
 
@@ -82,6 +86,7 @@ type faultObject struct {
 	d      *faultDest
 	ctx    context.Context
 	bucket string
+	sent   int
 	closed bool
 }
 
@@ -91,6 +96,47 @@ func (o *faultObject) done() {
 		o.d.mu.Lock()
 		o.d.mu.open--
 		o.d.mu.Unlock()
+	}
+}
+
+// A steady bucket takes stepAnswer to accept each stepBytes of an object,
+// as S3 each part of a multipart upload.
+const (
+	stepAnswer = 600 * time.Millisecond
+	stepBytes  = 16 << 10
+)
+
+func (o *faultObject) Write(p []byte) (int, error) {
+	o.d.mu.Lock()
+	steady := o.d.mu.steady[o.bucket]
+	o.d.mu.Unlock()
+	if steady && (o.sent+len(p))/stepBytes > o.sent/stepBytes {
+		if err := o.d.wait(o.ctx, stepAnswer); err != nil {
+			return 0, err
+		}
+	}
+	o.sent += len(p)
+	return o.Object.Write(p)
+}
+
+// wait blocks until the clock has moved d on, or ctx ends.
+func (d *faultDest) wait(ctx context.Context, after time.Duration) error {
+	t := d.clock.NewTimer(d.clock.Now().Add(after))
+	defer t.Stop()
+	d.mu.Lock()
+	d.mu.waiting++
+	d.mu.waits++
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.mu.waiting--
+		d.mu.Unlock()
+	}()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -108,20 +154,8 @@ func (o *faultObject) Close() error {
 	case refusing:
 		return errors.New("503 SlowDown: the bucket refuses uploads")
 	case slow:
-		t := o.d.clock.NewTimer(o.d.clock.Now().Add(slowAnswer))
-		defer t.Stop()
-		o.d.mu.Lock()
-		o.d.mu.waiting++
-		o.d.mu.Unlock()
-		defer func() {
-			o.d.mu.Lock()
-			o.d.mu.waiting--
-			o.d.mu.Unlock()
-		}()
-		select {
-		case <-t.C():
-		case <-o.ctx.Done():
-			return o.ctx.Err()
+		if err := o.d.wait(o.ctx, slowAnswer); err != nil {
+			return err
 		}
 	}
 	return o.Object.Close()
@@ -343,4 +377,75 @@ func TestConfigValidatesLanes(t *testing.T) {
 	if err := (exporter.Config{}).Validate(); err != nil {
 		t.Fatal(fmt.Errorf("defaults: %w", err))
 	}
+}
+
+// TestSteadyUploadStaysInTheMainLane: an upload that runs far longer than
+// SlowAfter but whose bucket keeps accepting its bytes (a large batch) has
+// not stalled: it stays in the main lane, and so does its account.
+func TestSteadyUploadStaysInTheMainLane(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var fd *faultDest
+	e := newEnvWith(t, exporter.Config{FlushInterval: time.Second, Registerer: reg},
+		func(c *exporter.FakeClock, b *bucketStore) exporter.Destination {
+			fd = newFaultDest(c, b)
+			return fd
+		})
+	fd.mu.Lock()
+	fd.mu.steady["bkt"] = true
+	fd.mu.Unlock()
+	e.enable("acct1", "bkt")
+	var want []string
+	for tx := range 4 {
+		raws := make([][]byte, 8)
+		for i := range raws {
+			raws[i] = fmt.Appendf(nil, `{"_key":"steady-blob-%d-%d","_type":"test_blob","_class":"Record","pad":%q}`, tx, i, noise(tx*100+i, 40<<10))
+		}
+		want = append(want, e.writeObjects("acct1", raws)...)
+	}
+	start := e.exp.Status("acct1").NextAttempt
+	e.advanceTo(start)
+	// Each step of the upload is accepted stepAnswer after it is sent: the
+	// clock moves on by that much whenever a step begins, until the object
+	// is stored.
+	waits := func() int {
+		fd.mu.Lock()
+		defer fd.mu.Unlock()
+		return fd.mu.waits
+	}
+	seen := 0
+	for {
+		waitFor(t, "the next step of the upload, or its end", func() bool { return waits() > seen || caughtUp(t, e, []string{"acct1"}) })
+		if n := waits(); n > seen {
+			seen = n
+			e.clock.Advance(stepAnswer)
+			continue
+		}
+		break
+	}
+	if took := e.clock.Now().Sub(start); seen < 4 || took < 2*time.Second {
+		t.Fatalf("the upload took %s in %d steps, want several steps over 2s or more", took, seen)
+	}
+	e.settle()
+	if l := e.exp.Status("acct1"); l.SlowLane {
+		t.Fatalf("an upload that never stalled sent its account to the slow lane: %+v", l)
+	}
+	if n := gauge(t, reg, "j1ds_export_slow_lane_accounts"); n != 0 {
+		t.Fatalf("j1ds_export_slow_lane_accounts %v, want 0", n)
+	}
+	if got := e.dest.lines(t, "bkt/"); !slices.Equal(got, want) {
+		t.Fatalf("%d records stored, want %d", len(got), len(want))
+	}
+}
+
+// noise returns n bytes of letters that compress poorly, from seed.
+func noise(seed, n int) string {
+	b := make([]byte, n)
+	x := uint64(seed)*0x9e3779b97f4a7c15 + 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = 'a' + byte(x%26)
+	}
+	return string(b)
 }

@@ -82,12 +82,12 @@ func (e *Exporter) schedule(ctx context.Context) {
 	}
 }
 
-// settle records the outcome of a flush of a (err, classified as c; it
-// ran for took) and schedules what comes next for it, in the lane that
-// outcome sends it to. It reports whether the account must be loaded
+// settle records the outcome of a flush of a (err, classified as c;
+// stalled when the destination accepted nothing for SlowAfter) and
+// schedules what comes next for it, in the lane that outcome sends it to. It reports whether the account must be loaded
 // again from its saved state (Reload); the flush then still counts as
 // running, so Close and tests wait for the reload too.
-func (e *Exporter) settle(a *account, res flushResult, err error, c Classification, took time.Duration) (reload bool) {
+func (e *Exporter) settle(a *account, res flushResult, err error, c Classification, stalled bool) (reload bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.mu.idle.Broadcast()
@@ -138,9 +138,9 @@ func (e *Exporter) settle(a *account, res flushResult, err error, c Classificati
 		e.cfg.Logger.Info("export recovered", slog.String("account", a.id), slog.Int("after_failures", a.failures))
 	}
 	a.failures = 0
-	if slow := took > e.cfg.SlowAfter; slow != a.slow {
-		e.cfg.Logger.Info("export lane changed", slog.String("account", a.id), slog.Bool("slow_lane", slow), slog.Duration("took", took))
-		a.slow = slow
+	if stalled != a.slow {
+		e.cfg.Logger.Info("export lane changed", slog.String("account", a.id), slog.Bool("slow_lane", stalled))
+		a.slow = stalled
 	}
 	if a.end > a.cursor || res.more {
 		a.pendingSince = res.nextCommit
