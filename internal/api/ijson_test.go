@@ -23,9 +23,14 @@ var nonIJSON = []struct{ name, member, field, reason string }{
 // TestRESTRefusesValuesReadersCannotParse: the REST API refuses a create
 // or an update holding a value not every JSON reader parses, with 400
 // INVALID_GRAPH_OBJECT naming the field and the reason, and writes
-// nothing.
+// nothing, on every backend.
 func TestRESTRefusesValuesReadersCannotParse(t *testing.T) {
-	e := newEnv(t)
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { testRESTRefusesValuesReadersCannotParse(t, newEnvOn(t, b)) })
+	}
+}
+
+func testRESTRefusesValuesReadersCannotParse(t *testing.T, e *env) {
 	key := e.newAccount(t, acct)
 	r := e.rest(t, key, "POST", restBase+"/entities", obj("ijson-entity-0001", "ijson_thing", "Thing", "name", "kept"))
 	wantStatus(t, r, http.StatusCreated)
@@ -60,9 +65,14 @@ func TestRESTRefusesValuesReadersCannotParse(t *testing.T) {
 // TestSyncRefusesValuesReadersCannotParse: a sync upload holding a value
 // not every JSON reader parses is refused whole, naming the object and the
 // field, and nothing of it is staged: the job counts nothing and its
-// finalization writes nothing.
+// finalization writes nothing, on every backend.
 func TestSyncRefusesValuesReadersCannotParse(t *testing.T) {
-	e := newEnv(t)
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { testSyncRefusesValuesReadersCannotParse(t, newEnvOn(t, b)) })
+	}
+}
+
+func testSyncRefusesValuesReadersCannotParse(t *testing.T, e *env) {
 	key := e.newAccount(t, acct)
 	for i, tc := range nonIJSON {
 		t.Run(tc.name, func(t *testing.T) {
