@@ -207,6 +207,7 @@ func testEntitlementRemovalStopsStreaming(t *testing.T, backend string) {
 		`settings.enabled account="acme" actor=KEY`,
 		`entitlements.changed account="acme" actor="operator"`,
 		`settings.disabled account="acme" actor="operator" reason="the data-streaming entitlement was removed"`,
+		`auth.failed account="acme" actor=KEY reason="admin_required"`, // the member's GET
 		`settings.saved account="acme" actor=KEY`,
 		`entitlements.changed account="acme" actor="operator"`,
 		`settings.enabled account="acme" actor=KEY`,

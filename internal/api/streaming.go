@@ -113,6 +113,9 @@ func (s *Server) streamingAdmin(entitled bool, h accountHandler) http.HandlerFun
 		}
 		admin := p.key.Role == accounts.RoleAdmin
 		has := p.account.Entitled(accounts.EntitlementDataStreaming)
+		if !admin {
+			s.authFailed(r, "admin_required", p.account.ID, p.key.ID)
+		}
 		switch {
 		case !has && !admin:
 			writeError(w, http.StatusForbidden, "NOT_ENTITLED", "this account does not have the data-streaming entitlement, and Data Streaming settings need an administrator key: ask your JupiterOne operator to add the entitlement, then use an administrator key")
