@@ -176,6 +176,10 @@ var authzRoutes = map[string]routeSpec{
 	}},
 	"GET /operator/v1/accounts/{account}/api-keys":          {access: accessOperator},
 	"DELETE /operator/v1/accounts/{account}/api-keys/{key}": {access: accessOperator},
+	"GET /operator/v1/accounts/{account}/jobs":              {access: accessOperator},
+	"POST /operator/v1/accounts/{account}/jobs/{job}/abort": {access: accessOperator, body: func(*authzFixture, string) any {
+		return map[string]any{"reason": "authz"}
+	}},
 
 	"POST /persister/synchronization/jobs": {access: accessAccount, body: func(*authzFixture, string) any {
 		return map[string]any{"source": "api", "scope": "authz"}

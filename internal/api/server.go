@@ -154,6 +154,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /operator/v1/accounts/{account}/api-keys", s.operator(s.listKeys))
 	m.HandleFunc("DELETE /operator/v1/accounts/{account}/api-keys/{key}", s.operator(s.revokeKey))
 	m.HandleFunc("GET /operator/v1/cluster", s.operator(s.getCluster))
+	m.HandleFunc("GET /operator/v1/accounts/{account}/jobs", s.operator(s.listAccountJobs))
+	m.HandleFunc("POST /operator/v1/accounts/{account}/jobs/{job}/abort", s.operator(s.abortAccountJob))
 
 	// Synchronization jobs API, as JupiterOne's integration SDK calls it.
 	const jobs = "/persister/synchronization/jobs"

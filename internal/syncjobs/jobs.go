@@ -154,6 +154,10 @@ type Options struct {
 	// creation) before it is aborted and its staging dropped (quota.go);
 	// DefaultJobExpiry when zero.
 	JobExpiry time.Duration
+	// ExpiryPoll is how often the Service looks for jobs to expire
+	// (ExpireIdle): a tenth of JobExpiry, at most a minute, when zero;
+	// never when negative, for an owner that calls ExpireIdle itself.
+	ExpiryPoll time.Duration
 }
 
 // DefaultResumePoll is Options.ResumePoll when zero: half the default
@@ -200,6 +204,7 @@ type Service struct {
 	// account's quotas bound (lockAccount).
 	accountLocks [64]sync.Mutex
 	limits       Limits
+	expiryPoll   time.Duration
 
 	mu struct {
 		sync.Mutex
@@ -253,8 +258,13 @@ func Open(g graph.Graph, st Store, o Options) (*Service, error) {
 		s.wg.Add(1)
 		go s.worker()
 	}
-	s.wg.Add(1)
-	go s.expireLoop()
+	if s.expiryPoll = o.ExpiryPoll; s.expiryPoll == 0 {
+		s.expiryPoll = min(s.limits.JobExpiry/10, maxExpiryPoll)
+	}
+	if s.expiryPoll > 0 {
+		s.wg.Add(1)
+		go s.expireLoop()
+	}
 	if s.runners != nil {
 		s.wg.Add(1)
 		go s.resumeOrphans()

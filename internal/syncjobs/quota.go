@@ -156,7 +156,7 @@ func (s *Service) ExpireIdle() (int, error) {
 // failed look is tried again, backing off.
 func (s *Service) expireLoop() {
 	defer s.wg.Done()
-	poll := min(s.limits.JobExpiry/10, maxExpiryPoll)
+	poll := s.expiryPoll
 	wait, failures := time.Duration(0), 0
 	for {
 		t := time.NewTimer(wait)

@@ -35,6 +35,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("DiffDeletes", func(t *testing.T) { testDiffDeletes(t, open) })
 	t.Run("Conflicts", func(t *testing.T) { testConflicts(t, open) })
 	t.Run("Fairness", func(t *testing.T) { testFairness(t, open) })
+	t.Run("Quotas", func(t *testing.T) { testQuotas(t, open) })
+	t.Run("ListJobs", func(t *testing.T) { testListJobs(t, open) })
 }
 
 const (
