@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 )
@@ -13,7 +14,10 @@ import (
 const MinOperatorKeyLen = 16
 
 // checkDataDir refuses a data directory that group or others may read,
-// write or enter: it holds every tenant's graph and the operator key.
+// write or enter: it holds every tenant's graph and the operator key. A
+// directory inside a private one (a parent of this user's that group and
+// others cannot enter, as t.TempDir's) is out of their reach whatever its
+// own mode, and accepted.
 func checkDataDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -22,11 +26,29 @@ func checkDataDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("--data %s is not a directory", dir)
 	}
-	if open := groupOrOthers(fi.Mode()); open != "" {
+	if open := groupOrOthers(fi.Mode()); open != "" && !insidePrivateDir(dir) {
 		return fmt.Errorf("data directory %s is %s by group or others (mode %04o): it holds every account's graph and the operator key; run `chmod 700 %s` and start j1ds again",
 			dir, open, fi.Mode().Perm(), dir)
 	}
 	return nil
+}
+
+// insidePrivateDir reports whether a parent directory of dir is owned by
+// this process's user and closed to group and others (no execute bit for
+// them): then only this user (and root) can reach dir.
+func insidePrivateDir(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && ownedByMe(fi) && fi.Mode().Perm()&0o011 == 0 {
+			return true
+		}
+		if filepath.Dir(p) == p {
+			return false
+		}
+	}
 }
 
 // readOperatorKeyFile returns the operator key kept in path, refusing a

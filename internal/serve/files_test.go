@@ -31,10 +31,26 @@ func entries(t *testing.T, dir string) []string {
 	return names
 }
 
+// exposed opens the parents of dir that t.TempDir made private (0700),
+// so that only dir's own mode keeps others out.
+func exposed(t *testing.T, dir string) string {
+	t.Helper()
+	for p := filepath.Dir(dir); p != os.TempDir() && p != filepath.Dir(p); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if insidePrivateDir(dir) {
+		t.Fatalf("%s is still inside a private directory", dir)
+	}
+	return dir
+}
+
 func TestDataDirOpenToOthersRefused(t *testing.T) {
 	for _, mode := range []os.FileMode{0o755, 0o750, 0o705, 0o770, 0o707, 0o701, 0o710} {
 		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
 			cfg := pebbleConfig(t)
+			cfg.Data = exposed(t, cfg.Data)
 			if err := os.Mkdir(cfg.Data, 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -94,6 +110,27 @@ func TestOperatorKeyFileRefused(t *testing.T) {
 				t.Errorf("the operator key file changed: %q", b)
 			}
 		})
+	}
+}
+
+// TestDataDirInsidePrivateDir: a data directory open to others by its
+// mode (0755, as t.TempDir makes them) inside a parent of this user's
+// that others cannot enter (0700) is out of their reach, and serve starts.
+func TestDataDirInsidePrivateDir(t *testing.T) {
+	cfg := pebbleConfig(t)
+	parent := filepath.Dir(cfg.Data)
+	if err := os.Chmod(parent, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(cfg.Data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg.Data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := startRun(t, cfg, slog.LevelInfo)
+	if code, _, body := call(t, "GET", r.url+"/healthz", "", nil); code != http.StatusOK {
+		t.Errorf("GET /healthz: HTTP %d %s", code, body)
 	}
 }
 
