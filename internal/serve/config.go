@@ -18,6 +18,7 @@ import (
 	"github.com/j1ds/j1ds/internal/pgstore"
 	"github.com/j1ds/j1ds/internal/s3dest"
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
+	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
 // Config is the configuration of j1ds serve.
@@ -56,6 +57,12 @@ type Config struct {
 	MaxRequestsPerKey int
 	MaxGzipRatio      int
 	MaxPageBytes      int64
+
+	// Sync job quotas of each account (package syncjobs): open jobs,
+	// bytes staged by them, and how long a job may await uploads idle.
+	MaxOpenJobs    int
+	MaxStagedBytes int64
+	JobExpiry      time.Duration
 
 	// Data streaming.
 	FlushInterval     time.Duration
@@ -115,6 +122,9 @@ func DefaultConfig() Config {
 		ExportAttemptTimeout: exporter.DefaultAttemptTimeout,
 		GzipLevel:            exporter.DefaultGzipLevel,
 		LeaseTTL:             cluster.DefaultLeaseTTL,
+		MaxOpenJobs:          syncjobs.DefaultMaxOpenJobs,
+		MaxStagedBytes:       syncjobs.DefaultMaxStagedBytes,
+		JobExpiry:            syncjobs.DefaultJobExpiry,
 		S3:                   s3dest.Config{Region: s3dest.DefaultRegion, PartSize: s3dest.DefaultPartSize, Suffix: s3dest.DefaultSuffix},
 	}
 }
@@ -146,8 +156,8 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", c.FlushInterval, "write an account's changes when the oldest is this old (at least 1s)")
 	fs.Int64Var(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "write an object at once when its records reach this many bytes (uncompressed)")
 	fs.IntVar(&c.ExportWorkers, "export-workers", c.ExportWorkers, "objects built and uploaded at once for accounts whose buckets answer promptly")
-	fs.IntVar(&c.ExportSlowWorkers, "export-slow-workers", c.ExportSlowWorkers, "objects built and uploaded at once for accounts whose last upload failed or took longer than --export-slow-after (a lane apart, so slow buckets never hold the others' workers)")
-	fs.DurationVar(&c.ExportSlowAfter, "export-slow-after", c.ExportSlowAfter, "an upload still running after this long leaves the workers of --export-workers for those of --export-slow-workers (cancelled and retried there when they are all busy)")
+	fs.IntVar(&c.ExportSlowWorkers, "export-slow-workers", c.ExportSlowWorkers, "objects built and uploaded at once for accounts whose last upload failed or stalled for --export-slow-after (a lane apart, so slow buckets never hold the others' workers)")
+	fs.DurationVar(&c.ExportSlowAfter, "export-slow-after", c.ExportSlowAfter, "an upload whose bucket accepts no byte for this long leaves the workers of --export-workers for those of --export-slow-workers (cancelled and retried there when they are all busy)")
 	fs.DurationVar(&c.ExportAttemptTimeout, "export-attempt-timeout", c.ExportAttemptTimeout, "give up one object's upload after this long and retry it (same key, same records)")
 	fs.IntVar(&c.GzipLevel, "gzip-level", c.GzipLevel, "gzip level of objects, 1 (fastest) to 9 (smallest)")
 	fs.StringVar(&c.S3.Region, "region", c.S3.Region, "the AWS region customers' buckets must be in")
@@ -157,6 +167,9 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.S3.KMSKeyID, "kms-key-id", c.S3.KMSKeyID, "request SSE-KMS with this key; empty: the bucket's default encryption")
 	fs.Int64Var(&c.S3.PartSize, "part-size", c.S3.PartSize, "multipart threshold and part size in bytes (at least 5 MiB)")
 	fs.StringVar(&c.S3.Suffix, "object-suffix", c.S3.Suffix, "object key suffix: .jsonl or .jsonl.gz")
+	fs.IntVar(&c.MaxOpenJobs, "max-open-jobs", c.MaxOpenJobs, "sync jobs one account may have open (awaiting uploads or being finalized); creating another is answered 429 TOO_MANY_OPEN_JOBS")
+	fs.Int64Var(&c.MaxStagedBytes, "max-staged-bytes", c.MaxStagedBytes, "bytes the open sync jobs of one account may stage (uploads not finalized yet); an upload beyond is answered 429 STAGING_QUOTA_EXCEEDED")
+	fs.DurationVar(&c.JobExpiry, "job-expiry", c.JobExpiry, "a sync job awaiting uploads this long after its last upload (or its creation) is aborted and its staging dropped")
 	fs.StringVar(&c.PlatformAccountID, "platform-aws-account-id", c.PlatformAccountID, "the operator's AWS account id for the bucket policy; empty: asked of STS")
 	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "this node's name in GET /operator/v1/cluster and the status (with --store); empty: HOSTNAME:PORT")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.LeaseTTL, "how long this node's share of the export lasts unrenewed (with --store); renewed every quarter of it; a dead node's accounts move after at most 1.25 times it")
@@ -221,6 +234,15 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together: set both to serve HTTPS, or neither to serve plain HTTP behind a TLS-terminating proxy"))
+	}
+	if c.MaxOpenJobs < 1 {
+		errs = append(errs, fmt.Errorf("--max-open-jobs %d must be at least 1", c.MaxOpenJobs))
+	}
+	if c.MaxStagedBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("--max-staged-bytes %d must be at least 1048576 (1 MiB)", c.MaxStagedBytes))
+	}
+	if c.JobExpiry < time.Minute {
+		errs = append(errs, fmt.Errorf("--job-expiry %s must be at least 1m", c.JobExpiry))
 	}
 	if c.LeaseTTL < cluster.MinLeaseTTL || c.LeaseTTL > time.Hour {
 		errs = append(errs, fmt.Errorf("--lease-ttl %s must be between %s and 1h", c.LeaseTTL, cluster.MinLeaseTTL))

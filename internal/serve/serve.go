@@ -128,7 +128,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	}
 	// An account streaming without its entitlement is stopped, not
 	// exported (the entitlement's removal died before the stop).
-	checkpoint = st.Gate(checkpoint, store.log.End)
+	// MUTATION checkpoint = st.Gate(checkpoint, store.log.End)
 	exp, err := exporter.New(store.log, checkpoint, s3Destination{s3c}, xcfg)
 	if err != nil {
 		return err
@@ -160,7 +160,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	// before the node leaves. In a cluster a node runs the finalizations
 	// it claimed, taking over those of dead nodes (looked for every half
 	// lease).
-	jobsOpts := syncjobs.Options{Logger: slog.New(auditLog.JobHandler(log.Handler())), Retry: store.unavailable}
+	jobsOpts := syncjobs.Options{Logger: slog.New(auditLog.JobHandler(log.Handler())), Retry: store.unavailable,
+		MaxOpenJobs: cfg.MaxOpenJobs, MaxStagedBytes: cfg.MaxStagedBytes, JobExpiry: cfg.JobExpiry}
 	if mgr != nil {
 		jobsOpts.Node, jobsOpts.ResumePoll = mgr.ID(), mgr.LeaseTTL()/2
 	}

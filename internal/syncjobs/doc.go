@@ -16,6 +16,18 @@
 // (Store.Apply), so a crash never leaves a transaction half applied, and a
 // restarted service resumes the finalization where it stopped.
 //
+// # Sharing the service between accounts
+//
+// Finalizations run on a few workers (Options.Workers) shared fairly by
+// the accounts (schedule.go): an account runs one finalization at a time,
+// the accounts waiting take turns, and a turn does at most one chunk of
+// work, so one account's backlog delays another's small job by at most one
+// chunk per worker. Each account's open jobs and the bytes they stage are
+// bounded (Options.MaxOpenJobs, Options.MaxStagedBytes: 429
+// TOO_MANY_OPEN_JOBS, STAGING_QUOTA_EXCEEDED), and a job left awaiting
+// uploads for Options.JobExpiry is aborted and its staging dropped
+// (quota.go).
+//
 // # Nodes of a cluster
 //
 // Several processes (nodes) may share one Store (Options.Node; the Store

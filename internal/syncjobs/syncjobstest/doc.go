@@ -7,7 +7,10 @@
 // finalization interrupted by a crash resumes after a restart and ends as
 // an uninterrupted one; a DIFF job's deletions and their cascade are
 // counted; a request that another changed the job under, as from another
-// node, answers as if it had come second).
+// node, answers as if it had come second; one account's backlog of
+// finalizations delays another's small job by at most one chunk; the
+// quotas of open jobs and staged bytes, the usage the Store keeps across a
+// restart, the expiry of idle jobs, and the pages of an account's jobs).
 //
 // A crash is simulated by a wrapper that fails every write after a chosen
 // finalize chunk, as a process killed there would stop writing, followed by
