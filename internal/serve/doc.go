@@ -22,4 +22,13 @@
 // into DATA/operator-key (OperatorKeyFile), where `j1ds admin` reads it.
 // On PostgreSQL it generates the key once per database instead, keeps only
 // its SHA-256 there (table operator_key) and logs the key that one time.
+// Run refuses a data directory or key file that group or others can read
+// or write (files.go), and a key in the file shorter than --operator-key's
+// minimum, saying which chmod fixes it.
+//
+// The API's server (server.go) caps its connections (conns.go: idle
+// keep-alive connections make room, overflow slots answer only health
+// probes), cuts bodies slower than --min-body-rate with 408 (bodyrate.go),
+// serves HTTP/1.1, over TLS with --tls-cert and --tls-key (tls.go), and
+// sets X-Content-Type-Options: nosniff on every answer.
 package serve
