@@ -97,6 +97,11 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if c.runs("slowbuckets") {
+		if err := benchSlowBucketsPhase(ctx, c, dir, b, &r, progress); err != nil {
+			return fmt.Errorf("slowbuckets: %w", err)
+		}
+	}
 	if c.runs("ingest") {
 		if err := benchIngest(ctx, c, dir, &r, progress); err != nil {
 			return err

@@ -36,6 +36,7 @@ func TestBenchSmoke(t *testing.T) {
 		BurstChanges: 2000, BurstAccounts: 20,
 		IdleAccounts: 50, IdleFor: 200 * time.Millisecond,
 		LatencyAccounts: 3, LatencyFor: 2 * time.Second,
+		SlowBucketAccounts: 20, SlowBucketFor: 3 * time.Second, SlowBucketDelay: 2 * time.Second, SlowBucketInterval: time.Second,
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)

@@ -29,6 +29,12 @@ type Config struct {
 	// Latency and cost under a steady load.
 	LatencyAccounts int
 	LatencyFor      time.Duration
+	// Slow or failing buckets (slowbuckets.go): SlowBucketAccounts
+	// accounts writing a steady load for SlowBucketFor at a flush interval
+	// of SlowBucketInterval, 5% of them into a bucket that answers
+	// SlowBucketDelay late, then refuses.
+	SlowBucketAccounts                                 int
+	SlowBucketFor, SlowBucketDelay, SlowBucketInterval time.Duration
 	// Profile is a directory for CPU profiles of the export, burst and
 	// ingest phases ("": none).
 	Profile string
@@ -66,7 +72,7 @@ const StoreLocal = "local"
 func (c Config) postgres() bool { return c.Store != "" }
 
 // phases are the phases of a run, in order; --only picks some.
-var phases = []string{"idle", "burst", "export", "latency", "ingest", "cluster"}
+var phases = []string{"idle", "burst", "export", "latency", "ingest", "cluster", "slowbuckets"}
 
 // runs reports whether phase is part of the run.
 func (c Config) runs(phase string) bool {
@@ -103,6 +109,7 @@ var quickSizes = map[string]string{
 	"burst-changes": "50000", "burst-accounts": "100",
 	"idle-accounts": "1000", "idle-for": "2s",
 	"latency-accounts": "10", "latency-for": "5s",
+	"slow-bucket-accounts": "20", "slow-bucket-for": "6s", "slow-bucket-delay": "3s", "slow-bucket-interval": "1s",
 	"cluster-idle-accounts": "1000", "cluster-idle-for": "10s", "cluster-failover-accounts": "300",
 	"cluster-backlog-accounts": "24", "cluster-backlog-changes": "24000",
 }
@@ -115,6 +122,7 @@ func DefaultConfig() Config {
 		BurstChanges: 1000000, BurstAccounts: 1000,
 		IdleAccounts: 10000, IdleFor: 10 * time.Second,
 		LatencyAccounts: 50, LatencyFor: 30 * time.Second,
+		SlowBucketAccounts: 200, SlowBucketFor: 40 * time.Second, SlowBucketDelay: 20 * time.Second, SlowBucketInterval: 5 * time.Second,
 		ClusterNodes: 3, ClusterIdleBase: 100, ClusterIdleAccounts: 10000, ClusterIdleFor: time.Minute,
 		ClusterFailoverAccounts: 3000, ClusterBacklogAccounts: 96, ClusterBacklogChanges: 240000,
 		ClusterFlushInterval: 2 * time.Second, ClusterLeaseTTL: cluster.DefaultLeaseTTL,
@@ -139,6 +147,10 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.IdleFor, "idle-for", c.IdleFor, "idle: how long CPU is measured")
 	fs.IntVar(&c.LatencyAccounts, "latency-accounts", c.LatencyAccounts, "latency: accounts writing a steady load")
 	fs.DurationVar(&c.LatencyFor, "latency-for", c.LatencyFor, "latency: how long the steady load runs")
+	fs.IntVar(&c.SlowBucketAccounts, "slow-bucket-accounts", c.SlowBucketAccounts, "slowbuckets: accounts writing a steady load, 5% of them into a bucket that turns slow, then refuses")
+	fs.DurationVar(&c.SlowBucketFor, "slow-bucket-for", c.SlowBucketFor, "slowbuckets: how long each run (all buckets healthy, then with the faulty ones: slow the first half, refusing the second) writes")
+	fs.DurationVar(&c.SlowBucketDelay, "slow-bucket-delay", c.SlowBucketDelay, "slowbuckets: how late a slow bucket answers each request")
+	fs.DurationVar(&c.SlowBucketInterval, "slow-bucket-interval", c.SlowBucketInterval, "slowbuckets: the exporter's flush interval")
 	fs.StringVar(&c.Profile, "profile", c.Profile, "directory for CPU profiles (pprof) of the export, burst and ingest phases")
 	fs.IntVar(&c.ClusterNodes, "cluster-nodes", c.ClusterNodes, "cluster (with --store): j1ds serve processes started on one database")
 	fs.IntVar(&c.ClusterIdleBase, "cluster-idle-base", c.ClusterIdleBase, "cluster: enabled accounts of the first idle measurement")
@@ -203,6 +215,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--store %q must be a postgres:// URL or %q", redactURL(c.Store), StoreLocal)
 	case c.Store == "" && slices.Contains(c.Only, "cluster"):
 		return fmt.Errorf("--only cluster needs --store: the cluster phase runs j1ds serve nodes on PostgreSQL (--store %s starts one for the run)", StoreLocal)
+	}
+	if c.runs("slowbuckets") {
+		switch {
+		case c.SlowBucketAccounts < 2:
+			return fmt.Errorf("--slow-bucket-accounts %d must be at least 2 (one faulty, one healthy)", c.SlowBucketAccounts)
+		case c.SlowBucketFor < 2*time.Second:
+			return fmt.Errorf("--slow-bucket-for %s must be at least 2s", c.SlowBucketFor)
+		case c.SlowBucketDelay < 0 || c.SlowBucketDelay > 5*time.Minute:
+			return fmt.Errorf("--slow-bucket-delay %s must be between 0 and 5m", c.SlowBucketDelay)
+		case c.SlowBucketInterval < exporter.MinFlushInterval:
+			return fmt.Errorf("--slow-bucket-interval %s must be at least %s", c.SlowBucketInterval, exporter.MinFlushInterval)
+		}
 	}
 	if c.postgres() && c.runs("cluster") {
 		return c.validateCluster()

@@ -150,6 +150,8 @@ type report struct {
 
 	// The cluster phase, with --store (cluster.go); absent without it.
 	*clusterReport
+	// The slowbuckets phase (slowbuckets.go); absent when it did not run.
+	*slowBucketsReport
 
 	TotalSeconds        float64 `json:"total_s"`
 	ingestMeasurement   []ingestResult
@@ -212,6 +214,10 @@ func (r *report) check(c Config) error {
 	if cr == nil {
 		cr = &clusterReport{}
 	}
+	sb := r.slowBucketsReport
+	if sb == nil {
+		sb = &slowBucketsReport{}
+	}
 	for name, m := range map[string]struct {
 		phase    string
 		v        float64
@@ -226,6 +232,7 @@ func (r *report) check(c Config) error {
 		"pg_sync_api_events_per_s":      {"ingest", r.PGSyncAPI, true},
 		"cluster_idle_statements_per_s": {"cluster", cr.ClusterIdleStatements, true}, "cluster_failover_p99_s": {"cluster", cr.ClusterFailoverP99, true},
 		"cluster_export_events_per_s": {"cluster", cr.ClusterExport, true}, "cluster_export_one_node_events_per_s": {"cluster", cr.ClusterExportOneNode, true},
+		"slow_buckets_baseline_p99_s": {"slowbuckets", sb.SlowBucketsBaseP99, false}, "slow_buckets_healthy_p99_s": {"slowbuckets", sb.SlowBucketsFaultP99, false},
 	} {
 		if c.runs(m.phase) && (!m.postgres || c.postgres()) && (m.v <= 0 || math.IsInf(m.v, 0) || math.IsNaN(m.v)) {
 			return fmt.Errorf("bench: %s is %v: the %s phase measured nothing", name, m.v, m.phase)
@@ -275,6 +282,9 @@ func (r *report) table(w io.Writer, c Config) error {
 	if r.clusterReport != nil {
 		r.clusterTables(w)
 	}
+	if r.slowBucketsReport != nil {
+		r.slowBucketsTable(w)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "goal\tmeasured\t\t")
@@ -317,6 +327,10 @@ func (r *report) table(w io.Writer, c Config) error {
 		fmt.Fprintf(tw, "requests per object = 1\t%.2f\t%s\t\n", r.RequestsPerObject, goal(r.RequestsPerObject == 1))
 		fmt.Fprintf(tw, "objects per account-hour\t%.0f, minimum %.0f (%.2fx; at a 5 min interval: %.1f)\t\t\n",
 			r.ObjectsPerAcctHour, r.MinObjectsPerAcctHr, r.ObjectsVsMinimum, r.ObjectsPerAcctHour5m)
+	}
+	if sb := r.slowBucketsReport; sb != nil {
+		fmt.Fprintf(tw, "5%% of buckets slow or refusing: healthy p99 ≤ interval + 2s\tp99 %.2fs (while slow %.2fs, while refusing %.2fs; all buckets healthy %.2fs), interval %.0fs\t%s\t\n",
+			sb.SlowBucketsFaultP99, sb.SlowBucketsSlowP99, sb.SlowBucketsRefuseP99, sb.SlowBucketsBaseP99, sb.SlowBucketsFlushS, goal(sb.SlowBucketsFaultP99 <= sb.SlowBucketsFlushS+2))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\ntotal %.0fs\n", r.TotalSeconds)
