@@ -224,8 +224,25 @@
     $('signin-error').hidden = !msg;
   }
 
+  // notEntitled tells an administrator of an account without the
+  // data-streaming entitlement, whose stream is off, that there is nothing
+  // to set. A stream still on without it (its stop did not go through)
+  // shows the form instead, so it can be disabled.
+  function notEntitled(v) {
+    show('denied');
+    $('denied-h').textContent = 'Data Streaming is not available for this account';
+    const ps = v.status.periods;
+    const last = ps.length > 0 ? ps[ps.length - 1] : null;
+    $('denied-msg').textContent = 'This account does not have the data-streaming entitlement: ask your JupiterOne operator to add it, then enable streaming here.' +
+      (last && last.endReason ? ' Streaming was stopped on ' + fmtTime(last.endAt) + ': ' + last.endReason + '; changes made since are not exported.' : '');
+  }
+
   async function load() {
     const r = await api('GET', base());
+    if (r.status === 200 && r.data.entitled === false && !r.data.enabled) {
+      notEntitled(r.data);
+      return;
+    }
     if (r.status === 200) {
       const [all, scoped] = await Promise.all([api('GET', base() + '/bucket-policy'), api('GET', base() + '/bucket-policy?scope=account')]);
       policyTemplates = { all: all.status === 200 ? all.data : null, account: scoped.status === 200 ? scoped.data : null };
