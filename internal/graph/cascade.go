@@ -46,21 +46,29 @@ func UpdaterOf(g Graph, account string) Updater {
 // Nothing live with that id is done, with nothing written. budget below 1
 // counts as 1, so each call makes progress.
 func DeleteWithin(tx Txn, id string, budget int) (done bool, err error) {
+	done, _, err = deleteWithin(tx, id, "", budget)
+	return done, err
+}
+
+// deleteWithin is DeleteWithin with the hint of Txn.DeleteRelationships:
+// from in, next out.
+func deleteWithin(tx Txn, id, from string, budget int) (done bool, next string, err error) {
 	o, err := tx.Get(id)
 	if errors.Is(err, ErrNotFound) {
-		return true, nil
+		return true, "", nil
 	}
 	if err != nil || o.Deleted {
-		return err == nil, err
+		return err == nil, "", err
 	}
 	if o.Kind == KindEntity {
-		more, err := tx.DeleteRelationships(id, max(budget, 1))
+		var more bool
+		next, more, err = tx.DeleteRelationships(id, from, max(budget, 1))
 		if err != nil || more {
-			return false, err
+			return false, next, err
 		}
 	}
 	_, err = tx.Delete(id)
-	return err == nil, err
+	return err == nil, "", err
 }
 
 // DeleteEntity deletes the live entity with id and its relationships in
@@ -80,6 +88,7 @@ func DeleteWithin(tx Txn, id string, budget int) (done bool, err error) {
 // between two chunks ends the delete without error.
 func DeleteEntity(update Updater, id string) (Counts, error) {
 	var total Counts
+	from := ""
 	for first := true; ; first = false {
 		done := false
 		c, err := update(func(tx Txn) error {
@@ -94,7 +103,11 @@ func DeleteEntity(update Updater, id string) (Counts, error) {
 				done = true
 				return nil
 			}
-			done, err = DeleteWithin(tx, id, MaxCascade)
+			var next string
+			done, next, err = deleteWithin(tx, id, from, MaxCascade)
+			if err == nil {
+				from = next
+			}
 			return err
 		})
 		if err != nil {

@@ -92,8 +92,12 @@ type Txn interface {
 	// relationships attached to the entity with id, as the transaction
 	// sees them, reading at most max+1 of them (plus those the
 	// transaction itself detached), and reports whether live ones
-	// remain. It leaves the entity as it is.
-	DeleteRelationships(id string, max int) (more bool, err error)
+	// remain. It leaves the entity as it is. from is a hint: the next
+	// returned by the previous call for the same entity, "" on the
+	// first; a backend that reads an entity's relationships in id order
+	// resumes there, so the deletes of earlier calls are not read again,
+	// and still finds those attached before it meanwhile.
+	DeleteRelationships(id, from string, max int) (next string, more bool, err error)
 }
 
 // Prefetcher is implemented by transactions that read many objects faster

@@ -187,7 +187,7 @@ func (tx *txn) Delete(id string) (bool, error) {
 	}
 	o := st.obj
 	if o.Kind == graph.KindEntity {
-		rels, err := tx.attached(o.ID, graph.MaxCascade+1)
+		rels, err := tx.attached(o.ID, "", graph.MaxCascade+1)
 		if err != nil {
 			return false, err
 		}

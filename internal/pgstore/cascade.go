@@ -9,11 +9,13 @@ import (
 
 // DeleteRelationships soft-deletes up to max of the live relationships
 // attached to the entity with id, as the transaction sees them, and
-// reports whether live ones remain.
-func (tx *txn) DeleteRelationships(id string, max int) (bool, error) {
+// reports whether live ones remain. The hint is not needed: the indexes of
+// the ends skip the rows of deleted relationships (their entries are
+// marked dead once a scan has found them so), so it returns none.
+func (tx *txn) DeleteRelationships(id, _ string, max int) (string, bool, error) {
 	rels, err := tx.attached(id, max+1)
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
 	more := len(rels) > max
 	if more {
@@ -21,10 +23,10 @@ func (tx *txn) DeleteRelationships(id string, max int) (bool, error) {
 	}
 	for _, r := range rels {
 		if _, err := tx.Delete(r); err != nil {
-			return false, err
+			return "", false, err
 		}
 	}
-	return more, nil
+	return "", more, nil
 }
 
 // attached returns up to limit of the live relationships attached to an

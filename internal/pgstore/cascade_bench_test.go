@@ -14,13 +14,13 @@ import (
 // (graphtest.BenchDeleteEntity): run it with -benchtime 1x. The resident
 // memory is j1ds's, not the database server's.
 func BenchmarkDeleteEntity(b *testing.B) {
-	graphtest.BenchDeleteEntity(b, func() graph.Graph {
+	graphtest.BenchDeleteEntity(b, func() (graph.Graph, func()) {
 		_, url := localpg.Shared(b)
 		s, err := pgstore.Open(context.Background(), url, pgstore.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { s.Close() })
-		return s
+		return s, nil
 	}, 200_000)
 }
