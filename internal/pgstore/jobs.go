@@ -33,6 +33,11 @@ import (
 // The nodes of a cluster share the jobs (syncjobs.Runners): sync_jobs.runner
 // names the node that runs a finalization (schema/005_job_runners.sql), and
 // a node is live as the cluster's leases say (cluster_nodes, cluster.go).
+//
+// Every write of a record also sets the row's open, staged_bytes and
+// touched (schema/007_job_quotas.sql), which the quotas and the expiry of
+// idle jobs read (Usage, Idle in jobquota.go); Job reads staged_bytes from
+// its column.
 type Jobs struct{ s *Store }
 
 var (
