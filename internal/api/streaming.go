@@ -273,6 +273,11 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	if !s.decodeStrict(w, r, &b) {
 		return
 	}
+	entitled := p.account.Entitled(accounts.EntitlementDataStreaming)
+	if b.Enabled == nil && !entitled {
+		writeError(w, http.StatusForbidden, "NOT_ENTITLED", notEntitledMessage)
+		return
+	}
 	if b.Enabled == nil {
 		writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", `enabled: required, true to stream or false to stop`)
 		return
@@ -298,8 +303,7 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	}
 	// Without the entitlement an administrator may only disable, or save
 	// a disabled stream as it is.
-	if !p.account.Entitled(accounts.EntitlementDataStreaming) &&
-		(n.Enabled || n.BucketName != cur.Settings.BucketName || n.AWSAccountID != cur.Settings.AWSAccountID) {
+	if !entitled && (n.Enabled || n.BucketName != cur.Settings.BucketName || n.AWSAccountID != cur.Settings.AWSAccountID) {
 		writeError(w, http.StatusForbidden, "NOT_ENTITLED", notEntitledMessage)
 		return
 	}
