@@ -128,7 +128,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	}
 	// An account streaming without its entitlement is stopped, not
 	// exported (the entitlement's removal died before the stop).
-	// MUTATION checkpoint = st.Gate(checkpoint, store.log.End)
+	checkpoint = st.Gate(checkpoint, store.log.End)
 	exp, err := exporter.New(store.log, checkpoint, s3Destination{s3c}, xcfg)
 	if err != nil {
 		return err
