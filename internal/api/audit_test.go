@@ -54,7 +54,18 @@ func TestAuditAuthFailures(t *testing.T) {
 	if strings.Join(failures, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("audit of the failures:\n%s\nwant:\n%s", strings.Join(failures, "\n"), strings.Join(want, "\n"))
 	}
-	for _, secret := range []string{admin, member, bogus, operatorKey} {
+	// Revoking a key is logged with its id.
+	r := e.op(t, "POST", "/operator/v1/accounts/acme/api-keys", map[string]any{"role": "member"})
+	wantStatus(t, r, http.StatusCreated)
+	created := decode(t, r)
+	id, _ := created["id"].(string)
+	revoked, _ := created["key"].(string)
+	wantStatus(t, e.op(t, "DELETE", "/operator/v1/accounts/acme/api-keys/"+id, nil), http.StatusNoContent)
+	got = logs.events(t, "key_id", "role")
+	if tail := strings.Join(got[len(got)-2:], "\n"); tail != `key.created account="acme" actor="operator" key_id="`+id+`" role="member"`+"\n"+`key.revoked account="acme" actor="operator" key_id="`+id+`"` {
+		t.Fatalf("audit of a key created and revoked:\n%s", tail)
+	}
+	for _, secret := range []string{admin, member, bogus, operatorKey, revoked} {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("the log holds a secret:\n%s", logs.String())
 		}
