@@ -61,6 +61,7 @@ func TestBenchSmoke(t *testing.T) {
 		"encode_limit_events_per_s", "baseline_events_per_s", "export_events_per_s",
 		"export_vs_limit", "export_vs_baseline", "ingest_events_per_s", "ingest_vs_raw_pebble",
 		"burst_peak_rss_bytes", "requests_per_object", "compression_ratio",
+		"slow_buckets_baseline_p99_s", "slow_buckets_healthy_p99_s",
 	} {
 		if v, ok := number(k); ok && v <= 0 {
 			t.Errorf("%s is %v, want a positive figure", k, v)
