@@ -9,7 +9,10 @@
 // the store keeps on every object and the change record of each change,
 // exact to the byte; uploads that change nothing commit nothing; an object
 // keeps its kind; a relationship's ends are live entities; deleting an
-// entity deletes its relationships, as the transaction left them; a
+// entity deletes its relationships, as the transaction left them, in
+// transactions of at most graph.MaxCascade, the entity's delete logged last,
+// and a crash between them leaves no live relationship whose end is
+// deleted; a
 // transaction sees its own writes and commits all of them or none; List
 // pages and ScanScope order; accounts do not see each other's objects.
 //
