@@ -89,13 +89,9 @@ func (s *Service) StopUnentitled(account, by string, end func() (uint64, error))
 	if s.ent == nil {
 		return false, nil
 	}
-	cur, err := s.store.Get(account)
-	if err != nil {
-		return false, err
-	}
-	if !cur.Settings.Enabled && !cur.Stream.Enabled {
-		return false, nil // nothing streams: no write
-	}
+	// Read under the account's update, after an enable that read the
+	// entitlement before its removal; nothing is written when nothing
+	// streams or the account is entitled (an error of fn writes nothing).
 	rec, err := s.store.Update(account, func(r *Record) error {
 		if !r.Settings.Enabled && !r.Stream.Enabled {
 			return errUnchanged

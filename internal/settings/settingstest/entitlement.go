@@ -219,3 +219,49 @@ func gateRefusesUnentitled(t *testing.T, b Backend) {
 		t.Fatal("Gate without RequireEntitlement wrapped the checkpoint")
 	}
 }
+
+// enableRacingRemoval: an enable racing with the entitlement's removal
+// (and the stop that follows it) never leaves the stream on: either the
+// enable comes first and is stopped, or it sees the removal and is
+// refused.
+func enableRacingRemoval(t *testing.T, b Backend) {
+	s, ents, _ := entitledService(b)
+	end := func() (uint64, error) { return 42, nil }
+	if _, err := s.SaveTest("a", settings.ConnectionTest{OK: true, At: now, BucketName: on.BucketName, AWSAccountID: owner}); err != nil {
+		t.Fatal(err)
+	}
+	off := on
+	off.Enabled = false
+	refused := 0
+	for round := range 30 {
+		ents.set("a", true)
+		if _, err := s.Apply("a", off, end); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var enableErr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, enableErr = s.Apply("a", on, end)
+		}()
+		go func() {
+			defer wg.Done()
+			ents.set("a", false)
+			if _, err := s.StopUnentitled("a", "operator", end); err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Wait()
+		if enableErr != nil && !errors.Is(enableErr, settings.ErrNotEntitled) {
+			t.Fatalf("round %d: enable: %v", round, enableErr)
+		}
+		if enableErr != nil {
+			refused++
+		}
+		if r, _ := b.Settings.Get("a"); r.Settings.Enabled || r.Stream.Enabled {
+			t.Fatalf("round %d: the stream is on without the entitlement (enable: %v)", round, enableErr)
+		}
+	}
+	t.Logf("%d of 30 enables refused, the others stopped", refused)
+}

@@ -70,6 +70,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EnableNeedsTheEntitlement", func(t *testing.T) { enableNeedsEntitlement(t, open(t)) })
 	t.Run("StopUnentitled", func(t *testing.T) { stopUnentitled(t, open(t)) })
 	t.Run("GateRefusesUnentitled", func(t *testing.T) { gateRefusesUnentitled(t, open(t)) })
+	t.Run("EnableRacingRemoval", func(t *testing.T) { enableRacingRemoval(t, open(t)) })
 }
 
 func neverConfigured(t *testing.T, b Backend) {
