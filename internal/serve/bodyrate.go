@@ -31,8 +31,14 @@ func minBodyRate(next http.Handler, rate int64, grace, readTimeout time.Duration
 			rc: r.Body, w: rw, ctl: http.NewResponseController(w), metrics: m,
 			rate: rate, grace: grace, start: start, end: start.Add(readTimeout),
 		}
-		r.Body = b
-		next.ServeHTTP(rw, r)
+		// Also when the handler reads none of the body: the server then
+		// reads what is left of it (up to 256 KiB) as it answers.
+		_ = b.ctl.SetReadDeadline(b.deadline())
+		// A copy: the server looks at its own request's body to decide how
+		// to finish a body the handler left unread.
+		r2 := *r
+		r2.Body = b
+		next.ServeHTTP(rw, &r2)
 	})
 }
 

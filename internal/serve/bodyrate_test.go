@@ -37,6 +37,11 @@ func bodyRateServer(t *testing.T) (addr string, reg *prometheus.Registry) {
 		fmt.Fprintf(w, "context: %v", r.Context().Err())
 	})
 	cfg := DefaultConfig()
+	mux.HandleFunc("POST /early", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized) // before reading any of the body
+		_, _ = io.WriteString(w, `{"error":{"code":"UNAUTHORIZED","message":"no"}}`)
+	})
 	lim := cfg.limits()
 	lim.MinBodyRate, lim.BodyRateGrace = 1000, 200*time.Millisecond
 	srv, reg := startAPIServer(t, mux, lim, nil)
@@ -105,6 +110,47 @@ func TestMinBodyRate(t *testing.T) {
 			// The connection is closed: nothing more comes.
 			if n, err := br.Read(make([]byte, 1)); n != 0 || err == nil {
 				t.Errorf("after the 408 the connection stayed open: read %d, %v", n, err)
+			}
+		})
+	}
+
+	// A handler answering before it reads a slow body answers at once
+	// when the body is large (the server closes the connection after) and
+	// within the grace when it is small (the server reads what is left
+	// first); without a deadline the server would wait for its read
+	// timeout (2 minutes).
+	for _, size := range []int{1 << 20, 1000} {
+		t.Run(fmt.Sprintf("answered unread, %d bytes", size), func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := fmt.Fprintf(c, "POST /early HTTP/1.1\r\nHost: j1ds\r\nContent-Length: %d\r\n\r\na", size); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+					if _, err := c.Write([]byte("a")); err != nil {
+						return
+					}
+				}
+			}()
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized || !res.Close {
+				t.Errorf("HTTP %d, close %v; want the handler's 401 and a closed connection", res.StatusCode, res.Close)
 			}
 		})
 	}
