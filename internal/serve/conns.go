@@ -61,17 +61,22 @@ func newConnLimiter(ln net.Listener, max, overflow int, overflowFor time.Duratio
 	return l
 }
 
-// Accept returns the next connection, with a slot.
+// Accept returns the next connection that gets a slot.
 func (l *connLimiter) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if lc := l.admit(c); lc != nil {
+			return lc, nil
+		}
+		c.Close()
 	}
-	return l.admit(c), nil
 }
 
 // admit gives c a slot, taking it from an idle or the oldest overflow
-// connection when it must.
+// connection when it must; nil when there are no overflow slots.
 func (l *connLimiter) admit(c net.Conn) *limitedConn {
 	lc := &limitedConn{Conn: c, l: l}
 	var victim *limitedConn
@@ -88,7 +93,7 @@ func (l *connLimiter) admit(c net.Conn) *limitedConn {
 	if l.mu.full < l.max {
 		lc.slot = slotFull
 		l.mu.full++
-	} else {
+	} else if l.overflow > 0 {
 		if l.mu.over >= l.overflow {
 			victim = oldestLocked(l.mu.overflowing)
 			delete(l.mu.overflowing, victim)
@@ -103,18 +108,24 @@ func (l *connLimiter) admit(c net.Conn) *limitedConn {
 	if n := l.mu.full + l.mu.over; n > l.mu.peak {
 		l.mu.peak = n
 	}
-	full, over := l.mu.full, l.mu.over
+	l.setOpenLocked()
 	l.mu.Unlock()
 	if victim != nil {
 		victim.Conn.Close()
 	}
-	l.metrics.open.WithLabelValues("full").Set(float64(full))
-	l.metrics.open.WithLabelValues("overflow").Set(float64(over))
-	if lc.slot == slotOverflow {
+	switch lc.slot {
+	case slotNone:
+		return nil
+	case slotOverflow:
 		// Before the server reads: every deadline it sets is clamped.
 		_ = c.SetDeadline(lc.until)
 	}
 	return lc
+}
+
+func (l *connLimiter) setOpenLocked() {
+	l.metrics.open.WithLabelValues("full").Set(float64(l.mu.full))
+	l.metrics.open.WithLabelValues("overflow").Set(float64(l.mu.over))
 }
 
 // oldestLocked returns the connection of m with the lowest order, or nil.
@@ -141,10 +152,8 @@ func (l *connLimiter) release(c *limitedConn) {
 	c.slot = slotNone
 	delete(l.mu.idle, c)
 	delete(l.mu.overflowing, c)
-	full, over := l.mu.full, l.mu.over
+	l.setOpenLocked()
 	l.mu.Unlock()
-	l.metrics.open.WithLabelValues("full").Set(float64(full))
-	l.metrics.open.WithLabelValues("overflow").Set(float64(over))
 }
 
 // open returns the connections holding a slot, and the most held at once.

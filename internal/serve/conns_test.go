@@ -8,6 +8,7 @@ package serve
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -358,5 +359,30 @@ func TestOverflowConnectionEnds(t *testing.T) {
 	}
 	if len(answer) != 0 && !strings.HasPrefix(string(answer), "HTTP/1.1 4") {
 		t.Errorf("the cut overflow connection got %q", answer)
+	}
+}
+
+// TestNoOverflowSlots: with no overflow slots, a connection over the cap
+// is closed as soon as it is accepted.
+func TestNoOverflowSlots(t *testing.T) {
+	cfg := DefaultConfig()
+	lim := cfg.limits()
+	lim.MaxConnections, lim.Overflow = 1, 0
+	srv, _ := startAPIServer(t, capHandler(), lim, nil)
+	addr := srv.ln.Addr().String()
+	hold := startSlow(t, addr, false)
+	defer hold.close()
+	waitFor(t, "the slow client to hold the only slot", func() bool { n, _ := srv.ln.open(); return n == 1 })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a connection over the cap: read %d, %v; want it closed", n, err)
+	}
+	if n, _ := srv.ln.open(); n != 1 {
+		t.Errorf("%d connections hold a slot, want 1", n)
 	}
 }
