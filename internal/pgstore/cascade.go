@@ -21,6 +21,9 @@ func (tx *txn) DeleteRelationships(id, _ string, max int) (string, bool, error) 
 	if more {
 		rels = rels[:max]
 	}
+	if err := tx.Prefetch(rels); err != nil {
+		return "", false, err
+	}
 	for _, r := range rels {
 		if _, err := tx.Delete(r); err != nil {
 			return "", false, err

@@ -216,6 +216,9 @@ func (tx *txn) Delete(id string) (bool, error) {
 		if len(rels) > graph.MaxCascade {
 			return false, &graph.CascadeError{ID: o.ID, Limit: graph.MaxCascade}
 		}
+		if err := tx.Prefetch(rels); err != nil {
+			return false, err
+		}
 		for _, r := range rels {
 			if _, err := tx.Delete(r); err != nil {
 				return false, err
