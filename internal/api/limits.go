@@ -12,7 +12,7 @@ import (
 const (
 	// DefaultMaxBodyMemory is the default budget of body bytes held at
 	// once by all requests together, after gzip decoding.
-	DefaultMaxBodyMemory = 64 << 20
+	DefaultMaxBodyMemory = 32 << 20
 	// DefaultMaxRequestsPerKey is the default number of requests with a
 	// body that one API key (or the operator, or one remote address) may
 	// have in progress at once.
