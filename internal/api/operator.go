@@ -41,7 +41,7 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 	if as == nil {
 		as = []accounts.Account{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"accounts": as})
+	writeList(w, "accounts", as)
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +121,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 	if ks == nil {
 		ks = []accounts.Key{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": ks})
+	writeList(w, "keys", ks)
 }
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -90,5 +91,35 @@ func (s *Server) writeObjectPage(w http.ResponseWriter, r *http.Request, account
 		_, _ = bw.Write(c)
 	}
 	_, _ = bw.WriteString("}\n")
+	_ = bw.Flush()
+}
+
+// writeList answers {"<field>": [items...]} with each item encoded as it
+// is written, so the answer is never built whole beside the items.
+func writeList[T any](w http.ResponseWriter, field string, items []T) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	name, _ := json.Marshal(field)
+	_, _ = bw.WriteString("{")
+	_, _ = bw.Write(name)
+	_, _ = bw.WriteString(":[")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i := range items {
+		buf.Reset()
+		if err := enc.Encode(&items[i]); err != nil {
+			// The answer has begun: cut it rather than send a short list.
+			_ = bw.Flush()
+			panic(http.ErrAbortHandler)
+		}
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		_, _ = bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	}
+	_, _ = bw.WriteString("]}\n")
 	_ = bw.Flush()
 }
