@@ -69,7 +69,9 @@ streaming_settings streaming_settings_pkey: account C
 sync_job_events sync_job_events_pkey: account C
 sync_job_staging sync_job_staging_pkey: account C
 sync_jobs sync_jobs_finalizing: account C
+sync_jobs sync_jobs_open: account C
 sync_jobs sync_jobs_pkey: account C
+sync_jobs sync_jobs_touched: account C
 `
 	if got.String() != want {
 		t.Errorf("first column of each index:\n%s\nwant:\n%s", got.String(), want)

@@ -312,21 +312,32 @@ func (s *Service) deleteChunk(j *Job, phase string, kind graph.Kind, after strin
 		return scanned, !full, nil
 	}
 	next := *j
+	stopped := false
 	_, err = s.runs.Apply(&next, func(tx graph.Txn) error {
+		next.Progress, stopped = phase+":"+last, false
+		prev := after
 		for _, oid := range doomed {
-			if _, err := tx.Delete(oid); err != nil {
+			// An entity's relationships count in the chunk: one with more
+			// than the rest of graph.MaxCascade loses that many now, the
+			// rest and itself in the next chunks, which scan from before it.
+			done, err := graph.DeleteWithin(tx, oid, graph.MaxCascade-tx.Changes())
+			if err != nil {
 				return err
 			}
+			if !done {
+				next.Progress, stopped = phase+":"+prev, true
+				break
+			}
+			prev = oid
 		}
 		next.Add(tx.Counts())
-		next.Progress = phase + ":" + last
 		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("delete objects missing from job: %w", err)
 	}
 	*j = next
-	return scanned, !full, nil
+	return scanned, !full && !stopped, nil
 }
 
 // checkRelationships verifies, before anything is applied, that every

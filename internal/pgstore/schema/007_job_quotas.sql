@@ -24,6 +24,8 @@ UPDATE sync_jobs j SET
 -- An account's open jobs and what they staged, read before each job
 -- created and each upload: no more than the open jobs.
 CREATE INDEX sync_jobs_open ON sync_jobs (account) INCLUDE (staged_bytes) WHERE open;
--- The jobs awaiting uploads, oldest first: every node looks among them
--- every minute for those left idle past the expiry.
-CREATE INDEX sync_jobs_touched ON sync_jobs (touched) WHERE touched IS NOT NULL;
+-- The jobs awaiting uploads: every node looks among them every minute for
+-- those left idle past the expiry. Like every index here it starts with
+-- the account (the schema can be distributed by account); being partial,
+-- it holds only the jobs awaiting uploads, which the open-jobs quota bounds.
+CREATE INDEX sync_jobs_touched ON sync_jobs (account, touched) WHERE touched IS NOT NULL;
