@@ -37,8 +37,8 @@ func (js *Jobs) ListJobs(account, after string, limit int) ([]syncjobs.Job, erro
 
 // Idle reads the jobs awaiting uploads touched last before `before`, from
 // the partial index sync_jobs_touched (jobs awaiting uploads only), oldest
-// first: one of the statements
-// on these tables that names no account, as each node looks for them.
+// first: one of the statements on these tables that names no account, as
+// each node looks for them.
 func (js *Jobs) Idle(before int64, limit int) ([]syncjobs.Job, error) {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
