@@ -8,56 +8,17 @@ package e2e
 // per-job limit of a sync job's lines, and no secret anywhere in it.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/j1ds/j1ds/internal/audit"
-	"github.com/j1ds/j1ds/internal/serve"
 	"github.com/j1ds/j1ds/internal/settings"
 )
-
-// startServeLogged is startServe that also returns the log, JSON lines.
-func startServeLogged(t *testing.T, cfg serve.Config) (*j1, *testLog) {
-	t.Helper()
-	logs := &testLog{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("j1ds log:\n%s", logs.String())
-		}
-	})
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve.Run(ctx, cfg, log, func(a string) { addr <- a }) }()
-	j := &j1{opKey: cfg.OperatorKey, cfg: cfg, http: &http.Client{Timeout: time.Minute}}
-	select {
-	case a := <-addr:
-		j.url = "http://" + a
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	var once sync.Once
-	j.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve returned %v on shutdown", err)
-			}
-		})
-	}
-	t.Cleanup(j.stop)
-	return j, logs
-}
 
 // logRecords returns the records of a JSON log whose msg is msg.
 func logRecords(t *testing.T, logs *testLog, msg string) []map[string]any {

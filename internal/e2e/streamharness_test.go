@@ -259,6 +259,15 @@ func streamConfig(t *testing.T, e *s3Env) serve.Config {
 // goes to the test log when the test fails.
 func startServe(t *testing.T, cfg serve.Config) *j1 {
 	t.Helper()
+	j, _ := startServeLogged(t, cfg)
+	return j
+}
+
+// startServeLogged runs serve in-process until the test ends (or stop),
+// and returns its log (JSON lines), which goes to the test log when the
+// test fails.
+func startServeLogged(t *testing.T, cfg serve.Config) (*j1, *testLog) {
+	t.Helper()
 	logs := &testLog{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -288,7 +297,7 @@ func startServe(t *testing.T, cfg serve.Config) *j1 {
 		})
 	}
 	t.Cleanup(j.stop)
-	return j
+	return j, logs
 }
 
 // testLog collects a server's log lines.
