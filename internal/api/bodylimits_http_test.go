@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -56,9 +58,13 @@ func entitiesOfSize(prefix string, size int) []byte {
 }
 
 func TestBodyLimitsOverHTTP(t *testing.T) {
-	e := newEnv(t, func(c *api.Config) {
-		c.MaxBody, c.MaxBodyMemory, c.MaxRequestsPerKey = 512<<10, 1<<20, 2
-	})
+	e := newEnv(t)
+	// A server of its own over the env's stores, whose budget the test
+	// reads.
+	srv := api.New(api.Config{Graph: e.store, Log: e.store, Accounts: e.accts, Jobs: e.jobs, OperatorKey: operatorKey,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBody: 512 << 10, MaxBodyMemory: 1 << 20, MaxRequestsPerKey: 2})
+	e.srv = httptest.NewServer(srv)
+	t.Cleanup(e.srv.Close)
 	keyA := e.newAccount(t, acct)
 	keyB := e.newKey(t, acct, "member")
 	job := e.createJob(t, keyA, acct, map[string]any{"source": "api", "scope": "limits"})
@@ -92,26 +98,20 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 			answers[i] = res.StatusCode
 		}()
 	}
+	// Both are in progress once their bytes (known from their
+	// Content-Length) are held.
+	waitFor(t, "key A's two uploads to be in progress", func() bool { return srv.BodyBytesHeld() >= 2*int64(len(held)) })
 	// A third body of key A waits for its slot: 429, before any of it is
-	// read. The probe uploads nothing a job could keep: its job does not
-	// exist, so it is 404 if its body was read.
+	// read.
 	probe := entitiesOfSize("probe", 300<<10)
-	var r response
-	waitFor(t, "key A's third request to get 429", func() bool {
-		r = e.sync(t, keyA, acct, "POST", jobsPath+"/no-such-job/entities", probe)
-		return r.Status == http.StatusTooManyRequests
-	})
+	r := e.sync(t, keyA, acct, "POST", path, probe)
 	wantError(t, r, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "2 requests with a body in progress")
 	if r.Header.Get("Retry-After") == "" {
 		t.Errorf("429 without Retry-After")
 	}
 	// Key B is not held back by key A's limit, but the two held bodies
-	// (800 KiB with their Content-Length) leave less than 300 KiB of the
-	// 1 MiB budget: 503.
-	waitFor(t, "key B's request to get 503", func() bool {
-		r = e.sync(t, keyB, acct, "POST", jobsPath+"/no-such-job/entities", probe)
-		return r.Status == http.StatusServiceUnavailable
-	})
+	// leave less than 300 KiB of the 1 MiB budget: 503.
+	r = e.sync(t, keyB, acct, "POST", path, probe)
 	wantError(t, r, http.StatusServiceUnavailable, "SERVER_BUSY", "--max-body-memory")
 	if r.Header.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After")

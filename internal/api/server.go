@@ -539,6 +539,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, account st
 		s.fail(w, r, err)
 		return principal{}, false
 	}
+	setCaller(r, "key:"+k.ID)
 	return principal{key: k, account: a}, true
 }
 
@@ -547,7 +548,6 @@ func (s *Server) pathAccount(need roleNeed, h accountHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.authenticate(w, r, r.PathValue("account"), need)
 		if ok {
-			setCaller(r, "key:"+p.key.ID)
 			h(w, r, p)
 		}
 	}
@@ -559,7 +559,6 @@ func (s *Server) syncAccount(h accountHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.authenticate(w, r, r.Header.Get("JupiterOne-Account"), roleAny)
 		if ok {
-			setCaller(r, "key:"+p.key.ID)
 			h(w, r, p)
 		}
 	}
