@@ -260,3 +260,28 @@ func TestStreamDecodeAgreesWithUnmarshal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzStreamDecode: whatever the body, decoding it as it streams agrees
+// with encoding/json on whether it is valid and on the value.
+func FuzzStreamDecode(f *testing.F) {
+	for _, s := range []string{`{"entities":[{"_key":"a"}],"relationships":[]}`, `{"Entities":null,"x":[1]}`, `[]`, `{"entities":[1]} 2`, ` `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, got := &uploadBody{}, &uploadBody{}
+		werr := json.Unmarshal(body, want)
+		empty, gerr := streamTargetOf(got).decode(json.NewDecoder(bytes.NewReader(body)))
+		if empty {
+			if len(bytes.TrimSpace(body)) != 0 || gerr != nil {
+				t.Fatalf("%q: streamed as empty (%v)", body, gerr)
+			}
+			return
+		}
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q: Unmarshal error %v, streamed %v", body, werr, gerr)
+		}
+		if werr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("%q: Unmarshal gave %+v, streamed %+v", body, want, got)
+		}
+	})
+}
