@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -154,9 +155,16 @@ func (le *lease) begin(r *http.Request) *errBody {
 	}
 	c := le.callerOf(r)
 	if !le.l.enter(c) {
+		who := "this API key"
+		switch {
+		case c == "operator":
+			who = "the operator key"
+		case strings.HasPrefix(c, "addr:"):
+			who = "this address"
+		}
 		return &errBody{http.StatusTooManyRequests, "TOO_MANY_REQUESTS", fmt.Sprintf(
-			"this API key already has %d requests with a body in progress, the most j1ds serves at once for one key; wait for an answer, then send this one again",
-			le.l.perKey), retryAfterKey}
+			"%s already has %d requests with a body in progress, the most j1ds serves at once for one key (--max-requests-per-key); wait for an answer, then send this one again",
+			who, le.l.perKey), retryAfterKey}
 	}
 	le.slot = c
 	return nil
