@@ -71,8 +71,9 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 	path := jobsPath + "/" + job["id"].(string) + "/entities"
 	end := e.end(t, acct)
 
-	// Key A holds two uploads of 400 KiB, each paused after 300 KiB.
-	held := entitiesOfSize("held", 400<<10)
+	// Key A holds two uploads of 500 KiB, each paused after 448 KiB.
+	const gate = 448 << 10
+	held := entitiesOfSize("held", 500<<10)
 	release := make(chan struct{})
 	// Registered after the server's cleanup, so run before it: a failing
 	// test lets the held uploads end before the server closes.
@@ -81,7 +82,7 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 	var wg sync.WaitGroup
 	answers := make([]int, 2)
 	for i := range 2 {
-		req, _ := http.NewRequest("POST", e.srv.URL+path, &heldBody{b: held, gate: 300 << 10, release: release})
+		req, _ := http.NewRequest("POST", e.srv.URL+path, &heldBody{b: held, gate: gate, release: release})
 		req.ContentLength = int64(len(held))
 		req.Header.Set("Authorization", "Bearer "+keyA)
 		req.Header.Set("Content-Type", "application/json")
@@ -98,9 +99,8 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 			answers[i] = res.StatusCode
 		}()
 	}
-	// Both are in progress once their bytes (known from their
-	// Content-Length) are held.
-	waitFor(t, "key A's two uploads to be in progress", func() bool { return srv.BodyBytesHeld() >= 2*int64(len(held)) })
+	// Both are in progress, their first 448 KiB read.
+	waitFor(t, "key A's two uploads to be read up to their pause", func() bool { return srv.BodyBytesRead() == 2*gate })
 	// A third body of key A waits for its slot: 429, before any of it is
 	// read.
 	probe := entitiesOfSize("probe", 300<<10)
@@ -110,7 +110,7 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 		t.Errorf("429 without Retry-After")
 	}
 	// Key B is not held back by key A's limit, but the two held bodies
-	// leave less than 300 KiB of the 1 MiB budget: 503.
+	// leave 128 KiB of the 1 MiB budget: 503 at its 129th KiB.
 	r = e.sync(t, keyB, acct, "POST", path, probe)
 	wantError(t, r, http.StatusServiceUnavailable, "SERVER_BUSY", "--max-body-memory")
 	if r.Header.Get("Retry-After") == "" {

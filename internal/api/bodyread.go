@@ -83,11 +83,6 @@ func (s *Server) openBody(w http.ResponseWriter, r *http.Request, le *lease) (*b
 	b.src = b.wire
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
-		// A body of known length takes its bytes of the budget at once:
-		// refused before it is read when they are not there.
-		if r.ContentLength > 0 && r.ContentLength <= limit && !le.ahead(r.ContentLength) {
-			return nil, errBusy(s.limits.budget)
-		}
 	case "gzip":
 		zr, err := gzip.NewReader(b.wire)
 		if err != nil {
@@ -214,8 +209,10 @@ func notUTF8(at int64) *errBody {
 // readAll reads the whole body.
 func (b *bodyReader) readAll(contentLength int64) ([]byte, *errBody) {
 	var buf bytes.Buffer
-	if contentLength > 0 && contentLength <= b.limit && b.zr == nil {
-		buf.Grow(int(contentLength) + 1)
+	// A length that is sent but not yet read buys no memory: the buffer
+	// grows with the bytes that arrive, each taken from the budget.
+	if contentLength > 0 && b.zr == nil {
+		buf.Grow(int(min(contentLength, smallBody)) + 1)
 	}
 	if _, err := buf.ReadFrom(b); err != nil {
 		if b.err != nil {

@@ -1,5 +1,5 @@
 package api
 
-// BodyBytesHeld returns the bytes of the body budget that requests in
-// progress hold (for the tests of package api_test).
-func (s *Server) BodyBytesHeld() int64 { return s.limits.inUse() }
+// BodyBytesRead returns the body bytes that requests in progress have read
+// (for the tests of package api_test).
+func (s *Server) BodyBytesRead() int64 { return s.limits.read.Load() }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Defaults of the limits that keep request bodies within memory.
@@ -49,6 +50,7 @@ type bodyLimits struct {
 	budget int64
 	perKey int
 	ratio  int64
+	read   atomic.Int64 // body bytes read by requests in progress
 	mu     struct {
 		sync.Mutex
 		used int64
@@ -170,18 +172,6 @@ func (le *lease) begin(r *http.Request) *errBody {
 	return nil
 }
 
-// ahead reserves room for n more body bytes without using it; false when
-// the budget has not that much left.
-func (le *lease) ahead(n int64) bool {
-	if more := le.used + n - le.held; more > 0 {
-		if !le.l.reserve(more) {
-			return false
-		}
-		le.held += more
-	}
-	return true
-}
-
 // take accounts for n more body bytes, reserving from the budget in
 // chunks; false when the budget is spent.
 func (le *lease) take(n int64) bool {
@@ -193,6 +183,7 @@ func (le *lease) take(n int64) bool {
 		le.held += more
 	}
 	le.used += n
+	le.l.read.Add(n)
 	return true
 }
 
@@ -216,6 +207,7 @@ func (le *lease) release() {
 	le.leaveSlot()
 	if le.held > 0 {
 		le.l.free(le.held)
+		le.l.read.Add(-le.used)
 		le.held, le.used = 0, 0
 	}
 }
