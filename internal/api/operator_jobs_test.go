@@ -63,8 +63,14 @@ func TestJobQuotasAPI(t *testing.T) {
 
 			r := e.sync(t, hog, "acct-hog", "POST", jobsPath, map[string]any{"scope": "scope-x"})
 			wantError(t, r, http.StatusTooManyRequests, "TOO_MANY_OPEN_JOBS", "3 open synchronization jobs", "--max-open-jobs 3", "finalize or abort")
+			if got := r.Header.Get("Retry-After"); got != "30" {
+				t.Errorf("TOO_MANY_OPEN_JOBS: Retry-After %q, want 30", got)
+			}
 			r = e.sync(t, hog, "acct-hog", "POST", jobsPath+"/"+ids[1]+"/entities", map[string]any{"entities": things("second", 15)})
 			wantError(t, r, http.StatusTooManyRequests, "STAGING_QUOTA_EXCEEDED", "20000 bytes", "--max-staged-bytes", "nothing of this upload was staged")
+			if got := r.Header.Get("Retry-After"); got != "30" {
+				t.Errorf("STAGING_QUOTA_EXCEEDED: Retry-After %q, want 30", got)
+			}
 			r = e.sync(t, hog, "acct-hog", "GET", jobsPath+"/"+ids[1], nil)
 			wantStatus(t, r, http.StatusOK)
 			if n := jobOf(t, r)["numEntitiesUploaded"]; n != 0.0 {

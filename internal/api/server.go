@@ -283,6 +283,10 @@ func writeRaw(w http.ResponseWriter, status int, raw []byte) {
 	_, _ = w.Write([]byte("\n"))
 }
 
+// retryAfterQuota is the Retry-After (seconds) of a 429 of a sync job
+// quota (TOO_MANY_OPEN_JOBS, STAGING_QUOTA_EXCEEDED).
+const retryAfterQuota = "30"
+
 // fail answers err: a known domain error with its 4xx, anything else with
 // a 500 that does not leak the cause (which is logged).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -292,6 +296,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ee *graph.EndpointError
 	switch {
 	case errors.As(err, &je):
+		if je.Status == http.StatusTooManyRequests {
+			// A quota of the account's jobs: it frees as the account's
+			// finalizations end or its jobs are aborted.
+			w.Header().Set("Retry-After", retryAfterQuota)
+		}
 		writeError(w, je.Status, je.Code, je.Message)
 	case errors.As(err, &ve):
 		writeError(w, http.StatusBadRequest, "INVALID_INPUT", ve.Error())

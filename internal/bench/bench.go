@@ -67,6 +67,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		r.BurstStartRSS, r.BurstPeakRSS, r.BurstPeakHeap, r.BurstPeakGo = burst.StartRSS, burst.PeakRSS, burst.PeakHeap, burst.PeakGo
 		r.BurstIngestEPS = float64(r.BurstChanges) / burst.Ingest.Seconds()
 		r.BurstDrainS, r.BurstObjects, r.BurstHWMMeasured = burst.Drain.Seconds(), burst.Objects, burst.HWMReset
+		r.BurstResent = burst.Resent
 	}
 
 	// PostgreSQL, with --store, from here on: the phases above measure

@@ -179,8 +179,8 @@ func benchExport(ctx context.Context, s exportStore, b *benchS3, accounts []stri
 		return exportRun{Events: events, Duration: d0, CPU: cpu, Objects: int(d.objects.Load()), Bytes: d.bytes.Load()}, nil
 	}
 	objs, reqs, failed := dest.objects()
-	if failed > 0 {
-		return exportRun{}, fmt.Errorf("%d uploads failed", failed)
+	if _, err := uploadsFailed(reg, failed); err != nil {
+		return exportRun{}, err
 	}
 	r := exportRun{Events: events, Duration: d0, CPU: cpu, Objects: len(objs), Requests: reqs}
 	for _, o := range objs {
@@ -366,8 +366,8 @@ func benchLatency(ctx context.Context, dir string, b *benchS3, accounts int, d t
 		return res, err
 	}
 	objs, reqs, failed := dest.objects()
-	if failed > 0 {
-		return res, fmt.Errorf("%d uploads failed", failed)
+	if _, err := uploadsFailed(reg, failed); err != nil {
+		return res, err
 	}
 	res.Objects, res.Requests = len(objs), reqs
 	for _, o := range objs {
@@ -440,6 +440,32 @@ func counterValue(reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// uploadsFailed returns how many failed uploads the exporter cancelled
+// itself (an attempt that stalled past what the slow lane takes, or ran
+// past its timeout: docs/limits.md), which it sends again under the same
+// key, and an error when the destination saw any other failed upload.
+func uploadsFailed(reg *prometheus.Registry, failed int) (int, error) {
+	var resent float64
+	if mfs, err := reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() != "j1ds_export_slow_attempts_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" && (l.GetValue() == "cancelled" || l.GetValue() == "timed_out") {
+						resent += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	if failed > int(resent) {
+		return 0, fmt.Errorf("%d uploads failed (%d of them cancelled by the exporter as stalled or timed out)", failed, int(resent))
+	}
+	return failed, nil
 }
 
 // histogramValue returns the count and sum of a histogram of reg.

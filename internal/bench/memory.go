@@ -128,6 +128,9 @@ type burstResult struct {
 	Ingest            time.Duration
 	Drain             time.Duration // from the last commit until the last object is stored
 	Objects, Requests int
+	// Resent counts the uploads the exporter cancelled as stalled (past
+	// what its slow lane takes) and sent again.
+	Resent int
 }
 
 // benchBurst commits changes over accounts as fast as concurrent writers
@@ -255,8 +258,8 @@ func benchBurst(ctx context.Context, dir string, b *benchS3, changes, accounts i
 		return res, fmt.Errorf("burst: exported %d events, want %d", events, share*accounts)
 	}
 	objs, reqs, failed := dest.objects()
-	if failed > 0 {
-		return res, fmt.Errorf("burst: %d uploads failed", failed)
+	if res.Resent, err = uploadsFailed(reg, failed); err != nil {
+		return res, fmt.Errorf("burst: %w", err)
 	}
 	res.Objects, res.Requests = len(objs), reqs
 	return res, nil

@@ -99,6 +99,7 @@ type report struct {
 	BurstPeakGo      uint64  `json:"burst_peak_go_runtime_bytes"`
 	BurstIngestEPS   float64 `json:"burst_ingest_events_per_s"`
 	BurstDrainS      float64 `json:"burst_drain_s"`
+	BurstResent      int     `json:"burst_resent"`
 	BurstObjects     int     `json:"burst_objects"`
 	BurstHWMMeasured bool    `json:"burst_peak_rss_from_vmhwm"`
 	IdleAccounts     int     `json:"idle_accounts"`
@@ -306,8 +307,8 @@ func (r *report) table(w io.Writer, c Config) error {
 		fmt.Fprintf(tw, "store ingest ≥ 0.5x raw Pebble\t%.2fx the faster raw Pebble (same options %.2fx, Pebble's defaults %.2fx)\t%s\t\n", r.IngestVsRaw, r.IngestVsRawSame, r.IngestVsRawDefaults, goal(r.IngestVsRaw >= 0.5))
 	}
 	if c.runs("burst") {
-		fmt.Fprintf(tw, "burst peak RSS ≤ 256 MiB\t%s (Go runtime %s, live heap %s; %d changes over %d accounts, %.0f/s, drained %.1fs after)\t%s\t\n",
-			mib(r.BurstPeakRSS), mib(r.BurstPeakGo), mib(r.BurstPeakHeap), r.BurstChanges, r.BurstAccounts, r.BurstIngestEPS, r.BurstDrainS, goal(r.BurstPeakRSS <= 256<<20))
+		fmt.Fprintf(tw, "burst peak RSS ≤ 256 MiB\t%s (Go runtime %s, live heap %s; %d changes over %d accounts, %.0f/s, drained %.1fs after; %d uploads stalled, cancelled and sent again)\t%s\t\n",
+			mib(r.BurstPeakRSS), mib(r.BurstPeakGo), mib(r.BurstPeakHeap), r.BurstChanges, r.BurstAccounts, r.BurstIngestEPS, r.BurstDrainS, r.BurstResent, goal(r.BurstPeakRSS <= 256<<20))
 	}
 	if c.runs("idle") {
 		fmt.Fprintf(tw, "idle ≤ 1%% of a core\t%.2f%% (%d accounts, RSS %s, heap %s)\t%s\t\n", 100*r.IdleCPU, r.IdleAccounts, mib(r.IdleRSS), mib(r.IdleHeap), goal(r.IdleCPU <= 0.01))

@@ -25,9 +25,9 @@
 // to answer; a large batch uploading steadily does not stall). Each lane
 // has its own due heap, so a full slow lane leaves the main one going. An
 // attempt of the main lane that stalls (a bucket that has just turned
-// slow) moves to the slow lane, or is cancelled and retried there when
-// that lane is full: a slow bucket holds a main-lane worker for SlowAfter
-// at most. Every attempt is cancelled
+// slow) moves to the slow lane, which takes moved attempts beyond its own
+// workers up to Workers more, or past that is cancelled and retried
+// there: a slow bucket holds a main-lane worker for SlowAfter at most. Every attempt is cancelled
 // after Config.AttemptTimeout. A cancelled attempt is an ordinary failed
 // one: its batch is pinned, and the retry writes the same key with the
 // same records. An account's lane is decided again after each attempt.

@@ -18,7 +18,7 @@ import (
 // byte of it for Config.SlowAfter: a bucket slow to answer, not a large
 // batch being uploaded. A bucket that turns slow holds a main-lane worker
 // for SlowAfter at most: its attempt then goes on in the slow lane, or is
-// cancelled and retried there when that lane is full. So slow or failing
+// cancelled and retried there when that lane is full (demote). So slow or failing
 // buckets share the slow lane's workers among themselves, and the others
 // keep the main lane.
 type lane int
@@ -66,8 +66,8 @@ func (a *account) slowLaneLocked() bool {
 var (
 	// ErrAttemptTimeout: the attempt ran longer than Config.AttemptTimeout.
 	ErrAttemptTimeout = errors.New("exporter: attempt timed out")
-	// ErrBucketSlow: the attempt ran longer than Config.SlowAfter in the
-	// main lane while the slow lane was full.
+	// ErrBucketSlow: the attempt stalled for Config.SlowAfter in the main
+	// lane while the slow lane was full (demote).
 	ErrBucketSlow = errors.New("exporter: bucket too slow for the main lane")
 )
 
@@ -205,11 +205,17 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // demote moves a's attempt in flight from the main lane to the slow one
-// and reports whether it could: not when the slow lane is full.
+// and reports whether it could. The slow lane takes attempts moved to it
+// beyond its own workers, up to as many more as the main lane has (it
+// starts none of its own meanwhile): on an exporter whose uploads all
+// stall a moment (its cores or its network saturated) an attempt that
+// stalls goes on instead of being cancelled and sent again, while at most
+// Workers + SlowWorkers + Workers attempts are ever in flight. Only past
+// that is a stalled attempt cancelled.
 func (e *Exporter) demote(a *account) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.mu.busy[laneSlow] >= e.cfg.SlowWorkers {
+	if e.mu.busy[laneSlow] >= e.cfg.SlowWorkers+e.cfg.Workers {
 		return false
 	}
 	e.mu.busy[laneMain]--

@@ -180,7 +180,8 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // TestSlowBucketsDoNotDelayOthers: three accounts whose buckets answer
 // 20 s late and one whose bucket refuses are due first and take every
 // worker of the main lane. After SlowAfter (1 s) their attempts move to
-// the slow lane or are cancelled and retried there, so every other
+// the slow lane (beyond its workers, up to the main lane's) or, past
+// that, are cancelled and retried there, so every other
 // account's object is stored without the clock passing its due time
 // + 2 s, round after round; the late accounts show as lagging in the
 // status and the metric; once the buckets heal, everything lands once.
@@ -291,7 +292,9 @@ func TestSlowBucketsDoNotDelayOthers(t *testing.T) {
 	// The buckets heal: every late account catches up, each change stored
 	// once under keys retried unchanged, and none lags any more.
 	fd.set(nil, nil)
-	e.advanceTo(due.Add(slowAnswer)) // s0's upload is answered
+	// The slow buckets' uploads in flight (moved to the slow lane, all
+	// begun by the second round) are answered.
+	e.advanceTo(due.Add(2 * slowAnswer))
 	e.advanceUntil("every account to catch up", func() bool { return caughtUp(t, e, all) })
 	for _, a := range all {
 		if got := e.dest.lines(t, "bkt-"+a+"/"); !slices.Equal(got, want[a]) {
@@ -301,8 +304,8 @@ func TestSlowBucketsDoNotDelayOthers(t *testing.T) {
 	if n := gauge(t, reg, "j1ds_export_lagging_accounts"); n != 0 {
 		t.Fatalf("j1ds_export_lagging_accounts %v after every account caught up", n)
 	}
-	if n := fd.maxOpen(); n > 3 {
-		t.Fatalf("%d uploads open at once, want at most Workers + SlowWorkers = 3", n)
+	if n := fd.maxOpen(); n > 5 {
+		t.Fatalf("%d uploads open at once, want at most Workers + SlowWorkers + Workers = 5 (the slow lane takes moved attempts up to the main lane's workers beyond its own)", n)
 	}
 }
 
@@ -448,4 +451,59 @@ func noise(seed, n int) string {
 		b[i] = 'a' + byte(x%26)
 	}
 	return string(b)
+}
+
+// TestStalledAttemptsBeyondTheSlowLaneAreCancelled: the slow lane takes
+// attempts moved to it beyond its own workers, up to as many as the main
+// lane has; a stalled attempt past that is cancelled (and retried in the
+// slow lane), so attempts in flight stay within Workers + SlowWorkers +
+// Workers however many buckets stall.
+func TestStalledAttemptsBeyondTheSlowLaneAreCancelled(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var fd *faultDest
+	e := newEnvWith(t, exporter.Config{FlushInterval: 5 * time.Second, Workers: 1, SlowWorkers: 1, Registerer: reg},
+		func(c *exporter.FakeClock, b *bucketStore) exporter.Destination {
+			fd = newFaultDest(c, b)
+			return fd
+		})
+	slow := []string{"s0", "s1", "s2", "s3"}
+	fd.set(bucketsOf(slow), nil)
+	for _, a := range slow {
+		e.enable(a, "bkt-"+a)
+	}
+	for _, a := range slow {
+		e.write(a, 1)
+		e.clock.Advance(time.Millisecond)
+	}
+	e.advanceTo(e.exp.Status(slow[len(slow)-1]).NextAttempt)
+	outcomes := func() map[string]float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "j1ds_export_slow_attempts_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+		return got
+	}
+	// Each SlowAfter (1 s) the main lane's attempt stalls: the first two
+	// move to the slow lane (its worker, then one more), the third is
+	// cancelled.
+	for i, want := range []map[string]float64{{"moved": 1}, {"moved": 2}, {"moved": 2, "cancelled": 1}} {
+		waitFor(t, fmt.Sprintf("%d uploads waiting on slow buckets", min(i+1, 3)), func() bool { return fd.waiting() == min(i+1, 3) })
+		e.clock.Advance(time.Second)
+		waitFor(t, fmt.Sprintf("stall %d handled as %v", i+1, want), func() bool {
+			got := outcomes()
+			return got["moved"] == want["moved"] && got["cancelled"] == want["cancelled"]
+		})
+	}
+	if n := fd.maxOpen(); n > 3 {
+		t.Fatalf("%d uploads open at once, want at most Workers + SlowWorkers + Workers = 3", n)
+	}
 }
