@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/j1ds/j1ds/internal/api"
 )
 
@@ -61,8 +63,22 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	// A server of its own over the env's stores, whose budget the test
 	// reads.
-	srv := api.New(api.Config{Graph: e.store, Log: e.store, Accounts: e.accts, Jobs: e.jobs, OperatorKey: operatorKey,
+	reg := prometheus.NewRegistry()
+	srv := api.New(api.Config{Graph: e.store, Log: e.store, Accounts: e.accts, Jobs: e.jobs, OperatorKey: operatorKey, Registerer: reg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBody: 512 << 10, MaxBodyMemory: 1 << 20, MaxRequestsPerKey: 2})
+	budget := func(name string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no gauge %s", name)
+		return 0
+	}
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 	keyA := e.newAccount(t, acct)
@@ -101,6 +117,9 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 	}
 	// Both are in progress, their first 448 KiB read.
 	waitFor(t, "key A's two uploads to be read up to their pause", func() bool { return srv.BodyBytesRead() == 2*gate })
+	if used, all := budget("j1ds_http_body_budget_used_bytes"), budget("j1ds_http_body_budget_bytes"); used < 2*gate || used > all || all != 1<<20 {
+		t.Errorf("body budget gauges: %v bytes used of %v, want the held %d of 1 MiB", used, all, 2*gate)
+	}
 	// A third body of key A waits for its slot: 429, before any of it is
 	// read.
 	probe := entitiesOfSize("probe", 300<<10)
@@ -128,6 +147,7 @@ func TestBodyLimitsOverHTTP(t *testing.T) {
 	}
 	wantStatus(t, e.sync(t, keyB, acct, "POST", path, entitiesOfSize("after-b", 300<<10)), http.StatusOK)
 	wantStatus(t, e.sync(t, keyA, acct, "POST", path, entitiesOfSize("after-a", 300<<10)), http.StatusOK)
+	waitFor(t, "the body budget to be given back", func() bool { return budget("j1ds_http_body_budget_used_bytes") == 0 })
 }
 
 // waitFor polls cond until it holds, failing the test after a minute.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults of the limits that keep request bodies within memory.
@@ -73,6 +75,29 @@ func (l *bodyLimits) reserve(n int64) bool {
 	}
 	l.mu.used += n
 	return true
+}
+
+// register exports the budget and what of it requests hold, so operators
+// see how close the API runs to SERVER_BUSY (503s show in
+// j1ds_http_requests_total).
+func (l *bodyLimits) register(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "j1ds_http_body_budget_bytes",
+			Help: "Request body bytes (after gzip decoding) all requests may hold at once (--max-body-memory).",
+		}, func() float64 { return float64(l.budget) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "j1ds_http_body_budget_used_bytes",
+			Help: "Request body bytes (after gzip decoding) requests in progress hold.",
+		}, func() float64 {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return float64(l.mu.used)
+		}),
+	)
 }
 
 func (l *bodyLimits) free(n int64) {

@@ -130,6 +130,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, metrics: newMetrics(cfg.Registerer), audit: cfg.Audit}
 	s.limits = newBodyLimits(cfg.MaxBodyMemory, cfg.MaxRequestsPerKey, cfg.MaxGzipRatio)
+	s.limits.register(cfg.Registerer)
 	s.routes()
 	return s
 }
