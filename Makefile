@@ -2,13 +2,20 @@
 GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test lint unit bench run fuzz
+.PHONY: build test deps lint unit bench run fuzz
 
 build:
 	$(GO) build -o bin/j1ds ./cmd/j1ds
 
-# The whole suite: lint, then every test with the race detector.
-test: lint unit
+# The whole suite: install what the tests need and is missing, then lint,
+# then every test with the race detector.
+test: deps
+	@$(MAKE) --no-print-directory lint unit
+
+# Install with apt what the tests need beyond Go (Node.js, chromium,
+# PostgreSQL, ...) when it is missing; nothing when everything is present.
+deps:
+	@GO='$(GO)' ./tools/install-test-deps
 
 # Every test, then the failpoint package's own test in the build with
 # failpoints (the end-to-end crash tests build j1ds with them themselves).
