@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,6 +27,8 @@ const (
 	// GzipSuffix is the optional suffix that lets Athena and Hadoop pick
 	// the codec from the key.
 	GzipSuffix = ".jsonl.gz"
+	// MaxKMSKeyIDLen is the longest KMSKeyID, the limit of AWS KMS's KeyId.
+	MaxKMSKeyIDLen = 2048
 )
 
 // Config configures a Client. The zero value (plus credentials from the
@@ -48,7 +51,11 @@ type Config struct {
 	// KMSKeyID, when set (--kms-key-id), requests SSE-KMS with this key on
 	// PutObject and CreateMultipartUpload only (S3 rejects the headers on
 	// UploadPart and CompleteMultipartUpload). When empty no SSE header is
-	// sent at all and the bucket's default encryption applies.
+	// sent at all and the bucket's default encryption applies. Any key id
+	// the server knows is accepted: AWS's key id, ARN or alias, or a name
+	// of an S3-compatible server's key store such as "my-key"; it must be
+	// 1 to MaxKMSKeyIDLen printable ASCII characters without spaces, as it
+	// travels in a request header.
 	KMSKeyID string
 	// PartSize is both the multipart threshold and the part size
 	// (--part-size). Default 16 MiB; at least 5 MiB unless AllowSmallParts;
@@ -98,11 +105,36 @@ func (c Config) withDefaults() Config {
 }
 
 var (
-	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
-	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
-	kmsKeyIDRE  = regexp.MustCompile(`^(mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|alias/[\w/-]{1,250})$`)
-	kmsKeyARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[\w/-]{1,250}$`)
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	roleARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 )
+
+// kmsKeyIDRule is the rule of --kms-key-id that its errors name.
+var kmsKeyIDRule = fmt.Sprintf("a KMS key id is 1 to %d printable ASCII characters without spaces, "+
+	"such as an AWS key id, key ARN or alias/NAME, or the name of an S3-compatible server's key such as my-key", MaxKMSKeyIDLen)
+
+// validateKMSKeyID checks a non-empty KMSKeyID: it goes verbatim into the
+// x-amz-server-side-encryption-aws-kms-key-id header, so it must be a
+// header value that every server reads the same way.
+func validateKMSKeyID(id string) error {
+	if strings.TrimSpace(id) == "" {
+		return fmt.Errorf("--kms-key-id is blank: give a key id, or leave it unset for the bucket's default encryption (%s)", kmsKeyIDRule)
+	}
+	if len(id) > MaxKMSKeyIDLen {
+		return fmt.Errorf("--kms-key-id is %d bytes long, over the limit of %d: %s", len(id), MaxKMSKeyIDLen, kmsKeyIDRule)
+	}
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case b == ' ':
+			return fmt.Errorf("--kms-key-id %q contains a space at byte %d: remove it (%s)", id, i, kmsKeyIDRule)
+		case b < 0x20 || b == 0x7f:
+			return fmt.Errorf("--kms-key-id %q contains a control character at byte %d: remove it (%s)", id, i, kmsKeyIDRule)
+		case b > 0x7f:
+			return fmt.Errorf("--kms-key-id %q contains a non-ASCII character at byte %d: use the key's ASCII id or ARN (%s)", id, i, kmsKeyIDRule)
+		}
+	}
+	return nil
+}
 
 // Validate checks the configuration after defaults. Its errors name the
 // flag and the bad value.
@@ -126,8 +158,10 @@ func (c Config) Validate() error {
 	if c.AssumeRoleARN != "" && !roleARNRE.MatchString(c.AssumeRoleARN) {
 		return fmt.Errorf("--assume-role-arn %q is not an IAM role ARN such as arn:aws:iam::123456789012:role/jupiterone-data-streaming", c.AssumeRoleARN)
 	}
-	if c.KMSKeyID != "" && !kmsKeyIDRE.MatchString(c.KMSKeyID) && !kmsKeyARNRE.MatchString(c.KMSKeyID) {
-		return fmt.Errorf("--kms-key-id %q is not a KMS key id, key ARN, alias/NAME or alias ARN", c.KMSKeyID)
+	if c.KMSKeyID != "" {
+		if err := validateKMSKeyID(c.KMSKeyID); err != nil {
+			return err
+		}
 	}
 	switch {
 	case c.PartSize < 1:

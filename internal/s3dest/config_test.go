@@ -46,3 +46,52 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigValidateKMSKeyID pins which key ids --kms-key-id takes: any
+// name an S3-compatible server's key store may use, as long as it is a
+// header value every server reads the same way; refusals name the rule.
+func TestConfigValidateKMSKeyID(t *testing.T) {
+	for _, id := range []string{
+		"1234abcd-12ab-34cd-56ef-1234567890ab",
+		"mrk-1234abcd12ab34cd56ef1234567890ab",
+		"alias/j1ds",
+		"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"arn:aws:kms:eu-west-1:123456789012:alias/j1ds",
+		"my-key",     // MinIO KES
+		"j1ds-key-1", // versitygw, Ceph
+		"Key_2024.v3",
+		"tenant:42/key~1",
+		"k",
+		strings.Repeat("k", MaxKMSKeyIDLen),
+	} {
+		if err := (Config{KMSKeyID: id}).Validate(); err != nil {
+			t.Errorf("KMSKeyID %.40q: Validate = %v, want accepted", id, err)
+		}
+	}
+	for _, tc := range []struct {
+		name, id, want string
+	}{
+		{"blank", "   ", "is blank"},
+		{"blank tab", "\t", "is blank"},
+		{"inner space", "my key", "contains a space at byte 2"},
+		{"trailing space", "my-key ", "contains a space at byte 6"},
+		{"newline", "my-key\n", "contains a control character at byte 6"},
+		{"tab", "my\tkey", "contains a control character at byte 2"},
+		{"nul", "my\x00key", "contains a control character at byte 2"},
+		{"delete", "my-key\x7f", "contains a control character at byte 6"},
+		{"non-ASCII", "clé", "contains a non-ASCII character at byte 2"},
+		{"too long", strings.Repeat("k", MaxKMSKeyIDLen+1), "is 2049 bytes long, over the limit of 2048"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := (Config{KMSKeyID: tc.id}).Validate()
+			if err == nil {
+				t.Fatalf("KMSKeyID %q: Validate accepted it", tc.id)
+			}
+			for _, want := range []string{"--kms-key-id", tc.want, "printable ASCII characters without spaces"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Validate = %v, want it to say %q", err, want)
+				}
+			}
+		})
+	}
+}

@@ -176,7 +176,15 @@ func TestLargeObjectIsMultipart(t *testing.T) {
 }
 
 func TestKMSHeadersOnlyOnPutAndCreate(t *testing.T) {
-	const key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, key := range []string{
+		"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"my-key", // the name of an S3-compatible server's key (MinIO KES)
+	} {
+		t.Run(key, func(t *testing.T) { testKMSHeadersOnlyOnPutAndCreate(t, key) })
+	}
+}
+
+func testKMSHeadersOnlyOnPutAndCreate(t *testing.T, key string) {
 	f := newFakeS3(t)
 	c := newFakeClient(t, f, func(c *Config) { c.KMSKeyID = key })
 

@@ -138,12 +138,13 @@ func readBack(t *testing.T, srv *locals3.Server, key string) ([]byte, *s3.GetObj
 
 func TestIntegrationObjects(t *testing.T) {
 	srv, proxy := startVersity(t, "us-east-1")
-	for _, kmsKey := range []string{"", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"} {
-		name := "no KMS key"
-		if kmsKey != "" {
-			name = "KMS key"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, k := range []struct{ name, kmsKey string }{
+		{"no KMS key", ""},
+		{"KMS key ARN", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+		{"KMS key name", "j1ds-key-1"}, // the name of an S3-compatible server's key
+	} {
+		kmsKey := k.kmsKey
+		t.Run(k.name, func(t *testing.T) {
 			c := versityClient(t, srv, proxy, "us-east-1", func(c *Config) { c.PartSize = MinPartSize; c.KMSKeyID = kmsKey })
 			target := s3bucket.Target{Bucket: itBucket, Owner: itOwner}
 			for _, tc := range []struct {
