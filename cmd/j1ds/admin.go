@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/j1ds/j1ds/internal/accounts"
 	"github.com/j1ds/j1ds/internal/serve"
 )
 
@@ -26,6 +28,10 @@ Commands (each calls the operator API of a running j1ds):
   list-keys         --account ID
   revoke-key        --account ID --key KEY_ID
 
+Answers print as lines and tables; --json prints the API's JSON answer
+instead (one document per command, ending with a newline; nothing for
+revoke-key).
+
 Common flags: --url (J1DS_URL, default http://127.0.0.1:8080),
 --operator-key (J1DS_OPERATOR_KEY; default: the key j1ds generated in
 --data DIR/operator-key, --data defaulting to ./j1ds-data; a j1ds on
@@ -37,6 +43,7 @@ type adminClient struct {
 	url, key string
 	http     *http.Client
 	out      io.Writer
+	json     bool // print the API's JSON answer rather than lines and tables
 }
 
 func runAdmin(ctx context.Context, args []string) error {
@@ -62,10 +69,11 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 	ents := fs.String("entitlements", "", "entitlements, comma separated")
 	role := fs.String("role", "", "admin or member")
 	keyID := fs.String("key", "", "key id (not the secret)")
+	asJSON := fs.Bool("json", false, "print the API's JSON answer, for scripts")
 	if err := envFlags(fs, args); err != nil {
 		return err
 	}
-	c := &adminClient{url: strings.TrimRight(*url, "/"), key: *opKey, http: &http.Client{Timeout: 30 * time.Second}, out: out}
+	c := &adminClient{url: strings.TrimRight(*url, "/"), key: *opKey, http: &http.Client{Timeout: 30 * time.Second}, out: out, json: *asJSON}
 	if c.key == "" {
 		b, err := os.ReadFile(filepath.Join(*data, serve.OperatorKeyFile))
 		if err != nil {
@@ -93,14 +101,17 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 		if err := need("id", *id); err != nil {
 			return err
 		}
-		return c.do(ctx, "POST", "/operator/v1/accounts", map[string]any{"id": *id, "entitlements": list(*ents)})
+		var a accounts.Account
+		return c.do(ctx, "POST", "/operator/v1/accounts", map[string]any{"id": *id, "entitlements": list(*ents)}, &a, func(w io.Writer) { printAccount(w, a) })
 	case "list-accounts":
-		return c.do(ctx, "GET", "/operator/v1/accounts", nil)
+		var l struct{ Accounts []accounts.Account }
+		return c.do(ctx, "GET", "/operator/v1/accounts", nil, &l, func(w io.Writer) { printAccounts(w, l.Accounts) })
 	case "set-entitlements":
 		if err := need("account", *account); err != nil {
 			return err
 		}
-		return c.do(ctx, "PUT", "/operator/v1/accounts/"+*account+"/entitlements", map[string]any{"entitlements": list(*ents)})
+		var a accounts.Account
+		return c.do(ctx, "PUT", "/operator/v1/accounts/"+*account+"/entitlements", map[string]any{"entitlements": list(*ents)}, &a, func(w io.Writer) { printAccount(w, a) })
 	case "create-key":
 		if err := need("account", *account); err != nil {
 			return err
@@ -108,12 +119,14 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 		if err := need("role", *role); err != nil {
 			return err
 		}
-		return c.do(ctx, "POST", "/operator/v1/accounts/"+*account+"/api-keys", map[string]any{"role": *role})
+		var k createdKey
+		return c.do(ctx, "POST", "/operator/v1/accounts/"+*account+"/api-keys", map[string]any{"role": *role}, &k, func(w io.Writer) { printCreatedKey(w, k) })
 	case "list-keys":
 		if err := need("account", *account); err != nil {
 			return err
 		}
-		return c.do(ctx, "GET", "/operator/v1/accounts/"+*account+"/api-keys", nil)
+		var l struct{ Keys []accounts.Key }
+		return c.do(ctx, "GET", "/operator/v1/accounts/"+*account+"/api-keys", nil, &l, func(w io.Writer) { printKeys(w, *account, l.Keys) })
 	case "revoke-key":
 		if err := need("account", *account); err != nil {
 			return err
@@ -121,15 +134,19 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 		if err := need("key", *keyID); err != nil {
 			return err
 		}
-		return c.do(ctx, "DELETE", "/operator/v1/accounts/"+*account+"/api-keys/"+*keyID, nil)
+		return c.do(ctx, "DELETE", "/operator/v1/accounts/"+*account+"/api-keys/"+*keyID, nil, nil, func(w io.Writer) {
+			fmt.Fprintf(w, "revoked key %s of account %s\n", *keyID, *account)
+		})
 	}
 	fmt.Fprint(os.Stderr, adminUsage)
 	return fmt.Errorf("%w: unknown admin command %q", errUsage, cmd)
 }
 
-// do calls the operator API and prints the answer; an error answer becomes
-// the command's error, with the server's message.
-func (c *adminClient) do(ctx context.Context, method, path string, body any) error {
+// do calls the operator API. With --json it prints the answer as the API
+// sent it, ending with a newline; otherwise it decodes the answer into
+// into (when not nil) and calls show to print it for a reader. An error
+// answer becomes the command's error, with the server's message.
+func (c *adminClient) do(ctx context.Context, method, path string, body, into any, show func(io.Writer)) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -164,15 +181,76 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any) err
 		}
 		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		fmt.Fprintln(c.out, "ok")
-		return nil
+	if c.json {
+		if b = bytes.TrimSpace(b); len(b) > 0 {
+			_, err = fmt.Fprintf(c.out, "%s\n", b)
+		}
+		return err
 	}
-	var out bytes.Buffer
-	if json.Indent(&out, b, "", "  ") != nil {
-		out.Reset()
-		out.Write(b)
+	if into != nil {
+		if err := json.Unmarshal(b, into); err != nil {
+			return fmt.Errorf("%s %s: unreadable answer (%v): is --url a j1ds of the same version?", method, path, err)
+		}
 	}
-	fmt.Fprintln(c.out, strings.TrimSpace(out.String()))
+	show(c.out)
 	return nil
+}
+
+// createdKey is the answer to create-key: the secret, shown once, beside
+// the key's public record.
+type createdKey struct {
+	Secret string `json:"key"`
+	accounts.Key
+}
+
+const timeLayout = "2006-01-02 15:04:05Z07:00"
+
+// entitlementList prints an account's entitlements, or "none".
+func entitlementList(es []string) string {
+	if len(es) == 0 {
+		return "none"
+	}
+	return strings.Join(es, ",")
+}
+
+func printAccount(w io.Writer, a accounts.Account) {
+	fmt.Fprintf(w, "account:       %s\n", a.ID)
+	fmt.Fprintf(w, "entitlements:  %s\n", entitlementList(a.Entitlements))
+	fmt.Fprintf(w, "created:       %s\n", a.CreatedAt.UTC().Format(timeLayout))
+}
+
+func printAccounts(w io.Writer, as []accounts.Account) {
+	if len(as) == 0 {
+		fmt.Fprintln(w, "no accounts: create one with j1ds admin create-account --id ID")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tENTITLEMENTS\tCREATED")
+	for _, a := range as {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, entitlementList(a.Entitlements), a.CreatedAt.UTC().Format(timeLayout))
+	}
+	tw.Flush()
+}
+
+func printCreatedKey(w io.Writer, k createdKey) {
+	fmt.Fprintf(w, "account:  %s\n", k.Account)
+	fmt.Fprintf(w, "key id:   %s\n", k.ID)
+	fmt.Fprintf(w, "role:     %s\n", k.Role)
+	fmt.Fprintf(w, "created:  %s\n", k.CreatedAt.UTC().Format(timeLayout))
+	fmt.Fprintf(w, "\n%s\n\n", k.Secret)
+	fmt.Fprintln(w, "The key above is shown only once: j1ds keeps only its hash. Store it now;")
+	fmt.Fprintf(w, "if it is lost, create another and revoke this one (--key %s).\n", k.ID)
+}
+
+func printKeys(w io.Writer, account string, ks []accounts.Key) {
+	if len(ks) == 0 {
+		fmt.Fprintf(w, "no keys for account %s: create one with j1ds admin create-key --account %s --role admin\n", account, account)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY ID\tROLE\tCREATED")
+	for _, k := range ks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Role, k.CreatedAt.UTC().Format(timeLayout))
+	}
+	tw.Flush()
 }
