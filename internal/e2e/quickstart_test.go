@@ -61,7 +61,7 @@ func TestServeAdminRestart(t *testing.T) {
 	if _, err := adminCmd("create-account", "--id", "a/b"); err == nil || !strings.Contains(err.Error(), `"a/b"`) {
 		t.Fatalf("invalid account id: %v", err)
 	}
-	out, err := adminCmd("create-key", "--account", "acme", "--role", "admin")
+	out, err := adminCmd("create-key", "--account", "acme", "--role", "admin", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
