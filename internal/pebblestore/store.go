@@ -128,6 +128,9 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
+		if le := lockedError(dir, err); le != nil {
+			return nil, fmt.Errorf("open graph store: %w", le)
+		}
 		return nil, fmt.Errorf("open graph store %s: %w", dir, err)
 	}
 	s := &Store{db: db, now: o.Now, log: o.Logger, ret: o.Retention.WithDefaults()}

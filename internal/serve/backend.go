@@ -53,6 +53,11 @@ func openPebble(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*backe
 		Logger:       log,
 		Registerer:   reg,
 	})
+	var locked *pebblestore.LockedError
+	if errors.As(err, &locked) {
+		return nil, fmt.Errorf("data directory %s is in use by another j1ds (%s holds the lock of its graph store): stop that j1ds first, or pass another --data to run a second one",
+			cfg.Data, locked.Holder())
+	}
 	if err != nil {
 		return nil, err
 	}
