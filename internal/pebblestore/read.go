@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -30,6 +31,12 @@ func (s *Store) Get(account, id string) (graph.Object, []byte, error) {
 // of one type, in a stable order, as stored JSON. Pass the returned cursor
 // to continue; it is empty after the last page.
 func (s *Store) List(account string, kind graph.Kind, typ, cursor string, limit int) ([][]byte, string, error) {
+	return s.ListBytes(account, kind, typ, cursor, limit, math.MaxInt)
+}
+
+// ListBytes is List whose page also stops before its objects' bytes would
+// pass maxBytes; a page holds one object at least, whatever its size.
+func (s *Store) ListBytes(account string, kind graph.Kind, typ, cursor string, limit, maxBytes int) ([][]byte, string, error) {
 	var prefix []byte
 	if typ != "" {
 		prefix = keyOf(famType, account, string(kind)+typ, "")
@@ -51,13 +58,18 @@ func (s *Store) List(account string, kind graph.Kind, typ, cursor string, limit 
 	defer it.Close()
 	var out [][]byte
 	var last []byte
+	size := 0
 	for it.First(); it.Valid() && len(out) < limit; it.Next() {
 		k := it.Key()
 		_, raw, err := s.Get(account, string(k[len(k)-idLen(k):]))
 		if err != nil {
 			return nil, "", err
 		}
+		if len(out) > 0 && size+len(raw) > maxBytes {
+			break
+		}
 		out = append(out, raw)
+		size += len(raw)
 		last = append(last[:0], k[len(prefix):]...)
 	}
 	var next string
