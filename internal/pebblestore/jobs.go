@@ -211,7 +211,10 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 	if err := js.checkRevision(j); err != nil {
 		return err
 	}
-	b := js.db.NewIndexedBatch()
+	// The batch is sized for every object at once: grown by doubling, a
+	// 30 MiB upload would hold its old and new buffers together (96 MiB
+	// for a moment) and leave 32 MiB of garbage.
+	b := js.db.NewIndexedBatchWithSize(stageBatchSize(j.ID, objs))
 	defer b.Close()
 	added := make([]bool, len(objs))
 	for i, o := range objs {
@@ -250,6 +253,22 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 	j.Revision++
 	js.open.set(j)
 	return nil
+}
+
+// stageBatchSize is the size of a batch that stages objs and the job's
+// record: each object's key and data, with room for the record's kind and
+// two varint lengths, and a margin for the job's record.
+func stageBatchSize(jobID string, objs []syncjobs.StagedObject) int {
+	const perRecord = 1 + 2*binary.MaxVarintLen32
+	prefix := map[graph.Kind]int{
+		graph.KindEntity:       len(stageKindPrefix(jobID, graph.KindEntity)),
+		graph.KindRelationship: len(stageKindPrefix(jobID, graph.KindRelationship)),
+	}
+	n := 4 << 10
+	for _, o := range objs {
+		n += perRecord + prefix[o.Kind] + len(o.ID) + len(o.Data)
+	}
+	return n
 }
 
 // Staged returns a copy of the staged object's data. Staging is keyed by

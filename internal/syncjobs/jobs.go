@@ -389,7 +389,8 @@ func jobChanging(id string) error {
 
 // Upload stages entities and relationships of a job. Every object is
 // validated first; one invalid object rejects the whole request, and
-// nothing of it is staged.
+// nothing of it is staged. Upload takes the slices: it sets each element
+// to nil once parsed, so that a large upload is not held twice.
 func (s *Service) Upload(account, id string, entities, relationships []json.RawMessage) (Job, error) {
 	if n := len(entities) + len(relationships); n > MaxObjectsPerUpload {
 		return Job{}, errorf(http.StatusRequestEntityTooLarge, "TOO_MANY_OBJECTS", "one upload holds %d objects; the limit is %d: split it into smaller uploads", n, MaxObjectsPerUpload)
@@ -414,6 +415,8 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 		name string
 		raws []json.RawMessage
 	}{{graph.KindEntity, "entities", entities}, {graph.KindRelationship, "relationships", relationships}}
+	// Each raw object is let go once parsed: an upload is then held about
+	// once (as canonical data) rather than twice while it is staged.
 	for _, l := range lists {
 		for i, raw := range l.raws {
 			in, err := graph.ParseObject(l.kind, raw)
@@ -422,6 +425,7 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 			}
 			objs = append(objs, StagedObject{Kind: l.kind, ID: graph.ObjectID(account, j.Scope, in.Key), Data: in.AppendCanonical(nil)})
 			keys = append(keys, in.Key)
+			l.raws[i] = nil
 		}
 	}
 	// The SDK retries uploads whose answer it did not get, so an object
