@@ -228,7 +228,11 @@ func (s *Server) deleteObject(k graph.Kind) accountHandler {
 		if k == graph.KindEntity {
 			// Its relationships first, in transactions of at most
 			// graph.MaxCascade each, then the entity.
-			_, err = graph.DeleteEntity(graph.UpdaterOf(s.cfg.Graph, p.account.ID), id)
+			var c graph.Counts
+			c, err = graph.DeleteEntity(graph.UpdaterOf(s.cfg.Graph, p.account.ID), id)
+			if err != nil && c.RelationshipsDeleted > 0 {
+				err = &partialDeleteError{relationships: c.RelationshipsDeleted, err: err}
+			}
 		} else {
 			_, err = s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
 				old, err := tx.Get(id)
@@ -254,6 +258,29 @@ func (s *Server) deleteObject(k graph.Kind) accountHandler {
 		}
 		writeRaw(w, http.StatusOK, raw)
 	}
+}
+
+// partialDeleteError is an entity's delete that failed after some of its
+// transactions committed: those relationships are deleted, the entity is
+// still live, and sending the DELETE again finishes it.
+type partialDeleteError struct {
+	relationships int
+	err           error
+}
+
+func (e *partialDeleteError) Error() string {
+	return fmt.Sprintf("delete stopped after %d of the entity's relationships: %v", e.relationships, e.err)
+}
+
+func (e *partialDeleteError) Unwrap() error { return e.err }
+
+// written says what a write that failed with err left behind, for the
+// message of an error that would otherwise say nothing was written.
+func written(err error) string {
+	if pd, ok := errors.AsType[*partialDeleteError](err); ok {
+		return fmt.Sprintf("%d of the entity's relationships were deleted before it stopped and the entity is still there: send the DELETE again once there is room to finish it", pd.relationships)
+	}
+	return "nothing was written, try again later"
 }
 
 const (

@@ -318,7 +318,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", "j1ds cannot reach its database right now and reconnects on its own; try again in a few seconds. A write answered this way may have been stored: read it back, or send it again")
 	case errors.Is(err, graph.ErrDiskFull):
 		s.log.Error("write refused: data directory almost full", slog.Any("err", err))
-		writeError(w, http.StatusInsufficientStorage, "DISK_FULL", "j1ds cannot store more data right now: its disk is almost full; nothing was written, try again later")
+		writeError(w, http.StatusInsufficientStorage, "DISK_FULL", "j1ds cannot store more data right now: its disk is almost full; "+written(err))
 	case errors.Is(err, graph.ErrKindConflict):
 		writeError(w, http.StatusConflict, "KEY_CONFLICT", err.Error())
 	case errors.Is(err, graph.ErrBadCursor):
