@@ -42,7 +42,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	if err := checkFDLimit(limits.MaxConnections, limits.Overflow); err != nil {
 		return err
 	}
-	tlsConf, err := loadTLS(cfg.TLSCert, cfg.TLSKey, log, time.Now())
+	tlsConf, err := loadTLS(cfg.TLSCert, cfg.TLSKey, log, time.Now)
 	if err != nil {
 		return err
 	}

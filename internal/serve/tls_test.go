@@ -6,13 +6,16 @@ package serve
 // error naming the flag and the file.
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,5 +112,90 @@ func TestTLSFlagsRefused(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--tls-cert and --tls-key go together") {
 			t.Errorf("one of --tls-cert and --tls-key: %v", err)
 		}
+	}
+}
+
+// TestTLSCertificateReadAgain: a renewed certificate written over the
+// files of --tls-cert and --tls-key is served from the next look at them
+// (a handshake once certCheckEvery has passed), without a restart; files
+// that no longer load leave the certificate in use served, and a warning.
+func TestTLSCertificateReadAgain(t *testing.T) {
+	first, renewed := testCerts(t), testCerts(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	stamp := time.Now()
+	put := func(cert, key []byte) {
+		t.Helper()
+		stamp = stamp.Add(time.Minute) // a modification time of its own
+		for f, b := range map[string][]byte{certFile: cert, keyFile: key} {
+			if err := os.WriteFile(f, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(f, stamp, stamp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	read := func(f string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	put(read(first.CertFile), read(first.KeyFile))
+
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func() { mu.Lock(); now = now.Add(certCheckEvery); mu.Unlock() }
+	var logs syncBuffer
+	conf, err := loadTLS(certFile, keyFile, slog.New(slog.NewJSONHandler(&logs, nil)), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := DefaultConfig()
+	srv, _ := startAPIServer(t, http.NotFoundHandler(), defaults.limits(), conf)
+	pool := first.CAPool.Clone()
+	pool.AppendCertsFromPEM(read(renewed.CAFile))
+	served := func() []byte {
+		t.Helper()
+		c, err := tls.Dial("tcp", srv.ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Raw
+	}
+	leaf := func(f string) []byte {
+		t.Helper()
+		b, _ := pem.Decode(read(f))
+		return b.Bytes
+	}
+
+	if !bytes.Equal(served(), leaf(first.CertFile)) {
+		t.Fatal("the first certificate is not the one served")
+	}
+	put(read(renewed.CertFile), read(renewed.KeyFile))
+	if !bytes.Equal(served(), leaf(first.CertFile)) {
+		t.Error("the files were looked at again before certCheckEvery passed")
+	}
+	advance()
+	if !bytes.Equal(served(), leaf(renewed.CertFile)) {
+		t.Fatal("the renewed certificate is not served once certCheckEvery passed")
+	}
+	if !strings.Contains(logs.String(), "TLS certificate read again") {
+		t.Errorf("no log line says the certificate was read again: %s", logs.String())
+	}
+
+	// A key that is not the certificate's: the renewed pair stays.
+	put(read(first.CertFile), read(renewed.KeyFile))
+	advance()
+	if !bytes.Equal(served(), leaf(renewed.CertFile)) {
+		t.Error("a pair that does not load replaced the one in use")
+	}
+	if !strings.Contains(logs.String(), "do not load: j1ds keeps serving the certificate it had") {
+		t.Errorf("no warning names the pair that does not load: %s", logs.String())
 	}
 }
