@@ -205,8 +205,11 @@ func (js *Jobs) commit(id string, fill func(b *pebble.Batch) error) error {
 
 // Stage writes the new objects and the job's record, from j's revision,
 // in one indexed batch, whose reads see the objects staged earlier in the
-// same call.
-func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool) error) error {
+// same call. Stages of one account hold its lock (the job lock of the
+// empty id, taken before the job's) from the read of its usage to the
+// commit.
+func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool, u syncjobs.Usage) error) error {
+	defer js.lock(j.AccountID, "")()
 	defer js.lock(j.AccountID, j.ID)()
 	if err := js.checkRevision(j); err != nil {
 		return err
@@ -241,7 +244,11 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 		}
 		added[i] = true
 	}
-	if err := fn(added); err != nil {
+	u, err := js.Usage(j.AccountID)
+	if err != nil {
+		return err
+	}
+	if err := fn(added, u); err != nil {
 		return err
 	}
 	if err := setJob(b, j); err != nil {

@@ -1,6 +1,9 @@
 package pgstore
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/j1ds/j1ds/internal/syncjobs"
@@ -12,11 +15,21 @@ import (
 func (js *Jobs) Usage(account string) (syncjobs.Usage, error) {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
+	u, err := usage(ctx, js.s.pool, account)
+	if err != nil {
+		return syncjobs.Usage{}, js.s.wrap("usage", err)
+	}
+	return u, nil
+}
+
+// usage reads what the account's open jobs hold, on q (the pool, or the
+// transaction of a Stage).
+func usage(ctx context.Context, q rowQuerier, account string) (syncjobs.Usage, error) {
 	var u syncjobs.Usage
-	err := js.s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(staged_bytes), 0)::bigint FROM sync_jobs
+	err := q.QueryRow(ctx, `SELECT count(*), coalesce(sum(staged_bytes), 0)::bigint FROM sync_jobs
 		WHERE account = $1 AND open`, account).Scan(&u.OpenJobs, &u.StagedBytes)
 	if err != nil {
-		return syncjobs.Usage{}, js.s.wrap("read open jobs of account "+account, err)
+		return syncjobs.Usage{}, fmt.Errorf("read open jobs of account %s: %w", account, err)
 	}
 	return u, nil
 }

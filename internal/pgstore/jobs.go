@@ -185,16 +185,29 @@ func (js *Jobs) Finish(j *syncjobs.Job) error {
 	return nil
 }
 
+// quotaLockClass is the first key of the transaction advisory lock that
+// Stage takes for the account (the second is a hash of the account id):
+// Stages of one account then run one at a time from their read of its
+// usage to their commit, on every node. Two-key advisory locks are apart
+// from the one-key locks of migrate.go and retention.go.
+const quotaLockClass = 0x6a316473 // "j1ds"
+
 // Stage resolves the objects against what the job has staged, read in the
 // transaction that then writes the new objects and the job's record. It
-// first locks the job's row and checks its revision: a Stage of the job
-// running on another connection or node commits first, and this one then
-// finds the job changed, before it reads any staging.
-func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool) error) error {
+// first takes the account's quota lock (quotaLockClass), then locks the
+// job's row and checks its revision: a Stage of the job running on
+// another connection or node commits first, and this one then finds the
+// job changed, before it reads any staging. The account's usage, read
+// under the quota lock, sees every Stage of the account that committed
+// before.
+func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(added []bool, u syncjobs.Usage) error) error {
 	ctx, cancel := js.s.opCtx()
 	defer cancel()
 	var fnErr error // a duplicate, an error of fn or a changed job, returned as it is
 	err := pgx.BeginFunc(ctx, js.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", quotaLockClass, j.AccountID); err != nil {
+			return fmt.Errorf("lock the quotas of account %s: %w", j.AccountID, err)
+		}
 		var revision int64
 		err := tx.QueryRow(ctx, "SELECT revision FROM sync_jobs WHERE account = $1 AND id = $2 FOR UPDATE",
 			j.AccountID, j.ID).Scan(&revision)
@@ -261,7 +274,11 @@ func (js *Jobs) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func(add
 			kinds, newIDs, datas = append(kinds, string(o.Kind)), append(newIDs, o.ID), append(datas, o.Data)
 			added[i] = true
 		}
-		if fnErr = fn(added); fnErr != nil {
+		u, err := usage(ctx, tx, j.AccountID)
+		if err != nil {
+			return err
+		}
+		if fnErr = fn(added, u); fnErr != nil {
 			return fnErr
 		}
 		if len(newIDs) > 0 {

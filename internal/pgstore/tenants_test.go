@@ -169,7 +169,7 @@ func TestScanStagedPages(t *testing.T) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	if err := js.Stage(j, objs, func([]bool) error { return nil }); err != nil {
+	if err := js.Stage(j, objs, func([]bool, syncjobs.Usage) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	scan := func(account, after string, stopAt int) ([]string, error) {

@@ -37,7 +37,7 @@ func (c *changingStore) PutJob(j *syncjobs.Job) error {
 	return c.Store.PutJob(j)
 }
 
-func (c *changingStore) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func([]bool) error) error {
+func (c *changingStore) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func([]bool, syncjobs.Usage) error) error {
 	if err := c.refuse(); err != nil {
 		return err
 	}

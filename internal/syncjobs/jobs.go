@@ -329,15 +329,18 @@ func (s *Service) Create(account string, r CreateRequest) (Job, error) {
 	}
 	unlock := s.lockAccount(account)
 	defer unlock()
-	if err := s.checkOpenJobs(account); err != nil {
-		return Job{}, err
-	}
 	j := Job{
 		ID: uuid.NewString(), AccountID: account, Source: r.Source, Scope: scope, SyncMode: r.SyncMode,
 		IntegrationInstanceID: r.IntegrationInstanceID, IntegrationJobID: r.IntegrationJobID,
 		Status: StatusAwaitingUploads, StartTimestamp: s.now().UnixMilli(),
 	}
-	if err := s.store.PutJob(&j); err != nil {
+	// Written by Stage, which checks the quota against the account's
+	// open jobs on every node at once.
+	err := s.store.Stage(&j, nil, func(_ []bool, u Usage) error { return s.checkOpenJobs(account, u) })
+	if _, ok := errors.AsType[*Error](err); ok {
+		return Job{}, err
+	}
+	if err != nil {
 		return Job{}, fmt.Errorf("create job: %w", err)
 	}
 	return j, nil
@@ -433,8 +436,7 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 	// counted twice; the same _key with other content is a duplicate.
 	// What the new objects add to the account's staging must fit in its
 	// quota, besides what its open jobs hold.
-	var usage Usage
-	count := func(added []bool) error {
+	count := func(added []bool, usage Usage) error {
 		var size int64
 		for i, a := range added {
 			if a {
@@ -464,9 +466,6 @@ func (s *Service) Upload(account, id string, entities, relationships []json.RawM
 	// starts over from the job as it stands, which may no longer await
 	// uploads.
 	for changes := 0; ; changes++ {
-		if usage, err = s.Usage(account); err != nil {
-			return Job{}, err
-		}
 		err = s.store.Stage(&j, objs, count)
 		if !errors.Is(err, ErrJobChanged) {
 			break

@@ -53,9 +53,10 @@ func (s *Service) Usage(account string) (Usage, error) {
 
 // lockAccount serialises, within this process, the changes that the
 // account's quotas bound: creating a job and staging an upload. It is
-// taken after the job's lock. Across the nodes of a cluster each node
-// checks on its own, so the nodes together may exceed a quota by what
-// each stages at once (one upload, or one job, per node).
+// taken after the job's lock. The Store's Stage serialises them across
+// the nodes of a cluster too, and checks the quotas against what the
+// account's jobs hold then; this lock keeps one process's requests from
+// queueing there.
 func (s *Service) lockAccount(account string) func() {
 	h := fnv.New32a()
 	h.Write([]byte(account))
@@ -65,12 +66,8 @@ func (s *Service) lockAccount(account string) func() {
 }
 
 // checkOpenJobs refuses a new job while the account has as many open jobs
-// as it may. The caller holds the account's lock.
-func (s *Service) checkOpenJobs(account string) error {
-	u, err := s.Usage(account)
-	if err != nil {
-		return err
-	}
+// as it may, u being what its open jobs hold.
+func (s *Service) checkOpenJobs(account string, u Usage) error {
 	if u.OpenJobs >= s.limits.MaxOpenJobs {
 		return errorf(http.StatusTooManyRequests, "TOO_MANY_OPEN_JOBS",
 			"account %s has %d open synchronization jobs (awaiting uploads or being finalized), as many as one account may have (the operator's --max-open-jobs %d): finalize or abort the jobs you no longer upload to, or wait for finalizations to end, then start this job again; a job left awaiting uploads is aborted %s after its last upload",

@@ -42,10 +42,17 @@ type Store interface {
 	// an earlier call or earlier in objs) under the same kind and id with
 	// the same Data is skipped; one staged under the other kind, or with
 	// other Data, fails the call with a *DuplicateError. Once every object
-	// is resolved, fn learns which objects are new (added[i]) and may
-	// update j before its record is written. On a duplicate or an error
-	// from fn, or a changed job (ErrJobChanged), nothing is written.
-	Stage(j *Job, objs []StagedObject, fn func(added []bool) error) error
+	// is resolved, fn learns which objects are new (added[i]) and what the
+	// account's open jobs hold (u, as Usage returns it), and may update j
+	// before its record is written. On a duplicate or an error from fn, or
+	// a changed job (ErrJobChanged), nothing is written.
+	//
+	// Stages of one account run one at a time from the read of u to the
+	// commit, on every node that shares the Store, so a quota that fn
+	// checks against u holds for the account as a whole. With no objects,
+	// Stage writes j's record alone that way (a new job's, when
+	// j.Revision is 0 and there is none).
+	Stage(j *Job, objs []StagedObject, fn func(added []bool, u Usage) error) error
 	// Staged returns the Data of the object staged for the account's job
 	// under kind and id; ok is false when there is none.
 	Staged(account, jobID string, kind graph.Kind, id string) (data []byte, ok bool, err error)

@@ -35,14 +35,15 @@ type ClusterOpener func(t *testing.T) Cluster
 // RunCluster runs the suite of a Store that the nodes of a cluster share
 // (syncjobs.Runners) against the backend open opens: claims and the
 // fencing of a former runner's writes, the revisions of a runner's writes,
-// a finalization taken over from a node that died, and requests to one
-// job racing on two nodes.
+// a finalization taken over from a node that died, requests to one job
+// racing on two nodes, and an account's quotas on two nodes at once.
 func RunCluster(t *testing.T, open ClusterOpener) {
 	t.Run("Claims", func(t *testing.T) { testClaims(t, open) })
 	t.Run("ClaimRace", func(t *testing.T) { testClaimRace(t, open) })
 	t.Run("RunnerRevisions", func(t *testing.T) { testRunnerRevisions(t, open) })
 	t.Run("TakeOver", func(t *testing.T) { testTakeOver(t, open) })
 	t.Run("Races", func(t *testing.T) { testRaces(t, open) })
+	t.Run("QuotasAcrossNodes", func(t *testing.T) { testQuotasAcrossNodes(t, open) })
 }
 
 func runnersOf(t *testing.T, st syncjobs.Store) syncjobs.Runners {
@@ -462,5 +463,119 @@ func testTakeOver(t *testing.T, open ClusterOpener) {
 200 entity v2 live v="b"`
 	if g := strings.Join(lines, "\n"); g != wantGraph {
 		t.Fatalf("graph:\n%s\nwant:\n%s", g, wantGraph)
+	}
+}
+
+// gatedStore holds each Stage it is armed for until as many Stages, over
+// every gatedStore sharing the gate, have arrived: requests on several
+// nodes then reach the backend at once.
+type gatedStore struct {
+	syncjobs.Store
+	gate *gate
+}
+
+func (g *gatedStore) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func([]bool, syncjobs.Usage) error) error {
+	g.gate.wait()
+	return g.Store.Stage(j, objs, fn)
+}
+
+// gate lets callers through once n of them wait, or after 10 s.
+type gate struct {
+	mu      sync.Mutex
+	n       int
+	arrived chan struct{}
+	open    chan struct{}
+}
+
+func newGate(n int) *gate {
+	return &gate{n: n, arrived: make(chan struct{}, n), open: make(chan struct{})}
+}
+
+func (g *gate) wait() {
+	g.arrived <- struct{}{}
+	g.mu.Lock()
+	if len(g.arrived) == g.n {
+		close(g.open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.open:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// testQuotasAcrossNodes: two nodes take requests of one account at the
+// same moment, each Stage reaching the shared backend together with the
+// other's. The account's quotas hold for the two together: of two jobs
+// created when one more fits, one is created and the other refused 429
+// TOO_MANY_OPEN_JOBS; of two uploads when one more fits, one is staged
+// and the other refused 429 STAGING_QUOTA_EXCEEDED, staging nothing.
+func testQuotasAcrossNodes(t *testing.T, open ClusterOpener) {
+	c := open(t)
+	const quota = 64 << 10
+	opts := syncjobs.Options{
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxOpenJobs: 3, MaxStagedBytes: quota,
+	}
+	var nodes [2]*syncjobs.Service
+	var stores [2]*gatedStore
+	for i := range nodes {
+		g, st := c.Node()
+		stores[i] = &gatedStore{Store: st, gate: newGate(1)} // ungated
+		s, err := syncjobs.Open(g, stores[i], opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		nodes[i] = s
+	}
+	// One job each, ungated: two of the three open jobs.
+	var jobs [2]syncjobs.Job
+	for i, s := range nodes {
+		j, err := s.Create(account, syncjobs.CreateRequest{Source: "api", Scope: fmt.Sprintf("quota-node-%d", i), SyncMode: syncjobs.ModePatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs[i] = j
+	}
+
+	race := func(g *gate, do func(i int) error) []string {
+		for _, st := range stores {
+			st.gate = g
+		}
+		codes := make([]string, len(nodes))
+		var wg sync.WaitGroup
+		for i := range nodes {
+			wg.Go(func() { codes[i] = apiCode(do(i)) })
+		}
+		wg.Wait()
+		slices.Sort(codes)
+		return codes
+	}
+	got := race(newGate(2), func(i int) error {
+		_, err := nodes[i].Create(account, syncjobs.CreateRequest{Source: "api", Scope: fmt.Sprintf("quota-extra-%d", i), SyncMode: syncjobs.ModePatch})
+		return err
+	})
+	if want := []string{"429 TOO_MANY_OPEN_JOBS", "ok"}; !slices.Equal(got, want) {
+		t.Errorf("two creates on two nodes when one more job fits: %q, want %q", got, want)
+	}
+	if u := usage(t, stores[0].Store, account); !strings.HasPrefix(u, "3 jobs") {
+		t.Errorf("usage after the creates: %s, want 3 jobs", u)
+	}
+
+	// Each upload is about 40 KiB: one fits in the 64 KiB, not two.
+	got = race(newGate(2), func(i int) error {
+		_, err := nodes[i].Upload(account, jobs[i].ID, thingsOf(fmt.Sprintf("quota-%d", i), 10, 4000), nil)
+		return err
+	})
+	if want := []string{"429 STAGING_QUOTA_EXCEEDED", "ok"}; !slices.Equal(got, want) {
+		t.Errorf("two uploads on two nodes when one fits: %q, want %q", got, want)
+	}
+	u, err := stores[0].Usage(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.StagedBytes > quota || u.StagedBytes < 40_000 {
+		t.Errorf("staged %d bytes after the uploads, want one upload's (about 40 KiB) within the quota of %d", u.StagedBytes, quota)
 	}
 }

@@ -73,7 +73,7 @@ func testRevisions(t *testing.T, open Opener) {
 	}
 	stageAt := func(r int64, id string) string {
 		j := from(r)
-		err := st.Stage(j, []syncjobs.StagedObject{{Kind: graph.KindEntity, ID: id, Data: []byte("d")}}, func(added []bool) error {
+		err := st.Stage(j, []syncjobs.StagedObject{{Kind: graph.KindEntity, ID: id, Data: []byte("d")}}, func(added []bool, _ syncjobs.Usage) error {
 			for _, a := range added {
 				if a {
 					j.NumEntitiesUploaded++
@@ -192,7 +192,7 @@ func testRevisionRace(t *testing.T, open Opener) {
 		write func(j *syncjobs.Job, round int) error
 	}{
 		{"stage", func(j *syncjobs.Job, round int) error {
-			return st.Stage(j, []syncjobs.StagedObject{{Kind: graph.KindEntity, ID: "staged", Data: []byte("d")}}, func([]bool) error { return nil })
+			return st.Stage(j, []syncjobs.StagedObject{{Kind: graph.KindEntity, ID: "staged", Data: []byte("d")}}, func([]bool, syncjobs.Usage) error { return nil })
 		}},
 		{"put", func(j *syncjobs.Job, round int) error { return st.PutJob(j) }},
 		{"finish", func(j *syncjobs.Job, round int) error {
@@ -290,7 +290,7 @@ func (i *interposer) PutJob(j *syncjobs.Job) error {
 	return i.Store.PutJob(j)
 }
 
-func (i *interposer) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func([]bool) error) error {
+func (i *interposer) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func([]bool, syncjobs.Usage) error) error {
 	i.fire("Stage")
 	return i.Store.Stage(j, objs, fn)
 }

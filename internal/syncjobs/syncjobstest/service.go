@@ -53,7 +53,7 @@ func (c *crashingStore) SetEvents(account, id string, n int) error {
 	return c.Store.SetEvents(account, id, n)
 }
 
-func (c *crashingStore) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func([]bool) error) error {
+func (c *crashingStore) Stage(j *syncjobs.Job, objs []syncjobs.StagedObject, fn func([]bool, syncjobs.Usage) error) error {
 	if c.crashed() {
 		return errCrashed
 	}

@@ -117,7 +117,7 @@ func stage(st syncjobs.Store, j *syncjobs.Job, call string) string {
 		objs = append(objs, syncjobs.StagedObject{Kind: kind, ID: id, Data: []byte(data)})
 	}
 	var added []string
-	err := st.Stage(j, objs, func(a []bool) error {
+	err := st.Stage(j, objs, func(a []bool, _ syncjobs.Usage) error {
 		for i, ok := range a {
 			if !ok {
 				continue
