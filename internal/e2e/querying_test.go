@@ -151,7 +151,7 @@ func installDuckDB(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("installDuckDB: %q not found on PATH (%v): the querying test runs DuckDB from npm's @duckdb/node-api; install Node.js 18 or later and npm (Debian: apt-get install nodejs npm, or tools/install-test-deps)", tool, err)
+			t.Fatalf("installDuckDB: %q not found on PATH (%v): the querying test runs DuckDB from npm's @duckdb/node-api; install Node.js and npm (Debian: apt-get install nodejs npm; tools/install-test-deps installs what the tests need)", tool, err)
 		}
 	}
 	src, err := filepath.Abs(duckdbSourceDir)
@@ -299,8 +299,8 @@ func TestQueryingDoc(t *testing.T) {
 	}
 
 	// Account ids that look like numbers: DuckDB would read them as
-	// BIGINT 42 and 9001 unless the query pins accountId to VARCHAR.
-	const acct, other = "0042", "9001"
+	// BIGINT 1042 and 9001 unless the query pins accountId to VARCHAR.
+	const acct, other = "1042", "9001"
 	e := startS3(t, "")
 	cfg := streamConfig(t, e)
 	cfg.S3.Suffix = ".jsonl"
@@ -367,13 +367,14 @@ func TestQueryingDoc(t *testing.T) {
 	note(other, "entities", j.patch(t, keyOther, other, "entities", device.id, map[string]any{"serial": "S-2"}))
 
 	// Batch 3: a delete that cascades to a relationship (the relationship
-	// first, in the same transaction), a create, an update.
+	// first, in the same transaction), a create, updates (Alice's second).
 	r1Deleted := write{op: "d", kind: "relationship"}
 	h1Del := j.del(t, key, acct, "entities", h1.id)
 	r1Deleted.props = j.get(t, key, acct, "relationships", r1.id)
 	late := []graphChange{note(acct, "relationships", r1Deleted), note(acct, "entities", h1Del)}
 	note(acct, "entities", j.create(t, key, acct, "entities", user("test-user-dave", "Dave")))
 	note(acct, "entities", j.patch(t, key, acct, "entities", bob.id, map[string]any{"active": false}))
+	note(acct, "entities", j.patch(t, key, acct, "entities", alice.id, map[string]any{"title": "Staff engineer"}))
 	waitRecords(t, e, acct, count(acct))
 	waitRecords(t, e, other, count(other))
 	// The graph's current objects, deleted ones too, as the API shows them.
@@ -481,7 +482,7 @@ func checkSchema(t *testing.T, a duckAnswer) {
 func checkObjects(t *testing.T, a duckAnswer, e *s3Env, keys []string, accounts ...string) {
 	type obj struct {
 		account, time string
-		records        int
+		records       int
 	}
 	want := map[string]obj{}
 	for _, k := range keys {
