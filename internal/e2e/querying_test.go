@@ -380,7 +380,7 @@ func TestQueryingDoc(t *testing.T) {
 	// The graph's current objects, deleted ones too, as the API shows them.
 	current := map[string]json.RawMessage{}
 	for _, c := range changes {
-		k := c.keys(t)
+		k := c.object()
 		if _, ok := current[k]; !ok {
 			current[k] = j.get(t, map[string]string{acct: key, other: keyOther}[c.account], c.account, c.kinds, c.id)
 		}
@@ -443,8 +443,8 @@ func TestQueryingDoc(t *testing.T) {
 	t.Run("deletes-in-period", func(t *testing.T) { checkDeletes(t, answers["deletes-in-period"], late) })
 }
 
-// keys names the graph object of c: account and _id.
-func (c graphChange) keys(t *testing.T) string { return c.account + "/" + c.id }
+// object names the graph object c touched: account and _id.
+func (c graphChange) object() string { return c.account + "/" + c.id }
 
 // str returns a row's column as text (getRowObjectsJson gives BIGINT and
 // TIMESTAMP as strings, numbers that fit as JSON numbers).
