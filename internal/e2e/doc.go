@@ -31,6 +31,8 @@
 //   - quickstart_test.go: the README's quick start: j1ds admin against
 //     serve, across a restart.
 //   - verify_test.go: the j1ds verify command against a streamed bucket.
+//   - querying_test.go: the DuckDB queries of docs/querying.md over a
+//     local copy of a streamed bucket (npm's @duckdb/node-api).
 //   - page_test.go, pagebrowser_test.go: the settings page in headless
 //     Chromium.
 //
