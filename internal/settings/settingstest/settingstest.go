@@ -165,7 +165,7 @@ func enableDisableReenable(t *testing.T, b Backend) {
 	if all, err := b.Checkpoint.Enabled(); err != nil || len(all) != 1 || all[0].Account != "a" || all[0].Generation != 1 || all[0].Cursor != 42 {
 		t.Fatalf("enabled streams: %+v, %v", all, err)
 	}
-	if err := b.Checkpoint.Advance("a", 1, 50, 3, "k1", now); err != nil {
+	if err := b.Checkpoint.Advance("a", 1, 50, 3, "k1", now, 0); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Apply("a", settings.Settings{BucketName: r.Settings.BucketName, AWSAccountID: owner}, func() (uint64, error) { return 60, nil })
@@ -178,7 +178,7 @@ func enableDisableReenable(t *testing.T, b Backend) {
 	if all, err := b.Checkpoint.Enabled(); err != nil || len(all) != 0 {
 		t.Fatalf("enabled streams after disable: %+v, %v", all, err)
 	}
-	if err := b.Checkpoint.Advance("a", 1, 55, 1, "k2", now); !errors.Is(err, stream.ErrStale) {
+	if err := b.Checkpoint.Advance("a", 1, 55, 1, "k2", now, 0); !errors.Is(err, stream.ErrStale) {
 		t.Fatalf("the old generation moved the cursor after disable: %v", err)
 	}
 	r = enable(t, s, "a", "bkt-two", 70)
@@ -206,11 +206,11 @@ func checkpointFencing(t *testing.T, b Backend) {
 		{"attempt of another generation", func() error { return cp.SaveAttempt("a", 2, 10, 20) }, "stream settings changed"},
 		{"attempt behind the cursor", func() error { return cp.SaveAttempt("a", 1, 9, 20) }, "does not start at the cursor 10"},
 		{"attempt", func() error { return cp.SaveAttempt("a", 1, 10, 20) }, ""},
-		{"advance backwards", func() error { return cp.Advance("a", 1, 10, 1, "k", now) }, "would not move forward"},
-		{"advance", func() error { return cp.Advance("a", 1, 20, 4, "k", now) }, ""},
+		{"advance backwards", func() error { return cp.Advance("a", 1, 10, 1, "k", now, 0) }, "would not move forward"},
+		{"advance", func() error { return cp.Advance("a", 1, 20, 4, "k", now, 0) }, ""},
 		{"gap", func() error { _, _, err := cp.SkipGap("a", 1, stream.Gap{FromLSN: 21, ToLSN: 30, At: now}); return err }, ""},
-		{"error", func() error { return cp.SetError("a", 1, &stream.Problem{Code: "NETWORK", At: now}) }, ""},
-		{"error of another generation", func() error { return cp.SetError("a", 7, nil) }, "stream settings changed"},
+		{"error", func() error { return cp.SetError("a", 1, &stream.Problem{Code: "NETWORK", At: now}, 0) }, ""},
+		{"error of another generation", func() error { return cp.SetError("a", 7, nil, 0) }, "stream settings changed"},
 	}
 	for _, st := range steps {
 		before, _ := cp.Load("a")
@@ -247,7 +247,7 @@ func checkpointLeavesSettings(t *testing.T, b Backend) {
 	if err := b.Checkpoint.SaveAttempt("a", 1, 5, 9); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Checkpoint.Advance("a", 1, 9, 2, "k", now); err != nil {
+	if err := b.Checkpoint.Advance("a", 1, 9, 2, "k", now, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := b.Settings.Get("a")
@@ -294,7 +294,7 @@ func concurrentWriters(t *testing.T, b Backend) {
 		defer wg.Done()
 		for i := range n {
 			lsn := uint64(i + 1)
-			if err := b.Checkpoint.Advance("a", 1, lsn, 1, fmt.Sprint("k", lsn), now); err != nil {
+			if err := b.Checkpoint.Advance("a", 1, lsn, 1, fmt.Sprint("k", lsn), now, 0); err != nil {
 				errs <- err
 			}
 		}
@@ -345,7 +345,7 @@ func accountsApart(t *testing.T, b Backend) {
 	s := settings.New(b.Settings, clock)
 	enable(t, s, "a", "bkt-one", 5)
 	enable(t, s, "ab", "bkt-two", 7)
-	if err := b.Checkpoint.Advance("a", 1, 6, 1, "k", now); err != nil {
+	if err := b.Checkpoint.Advance("a", 1, 6, 1, "k", now, 0); err != nil {
 		t.Fatal(err)
 	}
 	r, err := b.Settings.Get("ab")
