@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FailedUpdateWritesNothing", func(t *testing.T) { failedUpdate(t, open(t)) })
 	t.Run("ConcurrentWritersLoseNothing", func(t *testing.T) { concurrentWriters(t, open(t)) })
 	t.Run("SurvivesReopen", func(t *testing.T) { survivesReopen(t, open(t)) })
+	t.Run("HistoryKeptAndBounded", func(t *testing.T) { historyKept(t, open(t)) })
 	t.Run("AccountsApart", func(t *testing.T) { accountsApart(t, open(t)) })
 	t.Run("EnableNeedsTheEntitlement", func(t *testing.T) { enableNeedsEntitlement(t, open(t)) })
 	t.Run("StopUnentitled", func(t *testing.T) { stopUnentitled(t, open(t)) })
@@ -191,6 +192,42 @@ func enableDisableReenable(t *testing.T, b Backend) {
 	}
 	if want := "42..60 closed=true, 70..0 closed=false"; strings.Join(got, ", ") != want {
 		t.Fatalf("periods %s, want %s", strings.Join(got, ", "), want)
+	}
+}
+
+// historyKept: exports and failures add to the stream state's history,
+// which is saved with it (a reopen keeps it), survives a disable, and
+// holds no bucket older than the window however long the stream ran.
+func historyKept(t *testing.T, b Backend) {
+	s := settings.New(b.Settings, clock)
+	enable(t, s, "a", "bkt-one", 10)
+	lsn := uint64(10)
+	for h := range 30 { // an export an hour for 30 hours, and a failure
+		at := now.Add(time.Duration(h) * time.Hour)
+		lsn++
+		if err := b.Checkpoint.Advance("a", 1, lsn, 2, "k", at, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Checkpoint.SetError("a", 1, &stream.Problem{Code: "X", At: at.Add(time.Second)}, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Apply("a", settings.Settings{BucketName: "bkt-one", AWSAccountID: owner}, func() (uint64, error) { return lsn, nil }); err != nil {
+		t.Fatal(err)
+	}
+	b = b.Reopen()
+	st, err := b.Checkpoint.Load("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := now.Add(29 * time.Hour)
+	if len(st.History) != 24 {
+		t.Fatalf("history of 30 hourly exports holds %d buckets, want the last 24: %+v", len(st.History), st.History)
+	}
+	for _, hb := range st.History {
+		if last.Sub(hb.Start) >= stream.HistoryWindow || hb.Objects != 1 || hb.Events != 2 || hb.Failures != 1 || hb.MaxLagSeconds != 180 {
+			t.Errorf("bucket %+v: want one object of 2 events, one failure, lag 180s, within %s of %s", hb, stream.HistoryWindow, last)
+		}
 	}
 }
 
