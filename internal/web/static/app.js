@@ -169,10 +169,11 @@
           ', over twice the flush interval of ' + fmtDuration(v.flushIntervalSeconds) + '.';
       case 'failing': {
         const e = s.lastError;
+        const local = (t) => new Date(parseTime(t)).toLocaleString();
         let d = 'Exports to your bucket are failing';
-        if (e) d += ' since ' + fmtTime(e.at) + ': ' + e.message;
+        if (e) d += ' since ' + local(e.at) + ' (' + e.code + '): ' + e.message + (/[.!?]$/.test(e.message) ? '' : '.');
         else d += ' (' + s.failures + ' failed attempts).';
-        if (s.nextAttempt) d += ' The service retries at ' + fmtTime(s.nextAttempt) + '; changes wait in the log until an export succeeds.';
+        if (s.nextAttempt) d += ' The service retries at ' + local(s.nextAttempt) + '; changes not yet exported are kept and sent once an export succeeds.';
         return d;
       }
       default: {
@@ -263,8 +264,9 @@
       svg.append(r);
     });
     $('history-chart').replaceChildren(svg);
-    $('history-summary').textContent = 'Last 24 hours: ' + sum('objects') + ' objects, ' + sum('events') + ' events, ' + sum('failures') +
-      ' failed attempts; greatest lag ' + (maxLag > 0 ? fmtDuration(maxLag) : 'none') + '.';
+    const count = (k, one, many) => { const c = sum(k); return c + ' ' + (c === 1 ? one : many); };
+    $('history-summary').textContent = 'Last 24 hours: ' + count('objects', 'object', 'objects') + ', ' + count('events', 'event', 'events') + ', ' +
+      count('failures', 'failed attempt', 'failed attempts') + '; greatest lag ' + (maxLag > 0 ? fmtDuration(maxLag) : 'none') + '.';
     $('history').hidden = false;
   }
   async function loadHistory() {
