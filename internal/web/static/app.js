@@ -210,10 +210,15 @@
     const bs = h.buckets;
     const n = bs.length;
     if (n === 0) { $('history').hidden = true; return; }
-    const W = 640, left = 8, right = 56, ph = 40, gap = 24, top = 16;
+    $('history').hidden = false; // shown before it is measured
+    // As wide as the panel (at least 320 px), so that its text keeps its
+    // size on a narrow screen instead of shrinking with the drawing.
+    const W = Math.max(320, Math.round($('history-chart').clientWidth || 640));
+    const left = 8, right = 56, ph = 40, gap = 24, top = 16;
     const bw = (W - left - right) / n;
     const x = (i) => left + i * bw;
-    const svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + (top + 4 * (ph + gap) + 4), role: 'img', 'aria-labelledby': 'history-h', 'aria-describedby': 'history-summary' });
+    const H = top + 4 * (ph + gap) + 4;
+    const svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-labelledby': 'history-h', 'aria-describedby': 'history-summary' });
     const sum = (k) => bs.reduce((a, b) => a + b[k], 0);
     const maxLag = Math.max(...bs.map((b) => b.maxLagSeconds));
     const panels = [
@@ -256,7 +261,8 @@
     // Time labels every six hours, and a hover rectangle per bucket whose
     // title tells its numbers.
     const axisY = top + 4 * (ph + gap) - gap + 14;
-    for (let i = 0; i < n; i += 24) svg.append(svgEl('text', { x: x(i), y: axisY }, clock(bs[i].start)));
+    const every = W < 480 ? 48 : 24;
+    for (let i = 0; i < n; i += every) svg.append(svgEl('text', { x: x(i), y: axisY }, clock(bs[i].start)));
     svg.append(svgEl('text', { x: W - right + 4, y: axisY }, 'now'));
     bs.forEach((b, i) => {
       const r = svgEl('rect', { x: x(i), y: top, width: bw, height: 4 * (ph + gap) - gap, class: 'hover' });
@@ -267,7 +273,6 @@
     const count = (k, one, many) => { const c = sum(k); return c + ' ' + (c === 1 ? one : many); };
     $('history-summary').textContent = 'Last 24 hours: ' + count('objects', 'object', 'objects') + ', ' + count('events', 'event', 'events') + ', ' +
       count('failures', 'failed attempt', 'failed attempts') + '; greatest lag ' + (maxLag > 0 ? fmtDuration(maxLag) : 'none') + '.';
-    $('history').hidden = false;
   }
   async function loadHistory() {
     const r = await api('GET', base() + '/history');
