@@ -227,6 +227,7 @@ var authzRoutes = map[string]routeSpec{
 		return map[string]any{"bucketName": "authz-bucket", "awsAccountId": "123456789012", "regionConfirmed": true}
 	}},
 	"GET /api/v1/accounts/{account}/data-streaming/bucket-policy": {access: accessStreamingAdmin, query: "?bucket=authz-bucket"},
+	"GET /api/v1/accounts/{account}/data-streaming/history":       {access: accessStreamingAdmin},
 }
 
 // authzFixture holds the accounts and keys of the matrix.

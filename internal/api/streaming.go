@@ -96,6 +96,7 @@ func (s *Server) streamingRoutes() {
 	s.mux.HandleFunc("PUT "+base, s.streamingAdmin(false, s.putStreaming))
 	s.mux.HandleFunc("POST "+base+"/test-connection", s.streamingAdmin(true, s.testConnection))
 	s.mux.HandleFunc("GET "+base+"/bucket-policy", s.streamingAdmin(false, s.bucketPolicy))
+	s.mux.HandleFunc("GET "+base+"/history", s.streamingAdmin(false, s.streamingHistory))
 }
 
 // notEntitledMessage answers an administrator who asked, without the
@@ -145,6 +146,9 @@ type streamingView struct {
 }
 
 type streamStatus struct {
+	// Health is the badge: stopped, failing, delayed or streaming
+	// (exporter.HealthOf).
+	Health          exporter.Health   `json:"health"`
 	Enabled         bool              `json:"enabled"`
 	EnabledSince    *time.Time        `json:"enabledSince"`
 	LastExportTime  *time.Time        `json:"lastExportTime"`
@@ -213,6 +217,7 @@ func (s *Server) view(r settings.Record, entitled bool) streamingView {
 			v.Status.Lagging = exporter.Lagging(now.Sub(live.PendingSince), st.FlushInterval)
 		}
 	}
+	v.Status.Health = exporter.HealthOf(r.Settings.Enabled, live.Failures > 0 || r.Stream.LastError != nil, v.Status.Lagging)
 	if v.Status.Gaps == nil {
 		v.Status.Gaps = []stream.Gap{}
 	}
@@ -220,6 +225,33 @@ func (s *Server) view(r settings.Record, entitled bool) streamingView {
 		v.Status.Periods = []settings.Period{}
 	}
 	return v
+}
+
+// historyView is the answer of GET .../history: the last 24 hours of the
+// account's exports in fixed buckets (stream.HistoryBucketWidth), oldest
+// first, the last one holding now.
+type historyView struct {
+	BucketSeconds float64 `json:"bucketSeconds"`
+	WindowSeconds float64 `json:"windowSeconds"`
+	// LagThresholdSeconds is the lag past which the stream is delayed
+	// (exporter.LagFactor flush intervals).
+	LagThresholdSeconds float64                `json:"lagThresholdSeconds"`
+	Buckets             []stream.HistoryBucket `json:"buckets"`
+}
+
+func (s *Server) streamingHistory(w http.ResponseWriter, r *http.Request, p principal) {
+	rec, err := s.cfg.Streaming.Settings.Get(p.account.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st := s.cfg.Streaming
+	writeJSON(w, http.StatusOK, historyView{
+		BucketSeconds:       stream.HistoryBucketWidth.Seconds(),
+		WindowSeconds:       stream.HistoryWindow.Seconds(),
+		LagThresholdSeconds: (exporter.LagFactor * st.FlushInterval).Seconds(),
+		Buckets:             rec.Stream.HistoryAt(st.Now()),
+	})
 }
 
 // pendingSince is the commit time of the account's oldest change after the

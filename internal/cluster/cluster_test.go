@@ -230,11 +230,11 @@ func TestFencedCursorMoveRefused(t *testing.T) {
 	b := join(t, url, "b", time.Second)
 	waitUntil(t, "the second node to claim every group of the paused one", func() bool { return b.groups() == cluster.Groups })
 
-	err := staleCP.Advance(account, 1, 5, 3, "key-of-the-stale-node", time.Now())
+	err := staleCP.Advance(account, 1, 5, 3, "key-of-the-stale-node", time.Now(), 0)
 	if !errors.Is(err, stream.ErrFenced) || !errors.Is(err, stream.ErrStale) {
 		t.Fatalf("the stale node's cursor move returned %v, want stream.ErrFenced", err)
 	}
-	if err := staleCP.SetError(account, 1, &stream.Problem{Code: "X"}); !errors.Is(err, stream.ErrFenced) {
+	if err := staleCP.SetError(account, 1, &stream.Problem{Code: "X"}, 0); !errors.Is(err, stream.ErrFenced) {
 		t.Fatalf("the stale node's error write returned %v, want stream.ErrFenced", err)
 	}
 	if _, _, err := staleCP.SkipGap(account, 1, stream.Gap{FromLSN: 1, ToLSN: 9}); !errors.Is(err, stream.ErrFenced) {
@@ -251,7 +251,7 @@ func TestFencedCursorMoveRefused(t *testing.T) {
 		t.Errorf("fenced writes counted %v, want 3", got)
 	}
 	// The new owner retries the saved batch and moves the cursor.
-	if err := b.pg.Settings().Fenced(b.m.Fence, b.m.FencedWrite).Advance(account, 1, 5, 3, "key", time.Now()); err != nil {
+	if err := b.pg.Settings().Fenced(b.m.Fence, b.m.FencedWrite).Advance(account, 1, 5, 3, "key", time.Now(), 0); err != nil {
 		t.Fatalf("the new owner's cursor move: %v", err)
 	}
 	if st, _ := ss.Load(account); st.Cursor != 5 || st.Attempt != nil {

@@ -354,8 +354,8 @@ func testPageEnableFlow(t *testing.T, browser context.Context, e *s3Env, j *j1) 
 		t.Fatalf("Save: ok=%v %q", ok, words)
 	}
 	rows := statusRows(tb)
-	if rows["State"] != "Streaming enabled" || rows["Enabled since"] == "" || rows["Objects exported"] != "0" {
-		t.Errorf("status after saving: %q", rows)
+	if h := tb.text("health-label"); h != "Streaming" || rows["Enabled since"] == "" || rows["Objects exported"] != "0" {
+		t.Errorf("status after saving: badge %q, %q", h, rows)
 	}
 	st = j.state(t, key, account)
 	if !st.Enabled || st.BucketName != streamBucket || st.AWSAccountID != s3Owner {
@@ -452,8 +452,8 @@ func testPageDisableReenable(t *testing.T, browser context.Context, j *j1) {
 	if want := map[string]any{"enabled": true, "bucket": streamBucket, "owner": s3Owner, "region": true}; !reflect.DeepEqual(form, want) {
 		t.Errorf("the form shows %v, want the saved %v", form, want)
 	}
-	if rows := statusRows(tb); rows["State"] != "Streaming enabled" {
-		t.Errorf("status of an enabled account: %q", rows)
+	if h := tb.text("health-label"); h != "Streaming" {
+		t.Errorf("badge of an enabled account: %q, want Streaming", h)
 	}
 	checkPolicy(tb, "saved bucket", streamBucket)
 	tb.shot("enabled")
@@ -464,8 +464,8 @@ func testPageDisableReenable(t *testing.T, browser context.Context, j *j1) {
 	if ok, words := save(tb); !ok || !strings.Contains(words, "Streaming is off") {
 		t.Fatalf("Save after unchecking: ok=%v %q", ok, words)
 	}
-	if rows := statusRows(tb); rows["State"] != "Disabled" {
-		t.Errorf("status after disabling: %q", rows)
+	if h := tb.text("health-label"); h != "Stopped" {
+		t.Errorf("badge after disabling: %q, want Stopped", h)
 	}
 	if st := j.state(t, key, account); st.Enabled || st.Status.Enabled {
 		t.Fatal("the API still shows streaming enabled after the page disabled it")

@@ -24,6 +24,10 @@ type flushJob struct {
 	gen     uint64
 	target  string
 	cursor  uint64
+	// pendingSince is the commit time (µs) of the account's oldest change
+	// not yet exported when the attempt started: a failure's lag in the
+	// history.
+	pendingSince int64
 	// through, when set, is the last LSN of the batch: the batch a failed
 	// attempt tried to store, retried exactly.
 	through uint64
@@ -159,7 +163,8 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		e.cfg.AfterUpload(j.account, key)
 	}
 	// The object is stored: now, and only now, the cursor moves.
-	if err := e.checkpoint.Advance(j.account, j.gen, last, events, key, e.cfg.Clock.Now()); err != nil {
+	stored := e.cfg.Clock.Now()
+	if err := e.checkpoint.Advance(j.account, j.gen, last, events, key, stored, stored.Sub(time.UnixMicro(oldest))); err != nil {
 		return res, err
 	}
 	res.cursor, res.bytes = last, size

@@ -99,7 +99,7 @@ func (e *Exporter) startLocked(a *account, l lane) {
 	e.mu.busy[l]++
 	e.mu.running++
 	at := &attempt{ctx: ctx, cancel: cancel, start: e.cfg.Clock.Now(),
-		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor}}
+		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor, pendingSince: a.pendingSince}}
 	at.job.progress = &at.progress
 	at.progress.Store(at.start.UnixMicro())
 	if a.retry.after == a.cursor {
@@ -132,8 +132,13 @@ func (e *Exporter) run(a *account, at *attempt, inMain bool) {
 	var c Classification
 	if err != nil && !errors.Is(err, stream.ErrStale) {
 		c = e.classify(err)
-		p := &stream.Problem{Code: c.Code, Message: c.Message, At: e.cfg.Clock.Now().UTC()}
-		if serr := e.checkpoint.SetError(a.id, at.job.gen, p); serr != nil && !errors.Is(serr, stream.ErrStale) {
+		now := e.cfg.Clock.Now()
+		var lag time.Duration
+		if at.job.pendingSince != 0 {
+			lag = now.Sub(time.UnixMicro(at.job.pendingSince))
+		}
+		p := &stream.Problem{Code: c.Code, Message: c.Message, At: now.UTC()}
+		if serr := e.checkpoint.SetError(a.id, at.job.gen, p, lag); serr != nil && !errors.Is(serr, stream.ErrStale) {
 			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
 		}
 	}

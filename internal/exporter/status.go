@@ -45,3 +45,41 @@ func (e *Exporter) Status(accountID string) Live {
 	}
 	return l
 }
+
+// Health is the one-word state of an account's stream that the settings
+// page shows as a badge and the status API serves (status.health), so the
+// page and scripts agree.
+type Health string
+
+// The states of Health, from the stream's settings and status.
+const (
+	// HealthStopped: streaming is not enabled (disabled by an
+	// administrator, or stopped because the account lost the
+	// data-streaming entitlement).
+	HealthStopped Health = "stopped"
+	// HealthFailing: enabled, and the last attempt to store an object
+	// failed (an error is recorded and no object was stored since).
+	HealthFailing Health = "failing"
+	// HealthDelayed: enabled and not failing, but the oldest change not
+	// yet exported waited more than LagFactor flush intervals (Lagging).
+	HealthDelayed Health = "delayed"
+	// HealthStreaming: enabled, not failing, not lagging.
+	HealthStreaming Health = "streaming"
+)
+
+// HealthOf is the rule of the badge: stopped when not enabled, else
+// failing when the last attempt failed, else delayed when lagging, else
+// streaming. failed is true while an export error is recorded (it is
+// cleared when an object is stored), which every node reads from the
+// store, not only the node that exports the account.
+func HealthOf(enabled, failed, lagging bool) Health {
+	switch {
+	case !enabled:
+		return HealthStopped
+	case failed:
+		return HealthFailing
+	case lagging:
+		return HealthDelayed
+	}
+	return HealthStreaming
+}

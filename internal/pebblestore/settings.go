@@ -148,8 +148,8 @@ func (s *Settings) SaveAttempt(account string, gen, after, through uint64) error
 }
 
 // Advance implements stream.Checkpoint.
-func (s *Settings) Advance(account string, gen, lsn uint64, events int, key string, at time.Time) error {
-	return s.change(account, func(st *stream.State) error { return st.Advance(gen, lsn, events, key, at) })
+func (s *Settings) Advance(account string, gen, lsn uint64, events int, key string, at time.Time, lag time.Duration) error {
+	return s.change(account, func(st *stream.State) error { return st.Advance(gen, lsn, events, key, at, lag) })
 }
 
 // SkipGap implements stream.Checkpoint.
@@ -165,8 +165,8 @@ func (s *Settings) SkipGap(account string, gen uint64, g stream.Gap) (stream.Gap
 }
 
 // SetError implements stream.Checkpoint.
-func (s *Settings) SetError(account string, gen uint64, p *stream.Problem) error {
-	return s.change(account, func(st *stream.State) error { return st.SetError(gen, p) })
+func (s *Settings) SetError(account string, gen uint64, p *stream.Problem, lag time.Duration) error {
+	return s.change(account, func(st *stream.State) error { return st.SetError(gen, p, lag) })
 }
 
 // upgrade moves the stream state of records written before it had a key

@@ -51,7 +51,7 @@ func TestSettingsUpgrade(t *testing.T) {
 	if again, err := b.Settings.Get("acme"); err != nil || !settingstest.Same(t, again, r) {
 		t.Fatalf("after a second open %+v, want %+v (%v)", again, r, err)
 	}
-	if err := b.Checkpoint.Advance("acme", 3, 60, 1, "k5", r.Stream.LastExportAt); err != nil {
+	if err := b.Checkpoint.Advance("acme", 3, 60, 1, "k5", r.Stream.LastExportAt, 0); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := b.Settings.Get("acme"); r.Stream.Cursor != 60 || r.Stream.Attempt != nil || len(r.Periods) != 2 {

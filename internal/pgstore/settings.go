@@ -299,8 +299,8 @@ func (ss *Settings) SaveAttempt(account string, gen, after, through uint64) erro
 }
 
 // Advance implements stream.Checkpoint.
-func (ss *Settings) Advance(account string, gen, lsn uint64, events int, key string, at time.Time) error {
-	return ss.change(account, func(st *stream.State) error { return st.Advance(gen, lsn, events, key, at) })
+func (ss *Settings) Advance(account string, gen, lsn uint64, events int, key string, at time.Time, lag time.Duration) error {
+	return ss.change(account, func(st *stream.State) error { return st.Advance(gen, lsn, events, key, at, lag) })
 }
 
 // SkipGap implements stream.Checkpoint.
@@ -316,6 +316,6 @@ func (ss *Settings) SkipGap(account string, gen uint64, g stream.Gap) (stream.Ga
 }
 
 // SetError implements stream.Checkpoint.
-func (ss *Settings) SetError(account string, gen uint64, p *stream.Problem) error {
-	return ss.change(account, func(st *stream.State) error { return st.SetError(gen, p) })
+func (ss *Settings) SetError(account string, gen uint64, p *stream.Problem, lag time.Duration) error {
+	return ss.change(account, func(st *stream.State) error { return st.SetError(gen, p, lag) })
 }

@@ -1,7 +1,8 @@
 // Package stream declares the exporter's checkpoint: per account, the
 // state of its stream (generation, target, cursor, the batch of an upload
-// in flight, counters, the last error and the gaps retention caused), and
-// the rules every change of that state follows.
+// in flight, counters, the last error, the gaps retention caused and the
+// last 24 hours of exports in 15-minute buckets, history.go), and the rules
+// every change of that state follows.
 //
 // The state is small and kept apart from the account's settings, so that
 // moving a cursor writes only that account's stream state. A backend

@@ -77,6 +77,9 @@ type State struct {
 	// before the upload: after a crash the retry from the same cursor
 	// stores exactly these changes again.
 	Attempt *Attempt `json:"attempt,omitempty"`
+	// History is what the exports did over the last HistoryWindow, oldest
+	// bucket first (history.go); Advance and SetError add to it.
+	History []HistoryBucket `json:"history,omitempty"`
 }
 
 // Checkpoint keeps every account's stream state; it is all the exporter
@@ -92,16 +95,17 @@ type Checkpoint interface {
 	// the changes after LSN after (the cursor) through LSN through
 	// (State.SaveAttempt).
 	SaveAttempt(account string, gen, after, through uint64) error
-	// Advance records an exported object: the cursor moves to lsn
-	// (State.Advance).
-	Advance(account string, gen, lsn uint64, events int, key string, at time.Time) error
+	// Advance records an exported object, stored at time at with lag the
+	// age of its oldest change: the cursor moves to lsn (State.Advance).
+	Advance(account string, gen, lsn uint64, events int, key string, at time.Time, lag time.Duration) error
 	// SkipGap records changes lost to retention and moves the cursor past
 	// them; it returns the gap as recorded and whether it is new
 	// (State.SkipGap).
 	SkipGap(account string, gen uint64, g Gap) (Gap, bool, error)
-	// SetError records the last export error (nil clears it)
+	// SetError records the last export error (nil clears it), with lag
+	// the age of the oldest change the failed attempt held
 	// (State.SetError).
-	SetError(account string, gen uint64, p *Problem) error
+	SetError(account string, gen uint64, p *Problem, lag time.Duration) error
 }
 
 // current fails with ErrStale unless the state streams in generation gen.
@@ -112,10 +116,11 @@ func (s *State) current(gen uint64) error {
 	return nil
 }
 
-// Advance moves the cursor to lsn after an object was stored under key,
-// counting its events and clearing the saved attempt and the last error.
-// The cursor only moves forward.
-func (s *State) Advance(gen, lsn uint64, events int, key string, at time.Time) error {
+// Advance moves the cursor to lsn after an object was stored under key at
+// time at, counting its events (in the totals and in the history, with
+// lag the age of its oldest change) and clearing the saved attempt and the
+// last error. The cursor only moves forward.
+func (s *State) Advance(gen, lsn uint64, events int, key string, at time.Time, lag time.Duration) error {
 	if err := s.current(gen); err != nil {
 		return err
 	}
@@ -127,6 +132,7 @@ func (s *State) Advance(gen, lsn uint64, events int, key string, at time.Time) e
 	s.EventsExported += int64(events)
 	s.LastExportAt, s.LastExportKey = at.UTC(), key
 	s.LastError = nil
+	s.record(at, 1, int64(events), 0, lag)
 	return nil
 }
 
@@ -172,13 +178,17 @@ func (s *State) SkipGap(gen uint64, g Gap) (Gap, bool, error) {
 	return recorded, isNew, nil
 }
 
-// SetError records the last export error (nil clears it). Only the
-// generation is checked: an error of the current generation is shown even
-// while disabled.
-func (s *State) SetError(gen uint64, p *Problem) error {
+// SetError records the last export error (nil clears it). An error counts
+// as a failure in the history at p.At, with lag the age of the oldest
+// change the failed attempt held. Only the generation is checked: an
+// error of the current generation is shown even while disabled.
+func (s *State) SetError(gen uint64, p *Problem, lag time.Duration) error {
 	if s.Generation != gen {
 		return ErrStale
 	}
 	s.LastError = p
+	if p != nil {
+		s.record(p.At, 0, 0, 1, lag)
+	}
 	return nil
 }

@@ -41,7 +41,7 @@ func TestRules(t *testing.T) {
 		return func(s *stream.State) error { return s.SaveAttempt(gen, after, through) }
 	}
 	advance := func(gen, lsn uint64, events int) func(*stream.State) error {
-		return func(s *stream.State) error { return s.Advance(gen, lsn, events, "k", at) }
+		return func(s *stream.State) error { return s.Advance(gen, lsn, events, "k", at, 0) }
 	}
 	gap := func(gen, from, to uint64) func(*stream.State) error {
 		return func(s *stream.State) error {
@@ -55,7 +55,7 @@ func TestRules(t *testing.T) {
 			if code != "" {
 				p = &stream.Problem{Code: code, At: at}
 			}
-			return s.SetError(gen, p)
+			return s.SetError(gen, p, 0)
 		}
 	}
 	disable := func(s *stream.State) error { s.Enabled = false; return nil }
@@ -127,7 +127,7 @@ func TestRules(t *testing.T) {
 
 func TestStaleIsErrStale(t *testing.T) {
 	s := stream.State{Enabled: true, Generation: 1}
-	if err := s.Advance(2, 5, 1, "k", at); !errors.Is(err, stream.ErrStale) {
+	if err := s.Advance(2, 5, 1, "k", at, 0); !errors.Is(err, stream.ErrStale) {
 		t.Fatalf("advance of another generation: %v, want ErrStale", err)
 	}
 }
@@ -140,7 +140,7 @@ func TestGapsAreBounded(t *testing.T) {
 		if _, isNew, err := s.SkipGap(1, stream.Gap{FromLSN: 2*i + 1, ToLSN: 2*i + 1}); err != nil || !isNew {
 			t.Fatalf("gap %d: new %v, %v", i, isNew, err)
 		}
-		if err := s.Advance(1, 2*i+2, 1, "k", at); err != nil {
+		if err := s.Advance(1, 2*i+2, 1, "k", at, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -115,7 +115,7 @@ func stopUnentitled(t *testing.T, b Backend) {
 	s, ents, stopped := entitledService(b)
 	enable(t, s, "a", "bkt-one", 42)
 	enable(t, s, "b", "bkt-one", 7)
-	if err := b.Checkpoint.Advance("a", 1, 50, 3, "k1", now); err != nil {
+	if err := b.Checkpoint.Advance("a", 1, 50, 3, "k1", now, 0); err != nil {
 		t.Fatal(err)
 	}
 	end := func() (uint64, error) { return 60, nil }
@@ -142,7 +142,7 @@ func stopUnentitled(t *testing.T, b Backend) {
 	case r.Stream.LastError == nil || r.Stream.LastError.Code != settings.CodeEntitlementRemoved:
 		t.Fatalf("stopped status: last error %+v, want %s", r.Stream.LastError, settings.CodeEntitlementRemoved)
 	}
-	if err := b.Checkpoint.Advance("a", 1, 55, 1, "k2", now); !errors.Is(err, stream.ErrStale) {
+	if err := b.Checkpoint.Advance("a", 1, 55, 1, "k2", now, 0); !errors.Is(err, stream.ErrStale) {
 		t.Fatalf("the old generation moved the cursor after the stop: %v", err)
 	}
 	again, err := s.StopUnentitled("a", "operator", end)

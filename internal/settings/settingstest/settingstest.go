@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FailedUpdateWritesNothing", func(t *testing.T) { failedUpdate(t, open(t)) })
 	t.Run("ConcurrentWritersLoseNothing", func(t *testing.T) { concurrentWriters(t, open(t)) })
 	t.Run("SurvivesReopen", func(t *testing.T) { survivesReopen(t, open(t)) })
+	t.Run("HistoryKeptAndBounded", func(t *testing.T) { historyKept(t, open(t)) })
 	t.Run("AccountsApart", func(t *testing.T) { accountsApart(t, open(t)) })
 	t.Run("EnableNeedsTheEntitlement", func(t *testing.T) { enableNeedsEntitlement(t, open(t)) })
 	t.Run("StopUnentitled", func(t *testing.T) { stopUnentitled(t, open(t)) })
@@ -165,7 +166,7 @@ func enableDisableReenable(t *testing.T, b Backend) {
 	if all, err := b.Checkpoint.Enabled(); err != nil || len(all) != 1 || all[0].Account != "a" || all[0].Generation != 1 || all[0].Cursor != 42 {
 		t.Fatalf("enabled streams: %+v, %v", all, err)
 	}
-	if err := b.Checkpoint.Advance("a", 1, 50, 3, "k1", now); err != nil {
+	if err := b.Checkpoint.Advance("a", 1, 50, 3, "k1", now, 0); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Apply("a", settings.Settings{BucketName: r.Settings.BucketName, AWSAccountID: owner}, func() (uint64, error) { return 60, nil })
@@ -178,7 +179,7 @@ func enableDisableReenable(t *testing.T, b Backend) {
 	if all, err := b.Checkpoint.Enabled(); err != nil || len(all) != 0 {
 		t.Fatalf("enabled streams after disable: %+v, %v", all, err)
 	}
-	if err := b.Checkpoint.Advance("a", 1, 55, 1, "k2", now); !errors.Is(err, stream.ErrStale) {
+	if err := b.Checkpoint.Advance("a", 1, 55, 1, "k2", now, 0); !errors.Is(err, stream.ErrStale) {
 		t.Fatalf("the old generation moved the cursor after disable: %v", err)
 	}
 	r = enable(t, s, "a", "bkt-two", 70)
@@ -194,6 +195,42 @@ func enableDisableReenable(t *testing.T, b Backend) {
 	}
 }
 
+// historyKept: exports and failures add to the stream state's history,
+// which is saved with it (a reopen keeps it), survives a disable, and
+// holds no bucket older than the window however long the stream ran.
+func historyKept(t *testing.T, b Backend) {
+	s := settings.New(b.Settings, clock)
+	enable(t, s, "a", "bkt-one", 10)
+	lsn := uint64(10)
+	for h := range 30 { // an export an hour for 30 hours, and a failure
+		at := now.Add(time.Duration(h) * time.Hour)
+		lsn++
+		if err := b.Checkpoint.Advance("a", 1, lsn, 2, "k", at, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Checkpoint.SetError("a", 1, &stream.Problem{Code: "X", At: at.Add(time.Second)}, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Apply("a", settings.Settings{BucketName: "bkt-one", AWSAccountID: owner}, func() (uint64, error) { return lsn, nil }); err != nil {
+		t.Fatal(err)
+	}
+	b = b.Reopen()
+	st, err := b.Checkpoint.Load("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := now.Add(29 * time.Hour)
+	if len(st.History) != 24 {
+		t.Fatalf("history of 30 hourly exports holds %d buckets, want the last 24: %+v", len(st.History), st.History)
+	}
+	for _, hb := range st.History {
+		if last.Sub(hb.Start) >= stream.HistoryWindow || hb.Objects != 1 || hb.Events != 2 || hb.Failures != 1 || hb.MaxLagSeconds != 180 {
+			t.Errorf("bucket %+v: want one object of 2 events, one failure, lag 180s, within %s of %s", hb, stream.HistoryWindow, last)
+		}
+	}
+}
+
 func checkpointFencing(t *testing.T, b Backend) {
 	s := settings.New(b.Settings, clock)
 	enable(t, s, "a", "bkt-one", 10)
@@ -206,11 +243,11 @@ func checkpointFencing(t *testing.T, b Backend) {
 		{"attempt of another generation", func() error { return cp.SaveAttempt("a", 2, 10, 20) }, "stream settings changed"},
 		{"attempt behind the cursor", func() error { return cp.SaveAttempt("a", 1, 9, 20) }, "does not start at the cursor 10"},
 		{"attempt", func() error { return cp.SaveAttempt("a", 1, 10, 20) }, ""},
-		{"advance backwards", func() error { return cp.Advance("a", 1, 10, 1, "k", now) }, "would not move forward"},
-		{"advance", func() error { return cp.Advance("a", 1, 20, 4, "k", now) }, ""},
+		{"advance backwards", func() error { return cp.Advance("a", 1, 10, 1, "k", now, 0) }, "would not move forward"},
+		{"advance", func() error { return cp.Advance("a", 1, 20, 4, "k", now, 0) }, ""},
 		{"gap", func() error { _, _, err := cp.SkipGap("a", 1, stream.Gap{FromLSN: 21, ToLSN: 30, At: now}); return err }, ""},
-		{"error", func() error { return cp.SetError("a", 1, &stream.Problem{Code: "NETWORK", At: now}) }, ""},
-		{"error of another generation", func() error { return cp.SetError("a", 7, nil) }, "stream settings changed"},
+		{"error", func() error { return cp.SetError("a", 1, &stream.Problem{Code: "NETWORK", At: now}, 0) }, ""},
+		{"error of another generation", func() error { return cp.SetError("a", 7, nil, 0) }, "stream settings changed"},
 	}
 	for _, st := range steps {
 		before, _ := cp.Load("a")
@@ -247,7 +284,7 @@ func checkpointLeavesSettings(t *testing.T, b Backend) {
 	if err := b.Checkpoint.SaveAttempt("a", 1, 5, 9); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Checkpoint.Advance("a", 1, 9, 2, "k", now); err != nil {
+	if err := b.Checkpoint.Advance("a", 1, 9, 2, "k", now, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := b.Settings.Get("a")
@@ -294,7 +331,7 @@ func concurrentWriters(t *testing.T, b Backend) {
 		defer wg.Done()
 		for i := range n {
 			lsn := uint64(i + 1)
-			if err := b.Checkpoint.Advance("a", 1, lsn, 1, fmt.Sprint("k", lsn), now); err != nil {
+			if err := b.Checkpoint.Advance("a", 1, lsn, 1, fmt.Sprint("k", lsn), now, 0); err != nil {
 				errs <- err
 			}
 		}
@@ -345,7 +382,7 @@ func accountsApart(t *testing.T, b Backend) {
 	s := settings.New(b.Settings, clock)
 	enable(t, s, "a", "bkt-one", 5)
 	enable(t, s, "ab", "bkt-two", 7)
-	if err := b.Checkpoint.Advance("a", 1, 6, 1, "k", now); err != nil {
+	if err := b.Checkpoint.Advance("a", 1, 6, 1, "k", now, 0); err != nil {
 		t.Fatal(err)
 	}
 	r, err := b.Settings.Get("ab")

@@ -156,10 +156,133 @@
     return (s / 3600).toFixed(1) + ' h';
   }
 
+  // ---- status: the badge and the 24-hour chart ----
+  // The badge's state is the API's status.health (one rule, in Go:
+  // exporter.HealthOf); the page only words it.
+  const HEALTH_LABELS = { streaming: 'Streaming', delayed: 'Delayed', failing: 'Failing', stopped: 'Stopped' };
+  function healthDetail(s, v) {
+    switch (s.health) {
+      case 'streaming':
+        return 'Changes are exported to your bucket every ' + fmtDuration(v.flushIntervalSeconds) + ' or so.';
+      case 'delayed':
+        return 'Exports work, but the oldest change not yet exported has waited ' + fmtDuration(s.lagSeconds) +
+          ', over twice the flush interval of ' + fmtDuration(v.flushIntervalSeconds) + '.';
+      case 'failing': {
+        const e = s.lastError;
+        const local = (t) => new Date(parseTime(t)).toLocaleString();
+        let d = 'Exports to your bucket are failing';
+        if (e) d += ' since ' + local(e.at) + ' (' + e.code + '): ' + e.message + (/[.!?]$/.test(e.message) ? '' : '.');
+        else d += ' (' + s.failures + ' failed attempts).';
+        if (s.nextAttempt) d += ' The service retries at ' + local(s.nextAttempt) + '; changes not yet exported are kept and sent once an export succeeds.';
+        return d;
+      }
+      default: {
+        const ps = s.periods;
+        const last = ps.length > 0 ? ps[ps.length - 1] : null;
+        return 'Streaming is not enabled: no change is exported.' + (last && last.endReason ? ' It stopped on ' + fmtTime(last.endAt) + ': ' + last.endReason + '.' : '');
+      }
+    }
+  }
+  function renderHealth(v) {
+    const s = v.status;
+    const h = HEALTH_LABELS[s.health] ? s.health : 'stopped';
+    $('health').className = 'health health-' + h;
+    $('health').dataset.health = h;
+    $('health-label').textContent = HEALTH_LABELS[h];
+    $('health-detail').textContent = healthDetail(s, v);
+  }
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svgEl(name, attrs, text) {
+    const el = document.createElementNS(SVG, name);
+    for (const [k, val] of Object.entries(attrs)) el.setAttribute(k, String(val));
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+  function clock(t) {
+    return new Date(parseTime(t)).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+  // renderHistory draws GET .../history as inline SVG (the CSP allows no
+  // inline style: colours come from app.css classes): per bucket, the
+  // objects stored, the events they hold and the failed attempts as bars,
+  // and the greatest lag as a line against the delayed threshold.
+  function renderHistory(h) {
+    const bs = h.buckets;
+    const n = bs.length;
+    if (n === 0) { $('history').hidden = true; return; }
+    $('history').hidden = false; // shown before it is measured
+    // As wide as the panel (at least 320 px), so that its text keeps its
+    // size on a narrow screen instead of shrinking with the drawing.
+    const W = Math.max(320, Math.round($('history-chart').clientWidth || 640));
+    const left = 8, right = 56, ph = 40, gap = 24, top = 16;
+    const bw = (W - left - right) / n;
+    const x = (i) => left + i * bw;
+    const H = top + 4 * (ph + gap) + 4;
+    const svg = svgEl('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-labelledby': 'history-h', 'aria-describedby': 'history-summary' });
+    const sum = (k) => bs.reduce((a, b) => a + b[k], 0);
+    const maxLag = Math.max(...bs.map((b) => b.maxLagSeconds));
+    const panels = [
+      { key: 'objects', title: 'Objects stored', cls: 'bar-objects', fmt: String },
+      { key: 'events', title: 'Events exported', cls: 'bar-events', fmt: String },
+      { key: 'failures', title: 'Failed attempts', cls: 'bar-failures', fmt: String },
+      { key: 'maxLagSeconds', title: 'Greatest lag (dashed: delayed above ' + fmtDuration(h.lagThresholdSeconds) + ')', lag: true, fmt: fmtDuration },
+    ];
+    panels.forEach((p, k) => {
+      const y0 = top + k * (ph + gap);
+      const g = svgEl('g', { class: 'panel panel-' + p.key });
+      let hi = Math.max(...bs.map((b) => b[p.key]));
+      if (p.lag) hi = Math.max(hi, h.lagThresholdSeconds * 1.25);
+      hi = hi || 1;
+      const y = (val) => y0 + ph - (val / hi) * ph;
+      g.append(svgEl('text', { x: left, y: y0 - 4, class: 'panel-title' }, p.title));
+      g.append(svgEl('rect', { x: left, y: y0, width: W - left - right, height: ph, class: 'frame' }));
+      g.append(svgEl('text', { x: W - right + 4, y: y0 + 9 }, p.fmt(p.lag ? hi : Math.max(...bs.map((b) => b[p.key])))));
+      g.append(svgEl('text', { x: W - right + 4, y: y0 + ph }, '0'));
+      if (!p.lag) {
+        bs.forEach((b, i) => {
+          if (b[p.key] > 0) g.append(svgEl('rect', { x: x(i) + 0.5, y: y(b[p.key]), width: Math.max(bw - 1, 1), height: y0 + ph - y(b[p.key]), class: p.cls }));
+        });
+      } else {
+        const ty = y(h.lagThresholdSeconds);
+        g.append(svgEl('line', { x1: left, x2: W - right, y1: ty, y2: ty, class: 'threshold' }));
+        let d = '';
+        let open = false;
+        bs.forEach((b, i) => {
+          if (b.maxLagSeconds <= 0) { open = false; return; }
+          const px = (x(i) + bw / 2).toFixed(1), py = y(b.maxLagSeconds).toFixed(1);
+          d += (open ? ' L' : ' M') + px + ' ' + py;
+          open = true;
+          g.append(svgEl('circle', { cx: px, cy: py, r: 1.8, class: 'lag-dot' }));
+        });
+        if (d) g.append(svgEl('path', { d: d.trim(), class: 'lag' }));
+      }
+      svg.append(g);
+    });
+    // Time labels every six hours, and a hover rectangle per bucket whose
+    // title tells its numbers.
+    const axisY = top + 4 * (ph + gap) - gap + 14;
+    const every = W < 480 ? 48 : 24;
+    for (let i = 0; i < n; i += every) svg.append(svgEl('text', { x: x(i), y: axisY }, clock(bs[i].start)));
+    svg.append(svgEl('text', { x: W - right + 4, y: axisY }, 'now'));
+    bs.forEach((b, i) => {
+      const r = svgEl('rect', { x: x(i), y: top, width: bw, height: 4 * (ph + gap) - gap, class: 'hover' });
+      r.append(svgEl('title', {}, clock(b.start) + ': ' + b.objects + ' objects, ' + b.events + ' events, ' + b.failures + ' failed attempts, greatest lag ' + fmtDuration(b.maxLagSeconds)));
+      svg.append(r);
+    });
+    $('history-chart').replaceChildren(svg);
+    const count = (k, one, many) => { const c = sum(k); return c + ' ' + (c === 1 ? one : many); };
+    $('history-summary').textContent = 'Last 24 hours: ' + count('objects', 'object', 'objects') + ', ' + count('events', 'event', 'events') + ', ' +
+      count('failures', 'failed attempt', 'failed attempts') + '; greatest lag ' + (maxLag > 0 ? fmtDuration(maxLag) : 'none') + '.';
+  }
+  async function loadHistory() {
+    const r = await api('GET', base() + '/history');
+    if (r.status === 200) renderHistory(r.data);
+  }
+
   function renderStatus(v) {
     const s = v.status;
     const rows = [];
-    rows.push(['State', s.enabled ? 'Streaming enabled' : 'Disabled']);
+    renderHealth(v);
     if (s.enabled) rows.push(['Enabled since', fmtTime(s.enabledSince)]);
     rows.push(['Last export', s.lastExportTime ? fmtTime(s.lastExportTime) : 'none yet']);
     if (s.lastExportKey) rows.push(['Last object', s.lastExportKey]);
@@ -248,6 +371,7 @@
       policyTemplates = { all: all.status === 200 ? all.data : null, account: scoped.status === 200 ? scoped.data : null };
       show('app');
       applyView(r.data, true);
+      loadHistory();
       clearInterval(timer);
       timer = setInterval(refresh, REFRESH_MS);
       return;
@@ -274,6 +398,7 @@
     if (r.status === 200) {
       view = r.data;
       renderStatus(r.data);
+      loadHistory();
       update(); // a test may have aged out, or the settings changed elsewhere
     }
   }
