@@ -173,9 +173,9 @@ func demo(ctx context.Context, c demoConfig, out io.Writer, force <-chan struct{
 		case <-done:
 			return nil
 		case <-force:
-			return fmt.Errorf("second Ctrl-C: stopped without waiting for %s", what)
+			return fmt.Errorf("second Ctrl-C: stopped without waiting for %s; the bucket may lack the last changes", what)
 		case <-t.C:
-			return fmt.Errorf("gave up waiting for %s after %s (--stop-timeout)", what, c.StopTimeout)
+			return fmt.Errorf("gave up waiting for %s after %s (--stop-timeout); the bucket may lack the last changes, see %s", what, c.StopTimeout, filepath.Join(c.Dir, "j1ds.log"))
 		}
 	}
 	sctx, stopServe := context.WithCancel(life)
