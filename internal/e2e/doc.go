@@ -31,6 +31,9 @@
 //   - quickstart_test.go: the README's quick start: j1ds admin against
 //     serve, across a restart.
 //   - verify_test.go: the j1ds verify command against a streamed bucket.
+//   - demo_test.go: j1ds demo --dir stopped by a terminal's Ctrl-C (SIGINT
+//     to its process group) with changes committed and none exported:
+//     every committed change is in the kept bucket.
 //   - page_test.go, pagebrowser_test.go: the settings page in headless
 //     Chromium.
 //
