@@ -300,7 +300,7 @@ func demo(ctx context.Context, c demoConfig, out io.Writer, force <-chan struct{
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("stop the local S3 server: %w", err)
 	}
-	where := fmt.Sprintf("s3://%s/%saccountId=%s/ on %s", demoBucket, exporter.KeyPrefix, demoAccount, srv.Endpoint)
+	where := fmt.Sprintf("s3://%s/%saccountId=%s/ (removed with the temporary working directory; --dir keeps it)", demoBucket, exporter.KeyPrefix, demoAccount)
 	if c.Keep {
 		where = fmt.Sprintf("s3://%s/%saccountId=%s/ (kept in %s)", demoBucket, exporter.KeyPrefix, demoAccount, filepath.Join(srv.Dir, "data", demoBucket))
 	}
