@@ -185,6 +185,7 @@ func (s *Server) ShellCommand(addr string) string {
 		shellQuote(s.Binary), "--port", shellQuote(addr),
 		"--cert", shellQuote(s.certs.cert), "--key", shellQuote(s.certs.key),
 		"--region", shellQuote(s.Region), "--iam-dir", shellQuote(filepath.Join(s.Dir, "iam")),
+		"--health", "/health",
 		"posix", shellQuote(filepath.Join(s.Dir, "data")),
 	}
 	return strings.Join(args, " ")
