@@ -91,6 +91,14 @@ func runDemo(ctx context.Context, args []string) error {
 			return err
 		}
 		c.Dir, c.Keep = d, true
+		// A second run would meet the first one's S3 accounts and j1ds
+		// account; the kept data stay as they are.
+		for _, sub := range []string{"s3", "data"} {
+			if entries, err := os.ReadDir(filepath.Join(d, sub)); err == nil && len(entries) > 0 {
+				return fmt.Errorf("%w: --dir %s already holds a demo's data (%s): give a new or empty directory; to read the bucket kept there, see %s",
+					errUsage, d, filepath.Join(d, sub), filepath.Join(d, "inspect-bucket.txt"))
+			}
+		}
 	}
 	// main ends ctx at the first Ctrl-C (or SIGTERM); the second one, seen
 	// here, forces the exit while the demo waits for its parts to stop.
