@@ -33,6 +33,9 @@
 //   - verify_test.go: the j1ds verify command against a streamed bucket.
 //   - querying_test.go: the DuckDB queries of docs/querying.md over a
 //     local copy of a streamed bucket (npm's @duckdb/node-api).
+//   - demo_test.go: j1ds demo --dir stopped by a terminal's Ctrl-C (SIGINT
+//     to its process group) with changes committed and none exported:
+//     every committed change is in the kept bucket.
 //   - page_test.go, pagebrowser_test.go: the settings page in headless
 //     Chromium.
 //

@@ -29,6 +29,14 @@
 // `versitygw admin`, which would trust the CA only through SSL_CERT_FILE.
 // Start returns once GET /health answers 200 over TLS.
 //
+// versitygw runs in a process group of its own, so that the Ctrl-C a
+// terminal sends to its foreground group reaches only the process that
+// started it, which stops the server with Close when nothing needs it any
+// more (j1ds demo: after j1ds's final flush). On Linux the kernel still
+// kills it when that process dies. ShellCommand gives the command line that
+// starts versitygw again on the same directory, for a user who reads a
+// kept bucket by hand.
+//
 // # What versitygw enforces, and how it answers
 //
 // Accounts made by CreateAccount have a 12-digit AWS account id as their

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -539,4 +540,64 @@ func TestBuildConcurrent(t *testing.T) {
 			t.Errorf("left behind %s", e.Name())
 		}
 	}
+}
+
+// TestShellCommandServesTheKeptDirectory: once a server is closed, the
+// command line of ShellCommand, run by a shell, serves the same directory
+// again over TLS with the same certificate, accounts and root credentials:
+// the writer's object is there for the root user, and the owner check still
+// knows the bucket's owner.
+func TestShellCommandServesTheKeptDirectory(t *testing.T) {
+	s := setup(t, Options{})
+	ctx := testCtx(t)
+	if err := put(ctx, s.Client(writer, writerSecret), "jupiterone/kept", owner, []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := s.ShellCommand(addr)
+	t.Logf("sh -c %s", line)
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Dir = t.TempDir() // the command line holds absolute paths only
+	logPath := filepath.Join(t.TempDir(), "versitygw-again.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	setProcAttr(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{}), log: logPath}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	defer func() {
+		// The shell and versitygw: the process group setProcAttr made.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		<-p.done
+	}()
+	if err := s.waitHealthy(ctx, p, "https://"+addr+"/health"); err != nil {
+		t.Fatal(err)
+	}
+	again := newClient("https://"+addr, s.Region, s.CAPool, s.RootAccess, s.RootSecret)
+	obj, err := again.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("jupiterone/kept")})
+	if err != nil {
+		t.Fatalf("read the kept object through the restarted server: %v\n%s", err, p.tail())
+	}
+	body, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if string(body) != "kept" {
+		t.Fatalf("kept object reads %q", body)
+	}
+	writerAgain := newClient("https://"+addr, s.Region, s.CAPool, writer, writerSecret)
+	if err := put(ctx, writerAgain, "jupiterone/again", owner, []byte("again")); err != nil {
+		t.Errorf("the writer, expecting the owner, after the restart: %v", err)
+	}
+	wantAnswer(t, "the writer, expecting a stranger, after the restart", put(ctx, writerAgain, "jupiterone/again", stranger, []byte("again"), noRetry), 403, "AccessDenied")
 }

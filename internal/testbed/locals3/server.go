@@ -71,6 +71,9 @@ type Server struct {
 	RootAccess, RootSecret string
 	// Dir is Options.Dir, made absolute.
 	Dir string
+	// Binary is the path of the versitygw binary the server runs (Build),
+	// for a user who starts it again on Dir by hand.
+	Binary string
 
 	certs     certFiles
 	http      *http.Client
@@ -116,6 +119,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		RootAccess: "j1dsroot" + randHex(6),
 		RootSecret: randHex(20),
 		Dir:        dir,
+		Binary:     bin,
 		certs:      cf,
 	}
 	s.http = &http.Client{
@@ -167,6 +171,33 @@ func (s *Server) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// ShellCommand returns a shell command line that starts versitygw again on
+// the server's directory, as Start ran it (TLS with the same certificate,
+// the same IAM, buckets and objects, the same root credentials), listening
+// on addr (host:port): the way to read a kept directory once this Server is
+// closed. The certificate is valid for 127.0.0.1, ::1 and localhost.
+func (s *Server) ShellCommand(addr string) string {
+	args := []string{
+		"ROOT_ACCESS_KEY_ID=" + shellQuote(s.RootAccess),
+		"ROOT_SECRET_ACCESS_KEY=" + shellQuote(s.RootSecret),
+		shellQuote(s.Binary), "--port", shellQuote(addr),
+		"--cert", shellQuote(s.certs.cert), "--key", shellQuote(s.certs.key),
+		"--region", shellQuote(s.Region), "--iam-dir", shellQuote(filepath.Join(s.Dir, "iam")),
+		"--health", "/health",
+		"posix", shellQuote(filepath.Join(s.Dir, "data")),
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// letters, digits and -_./:=@,+.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // accountIDPattern matches a 12-digit AWS account id.
