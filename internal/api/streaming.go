@@ -38,7 +38,10 @@ type Streaming struct {
 	// PlatformAccountID is the operator's AWS account id, for the policy.
 	PlatformAccountID string
 	FlushInterval     time.Duration
-	Now               func() time.Time
+	// DefaultObjectSuffix ends the object keys of the accounts that chose
+	// no suffix (serve's --object-suffix).
+	DefaultObjectSuffix string
+	Now                 func() time.Time
 }
 
 // Connection tests write to the customer's bucket: at most one at a time
@@ -133,6 +136,12 @@ func (s *Server) streamingAdmin(entitled bool, h accountHandler) http.HandlerFun
 // level, then what the page shows beside them.
 type streamingView struct {
 	settings.Settings
+	// ObjectSuffix is the suffix of the account's next object: its choice,
+	// else DefaultObjectSuffix.
+	ObjectSuffix string `json:"objectSuffix"`
+	// DefaultObjectSuffix is the deployment's suffix, which an account
+	// that chose none follows.
+	DefaultObjectSuffix string `json:"defaultObjectSuffix"`
 	// Entitled is whether the account has the data-streaming entitlement:
 	// without it the stream can be disabled, not enabled.
 	Entitled             bool                     `json:"entitled"`
@@ -177,6 +186,8 @@ func (s *Server) view(r settings.Record, entitled bool) streamingView {
 	live := st.Exporter.Status(r.Account)
 	v := streamingView{
 		Settings:             r.Settings,
+		ObjectSuffix:         r.Settings.ObjectSuffix,
+		DefaultObjectSuffix:  st.DefaultObjectSuffix,
 		Entitled:             entitled,
 		RequiredRegion:       st.RequiredRegion,
 		BucketPolicy:         s3bucket.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
@@ -212,6 +223,9 @@ func (s *Server) view(r settings.Record, entitled bool) streamingView {
 			v.Status.LagSeconds = max(0, now.Sub(live.PendingSince).Seconds())
 			v.Status.Lagging = exporter.Lagging(now.Sub(live.PendingSince), st.FlushInterval)
 		}
+	}
+	if v.ObjectSuffix == "" {
+		v.ObjectSuffix = st.DefaultObjectSuffix
 	}
 	if v.Status.Gaps == nil {
 		v.Status.Gaps = []stream.Gap{}
@@ -252,6 +266,7 @@ type settingsBody struct {
 	BucketName      *string `json:"bucketName"`
 	AWSAccountID    *string `json:"awsAccountId"`
 	RegionConfirmed *bool   `json:"regionConfirmed"`
+	ObjectSuffix    *string `json:"objectSuffix"`
 }
 
 func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -301,6 +316,9 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	if b.RegionConfirmed != nil {
 		n.RegionConfirmed = *b.RegionConfirmed
 	}
+	if b.ObjectSuffix != nil {
+		n.ObjectSuffix = *b.ObjectSuffix
+	}
 	// Without the entitlement an administrator may only disable, or save
 	// a disabled stream as it is.
 	if !entitled && (n.Enabled || n.BucketName != cur.Settings.BucketName || n.AWSAccountID != cur.Settings.AWSAccountID) {
@@ -309,6 +327,10 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	}
 	// Given values are checked even when disabling: nothing invalid is
 	// stored.
+	if err := settings.ValidateObjectSuffix(n.ObjectSuffix); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
+		return
+	}
 	if b.BucketName != nil && *b.BucketName != "" {
 		if err := s3bucket.ValidateBucketName(n.BucketName); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())

@@ -99,11 +99,13 @@ func (e *Exporter) startLocked(a *account, l lane) {
 	e.mu.busy[l]++
 	e.mu.running++
 	at := &attempt{ctx: ctx, cancel: cancel, start: e.cfg.Clock.Now(),
-		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor}}
+		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor, suffix: a.suffix}}
 	at.job.progress = &at.progress
 	at.progress.Store(at.start.UnixMicro())
 	if a.retry.after == a.cursor {
-		at.job.through = a.retry.through
+		// The batch of a failed attempt keeps its key: same changes,
+		// same suffix, even when the account chose another since.
+		at.job.through, at.job.suffix = a.retry.through, a.retry.suffix
 	}
 	at.timer = e.cfg.Clock.NewTimer(at.start.Add(e.cfg.SlowAfter))
 	e.wg.Add(1)

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -186,7 +187,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 				return e.Code, e.Message
 			},
 			RequiredRegion: s3c.Region(), PlatformAccountID: platform,
-			FlushInterval: cfg.FlushInterval, Now: time.Now,
+			FlushInterval: cfg.FlushInterval, DefaultObjectSuffix: cmp.Or(xcfg.Suffix, s3dest.DefaultSuffix), Now: time.Now,
 		},
 	})
 	srv := newAPIServer(handler, ln, log, limits, tlsConf, reg)
