@@ -102,7 +102,7 @@ func (e *Exporter) startLocked(a *account, l lane) {
 		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor, suffix: a.suffix}}
 	at.job.progress = &at.progress
 	at.progress.Store(at.start.UnixMicro())
-	if a.retry.after == a.cursor {
+	if a.retry.through != 0 && a.retry.after == a.cursor {
 		// The batch of a failed attempt keeps its key: same changes,
 		// same suffix, even when the account chose another since.
 		at.job.through, at.job.suffix = a.retry.through, a.retry.suffix
