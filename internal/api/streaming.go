@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -30,9 +31,11 @@ type Streaming struct {
 	// TestConnection writes body to jupiterone/.connection-test in bucket
 	// with owner as the expected bucket owner.
 	TestConnection func(ctx context.Context, bucket, owner string, body []byte) error
-	// Explain turns a failed test into a code and a message that says what
-	// to fix.
-	Explain func(err error, bucket, owner string) (code, message string)
+	// Explain turns a failed test into the problem the customer reads: a
+	// code, a message that says what to fix (or that the fault is the
+	// operator's) and who must act. The operator's detail stays in err,
+	// which the API logs.
+	Explain func(err error, bucket, owner string) stream.Problem
 	// RequiredRegion is the region buckets must be in.
 	RequiredRegion string
 	// PlatformAccountID is the operator's AWS account id, for the policy.
@@ -403,8 +406,15 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 	defer cancel()
 	res := testResult{OK: true}
 	if err := st.TestConnection(ctx, b.BucketName, b.AWSAccountID, body); err != nil {
-		code, msg := st.Explain(err, b.BucketName, b.AWSAccountID)
-		res = testResult{Error: &stream.Problem{Code: code, Message: msg, At: now.UTC()}}
+		prob := st.Explain(err, b.BucketName, b.AWSAccountID)
+		prob.At = now.UTC()
+		res = testResult{Error: &prob}
+		level := slog.LevelInfo // the customer's to fix; they read it
+		if prob.ActionBy != stream.ActionCustomer {
+			level = slog.LevelWarn // the operator's: only the log says what
+		}
+		s.log.Log(r.Context(), level, "connection test failed", slog.String("account", p.account.ID), slog.String("code", prob.Code),
+			slog.String("action_by", prob.ActionBy), slog.String("bucket", b.BucketName), slog.Any("err", err))
 	}
 	if _, err := st.Settings.SaveTest(p.account.ID, settings.ConnectionTest{
 		OK: res.OK, At: now.UTC(), BucketName: b.BucketName, AWSAccountID: b.AWSAccountID, Error: res.Error,

@@ -34,11 +34,22 @@ type Object interface {
 // Classification of an upload error, for the status and the retry
 // schedule.
 type Classification struct {
+	// Code names the cause; Message is what the customer reads: what to
+	// fix, or that the service is retrying. It names no flag of j1ds.
 	Code, Message string
+	// Detail is for the operator's log: flags to check, network faults.
+	Detail string
+	// ActionBy is who must act: stream.ActionCustomer or
+	// stream.ActionOperator.
+	ActionBy string
 	// Permanent errors (access denied, no such bucket) are retried on the
 	// slow schedule; others with exponential backoff.
 	Permanent bool
 }
+
+// serviceRetrying is the customer's message of a failure on the
+// service's side that names no more precise cause.
+const serviceRetrying = "the export failed for a reason on the service's side: nothing to change in your settings; your JupiterOne operator must fix it, and the service keeps retrying"
 
 // Config configures an Exporter.
 type Config struct {
@@ -144,7 +155,7 @@ func (c *Config) setDefaults() {
 	}
 	if c.Classify == nil {
 		c.Classify = func(err error) Classification {
-			return Classification{Code: "EXPORT_FAILED", Message: err.Error()}
+			return Classification{Code: "EXPORT_FAILED", Message: serviceRetrying, Detail: err.Error(), ActionBy: stream.ActionOperator}
 		}
 	}
 	if c.Logger == nil {

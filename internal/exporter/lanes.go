@@ -134,7 +134,7 @@ func (e *Exporter) run(a *account, at *attempt, inMain bool) {
 	var c Classification
 	if err != nil && !errors.Is(err, stream.ErrStale) {
 		c = e.classify(err)
-		p := &stream.Problem{Code: c.Code, Message: c.Message, At: e.cfg.Clock.Now().UTC()}
+		p := &stream.Problem{Code: c.Code, Message: c.Message, ActionBy: c.ActionBy, At: e.cfg.Clock.Now().UTC()}
 		if serr := e.checkpoint.SetError(a.id, at.job.gen, p); serr != nil && !errors.Is(serr, stream.ErrStale) {
 			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
 		}
@@ -232,11 +232,13 @@ func (e *Exporter) demote(a *account) bool {
 func (e *Exporter) classify(err error) Classification {
 	switch {
 	case errors.Is(err, ErrAttemptTimeout):
-		return Classification{Code: "EXPORT_TIMEOUT", Message: fmt.Sprintf(
-			"storing one object took longer than %s (--export-attempt-timeout) and was given up; j1ds will retry: check that the bucket answers, or raise the flag if batches are very large", e.cfg.AttemptTimeout)}
+		return Classification{Code: "EXPORT_TIMEOUT", ActionBy: stream.ActionOperator,
+			Message: fmt.Sprintf("storing one object took longer than %s and was given up; the service is retrying", e.cfg.AttemptTimeout),
+			Detail:  "check that the bucket answers, or raise --export-attempt-timeout if batches are very large"}
 	case errors.Is(err, ErrBucketSlow):
-		return Classification{Code: "BUCKET_SLOW", Message: fmt.Sprintf(
-			"the bucket accepted nothing for %s (--export-slow-after) while every worker for slow buckets was busy; j1ds will retry among the slow buckets", e.cfg.SlowAfter)}
+		return Classification{Code: "BUCKET_SLOW", ActionBy: stream.ActionOperator,
+			Message: fmt.Sprintf("the bucket accepted nothing for %s while the service's workers for slow buckets were busy; the service is retrying", e.cfg.SlowAfter),
+			Detail:  "every worker for slow buckets was busy (--export-slow-workers, --export-slow-after)"}
 	}
 	return e.cfg.Classify(err)
 }

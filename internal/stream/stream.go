@@ -25,12 +25,22 @@ var ErrCursorMoved = fmt.Errorf("%w: the cursor moved under this exporter", ErrS
 const MaxGaps = 50
 
 // Problem is an error shown to users: a code and a message that says what
-// to do.
+// to do, and who must do it.
 type Problem struct {
-	Code    string    `json:"code"`
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// ActionBy is who must act: ActionCustomer (the bucket, its policy,
+	// owner, region or KMS key) or ActionOperator (the service's side; the
+	// customer can only wait while it retries). Empty when unknown.
+	ActionBy string    `json:"actionBy,omitempty"`
+	At       time.Time `json:"at"`
 }
+
+// Who must act on a Problem.
+const (
+	ActionCustomer = "customer"
+	ActionOperator = "operator"
+)
 
 // Gap records changes that were dropped because the account's backlog
 // outlived the log's retention.
