@@ -227,8 +227,11 @@ func (s *Server) view(r settings.Record, entitled bool) streamingView {
 			v.Status.Lagging = exporter.Lagging(now.Sub(live.PendingSince), st.FlushInterval)
 		}
 	}
+	if v.DefaultObjectSuffix == "" {
+		v.DefaultObjectSuffix = settings.SuffixJSONL // the exporter's default
+	}
 	if v.ObjectSuffix == "" {
-		v.ObjectSuffix = st.DefaultObjectSuffix
+		v.ObjectSuffix = v.DefaultObjectSuffix
 	}
 	if v.Status.Gaps == nil {
 		v.Status.Gaps = []stream.Gap{}
