@@ -50,5 +50,6 @@ func (s *Server) auditSettings(account, keyID string, old, n settings.Settings) 
 	}
 	s.audit.Event(event, account, keyID,
 		slog.Bool("enabled", n.Enabled), slog.String("bucket", n.BucketName), slog.String("aws_account_id", n.AWSAccountID),
-		slog.String("old_bucket", old.BucketName), slog.String("old_aws_account_id", old.AWSAccountID), slog.Bool("was_enabled", old.Enabled))
+		slog.String("old_bucket", old.BucketName), slog.String("old_aws_account_id", old.AWSAccountID), slog.Bool("was_enabled", old.Enabled),
+		slog.String("object_suffix", n.ObjectSuffix))
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/j1ds/j1ds/internal/graph"
 	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/stream"
 	"github.com/j1ds/j1ds/internal/syncjobs"
 )
 
@@ -79,8 +80,8 @@ func withStreaming(stub *streamStub, st **settings.Service) func(*api.Config) {
 		}
 		c.Streaming = &api.Streaming{
 			Settings: ss, Exporter: stub, TestConnection: stub.TestConnection,
-			Explain: func(err error, bucket, owner string) (string, string) {
-				return "CONNECTION_FAILED", "the connection test failed"
+			Explain: func(err error, bucket, owner string) stream.Problem {
+				return stream.Problem{Code: "CONNECTION_FAILED", Message: "the connection test failed", ActionBy: stream.ActionCustomer}
 			},
 			RequiredRegion: "us-east-1", PlatformAccountID: "111122223333",
 			FlushInterval: time.Minute, Now: streamNow,

@@ -21,6 +21,7 @@ import (
 	"github.com/j1ds/j1ds/internal/pebblestore"
 	"github.com/j1ds/j1ds/internal/pgstore"
 	"github.com/j1ds/j1ds/internal/settings"
+	"github.com/j1ds/j1ds/internal/stream"
 )
 
 // auditCapture keeps the API's log as JSON lines.
@@ -81,8 +82,8 @@ func withStreamingOn(stub *streamStub, logs *auditCapture) func(*api.Config) {
 		c.Audit = audit.New(c.Logger, audit.Config{Now: streamNow})
 		c.Streaming = &api.Streaming{
 			Settings: settings.New(store, streamNow), Exporter: stub, TestConnection: stub.TestConnection,
-			Explain: func(err error, bucket, owner string) (string, string) {
-				return "CONNECTION_FAILED", "the connection test failed"
+			Explain: func(err error, bucket, owner string) stream.Problem {
+				return stream.Problem{Code: "CONNECTION_FAILED", Message: "the connection test failed", ActionBy: stream.ActionCustomer}
 			},
 			RequiredRegion: "us-east-1", PlatformAccountID: "111122223333",
 			FlushInterval: time.Minute, Now: streamNow,

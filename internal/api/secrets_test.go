@@ -106,9 +106,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
 				return s3c.TestConnection(ctx, s3bucket.Target{Bucket: bucket, Owner: owner}, body)
 			},
-			Explain: func(err error, bucket, owner string) (string, string) {
+			Explain: func(err error, bucket, owner string) stream.Problem {
 				e := s3dest.Classify(err, s3bucket.Target{Bucket: bucket, Owner: owner}, s3c.Region())
-				return e.Code, e.Message
+				return stream.Problem{Code: e.Code, Message: e.Message, ActionBy: e.ActionBy}
 			},
 			RequiredRegion: s3c.Region(), PlatformAccountID: "111122223333",
 			FlushInterval: time.Minute, Now: time.Now,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -30,15 +31,20 @@ type Streaming struct {
 	// TestConnection writes body to jupiterone/.connection-test in bucket
 	// with owner as the expected bucket owner.
 	TestConnection func(ctx context.Context, bucket, owner string, body []byte) error
-	// Explain turns a failed test into a code and a message that says what
-	// to fix.
-	Explain func(err error, bucket, owner string) (code, message string)
+	// Explain turns a failed test into the problem the customer reads: a
+	// code, a message that says what to fix (or that the fault is the
+	// operator's) and who must act. The operator's detail stays in err,
+	// which the API logs.
+	Explain func(err error, bucket, owner string) stream.Problem
 	// RequiredRegion is the region buckets must be in.
 	RequiredRegion string
 	// PlatformAccountID is the operator's AWS account id, for the policy.
 	PlatformAccountID string
 	FlushInterval     time.Duration
-	Now               func() time.Time
+	// DefaultObjectSuffix ends the object keys of the accounts that chose
+	// no suffix (serve's --object-suffix).
+	DefaultObjectSuffix string
+	Now                 func() time.Time
 }
 
 // Connection tests write to the customer's bucket: at most one at a time
@@ -134,6 +140,12 @@ func (s *Server) streamingAdmin(entitled bool, h accountHandler) http.HandlerFun
 // level, then what the page shows beside them.
 type streamingView struct {
 	settings.Settings
+	// ObjectSuffix is the suffix of the account's next object: its choice,
+	// else DefaultObjectSuffix.
+	ObjectSuffix string `json:"objectSuffix"`
+	// DefaultObjectSuffix is the deployment's suffix, which an account
+	// that chose none follows.
+	DefaultObjectSuffix string `json:"defaultObjectSuffix"`
 	// Entitled is whether the account has the data-streaming entitlement:
 	// without it the stream can be disabled, not enabled.
 	Entitled             bool                     `json:"entitled"`
@@ -181,6 +193,8 @@ func (s *Server) view(r settings.Record, entitled bool) streamingView {
 	live := st.Exporter.Status(r.Account)
 	v := streamingView{
 		Settings:             r.Settings,
+		ObjectSuffix:         r.Settings.ObjectSuffix,
+		DefaultObjectSuffix:  st.DefaultObjectSuffix,
 		Entitled:             entitled,
 		RequiredRegion:       st.RequiredRegion,
 		BucketPolicy:         s3bucket.BucketPolicy(st.PlatformAccountID, r.Settings.BucketName),
@@ -218,6 +232,12 @@ func (s *Server) view(r settings.Record, entitled bool) streamingView {
 		}
 	}
 	v.Status.Health = exporter.HealthOf(r.Settings.Enabled, live.Failures > 0 || r.Stream.LastError != nil, v.Status.Lagging)
+	if v.DefaultObjectSuffix == "" {
+		v.DefaultObjectSuffix = settings.SuffixJSONL // the exporter's default
+	}
+	if v.ObjectSuffix == "" {
+		v.ObjectSuffix = v.DefaultObjectSuffix
+	}
 	if v.Status.Gaps == nil {
 		v.Status.Gaps = []stream.Gap{}
 	}
@@ -284,6 +304,7 @@ type settingsBody struct {
 	BucketName      *string `json:"bucketName"`
 	AWSAccountID    *string `json:"awsAccountId"`
 	RegionConfirmed *bool   `json:"regionConfirmed"`
+	ObjectSuffix    *string `json:"objectSuffix"`
 }
 
 func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -333,6 +354,9 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	if b.RegionConfirmed != nil {
 		n.RegionConfirmed = *b.RegionConfirmed
 	}
+	if b.ObjectSuffix != nil {
+		n.ObjectSuffix = *b.ObjectSuffix
+	}
 	// Without the entitlement an administrator may only disable, or save
 	// a disabled stream as it is.
 	if !entitled && (n.Enabled || n.BucketName != cur.Settings.BucketName || n.AWSAccountID != cur.Settings.AWSAccountID) {
@@ -341,6 +365,10 @@ func (s *Server) putStreaming(w http.ResponseWriter, r *http.Request, p principa
 	}
 	// Given values are checked even when disabling: nothing invalid is
 	// stored.
+	if err := settings.ValidateObjectSuffix(n.ObjectSuffix); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
+		return
+	}
 	if b.BucketName != nil && *b.BucketName != "" {
 		if err := s3bucket.ValidateBucketName(n.BucketName); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "INVALID_SETTINGS", err.Error())
@@ -413,8 +441,15 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, p princi
 	defer cancel()
 	res := testResult{OK: true}
 	if err := st.TestConnection(ctx, b.BucketName, b.AWSAccountID, body); err != nil {
-		code, msg := st.Explain(err, b.BucketName, b.AWSAccountID)
-		res = testResult{Error: &stream.Problem{Code: code, Message: msg, At: now.UTC()}}
+		prob := st.Explain(err, b.BucketName, b.AWSAccountID)
+		prob.At = now.UTC()
+		res = testResult{Error: &prob}
+		level := slog.LevelInfo // the customer's to fix; they read it
+		if prob.ActionBy != stream.ActionCustomer {
+			level = slog.LevelWarn // the operator's: only the log says what
+		}
+		s.log.Log(r.Context(), level, "connection test failed", slog.String("account", p.account.ID), slog.String("code", prob.Code),
+			slog.String("action_by", prob.ActionBy), slog.String("bucket", b.BucketName), slog.Any("err", err))
 	}
 	if _, err := st.Settings.SaveTest(p.account.ID, settings.ConnectionTest{
 		OK: res.OK, At: now.UTC(), BucketName: b.BucketName, AWSAccountID: b.AWSAccountID, Error: res.Error,

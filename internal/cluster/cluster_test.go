@@ -219,7 +219,7 @@ func TestFencedCursorMoveRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	staleCP := ss.Fenced(a.m.Fence, a.m.FencedWrite)
-	if err := staleCP.SaveAttempt(account, 1, 0, 5); err != nil {
+	if err := staleCP.SaveAttempt(account, 1, 0, 5, ""); err != nil {
 		t.Fatalf("the owner's saved attempt: %v", err)
 	}
 	a.stop() // paused: no more renewals, and it still holds its groups in memory

@@ -56,7 +56,10 @@
 // opaque to the exporter). The cursor moves (Checkpoint.Advance, checked
 // against the stream's generation) only after the object is stored. Before
 // an upload starts, its batch (the LSNs after the cursor through its last)
-// is saved (Checkpoint.SaveAttempt). A failed flush leaves the cursor; the
+// is saved (Checkpoint.SaveAttempt), with the key suffix it is written
+// under: an account's suffix (stream.State.Suffix, else Config.Suffix) can
+// change between attempts, and applies from the next batch, never to a
+// pinned one. A failed flush leaves the cursor; the
 // retry starts at the same commit and so writes the same key, with exactly
 // the same records: a failed attempt that still reaches the bucket late
 // (it timed out at j1ds after S3 had it) then stores the same object, not

@@ -34,11 +34,22 @@ type Object interface {
 // Classification of an upload error, for the status and the retry
 // schedule.
 type Classification struct {
+	// Code names the cause; Message is what the customer reads: what to
+	// fix, or that the service is retrying. It names no flag of j1ds.
 	Code, Message string
+	// Detail is for the operator's log: flags to check, network faults.
+	Detail string
+	// ActionBy is who must act: stream.ActionCustomer or
+	// stream.ActionOperator.
+	ActionBy string
 	// Permanent errors (access denied, no such bucket) are retried on the
 	// slow schedule; others with exponential backoff.
 	Permanent bool
 }
+
+// serviceRetrying is the customer's message of a failure on the
+// service's side that names no more precise cause.
+const serviceRetrying = "the export failed for a reason on the service's side: nothing to change in your settings; your JupiterOne operator must fix it, and the service keeps retrying"
 
 // Config configures an Exporter.
 type Config struct {
@@ -64,7 +75,8 @@ type Config struct {
 	// AttemptTimeout bounds one attempt (building and storing one object);
 	// the attempt is then cancelled and retried. Default 5 minutes.
 	AttemptTimeout time.Duration
-	// Suffix of object keys: ".jsonl" (default) or ".jsonl.gz".
+	// Suffix of object keys of the accounts that chose none
+	// (stream.State.Suffix): ".jsonl" (default) or ".jsonl.gz".
 	Suffix string
 	// RetryMin and RetryMax bound the backoff of transient failures;
 	// PermanentRetry is the wait after a permanent one.
@@ -143,7 +155,7 @@ func (c *Config) setDefaults() {
 	}
 	if c.Classify == nil {
 		c.Classify = func(err error) Classification {
-			return Classification{Code: "EXPORT_FAILED", Message: err.Error()}
+			return Classification{Code: "EXPORT_FAILED", Message: serviceRetrying, Detail: err.Error(), ActionBy: stream.ActionOperator}
 		}
 	}
 	if c.Logger == nil {
@@ -222,6 +234,7 @@ type account struct {
 	id           string
 	gen          uint64
 	target       string
+	suffix       string // of the next object's key (stream.State.Suffix, else Config.Suffix)
 	cursor       uint64 // last LSN stored (or skipped)
 	end          uint64 // highest LSN known committed
 	pendingSince int64  // commit time (µs) of the oldest unexported change; 0 when none
@@ -359,6 +372,8 @@ func (e *Exporter) Reload(accountID string) error {
 	}
 	if old != nil && (!st.Enabled || old.gen != st.Generation) {
 		e.removeLocked(old)
+	} else if old != nil {
+		old.suffix = e.suffix(st.Suffix) // from the next object; a batch in flight or pinned keeps its key
 	}
 	e.mu.Unlock()
 	if !st.Enabled || (old != nil && old.gen == st.Generation) {
@@ -414,10 +429,12 @@ func (e *Exporter) Rescan() error {
 		}
 		e.mu.Lock()
 		cur := e.mu.accounts[r.Account]
-		e.mu.Unlock()
 		if cur != nil && cur.gen == r.Generation {
+			cur.suffix = e.suffix(r.Suffix)
+			e.mu.Unlock()
 			continue
 		}
+		e.mu.Unlock()
 		if err := e.install(r); err != nil {
 			return err
 		}
@@ -427,6 +444,15 @@ func (e *Exporter) Rescan() error {
 		e.cfg.Logger.Info("exporting accounts taken over", slog.Int("accounts", n))
 	}
 	return nil
+}
+
+// suffix is the key suffix of an account that chose s: s, or
+// Config.Suffix when it chose none.
+func (e *Exporter) suffix(s string) string {
+	if s == "" {
+		return e.cfg.Suffix
+	}
+	return s
 }
 
 // Accounts returns the number of accounts exported.
@@ -441,9 +467,9 @@ func (e *Exporter) install(r stream.State) error {
 	if e.cfg.Owns != nil && !e.cfg.Owns(r.Account) {
 		return nil // exported by another node
 	}
-	a := &account{id: r.Account, gen: r.Generation, target: r.Target, cursor: r.Cursor, index: -1}
+	a := &account{id: r.Account, gen: r.Generation, target: r.Target, suffix: e.suffix(r.Suffix), cursor: r.Cursor, index: -1}
 	if at := r.Attempt; at != nil && at.Generation == a.gen && at.AfterLSN == a.cursor {
-		a.retry = batchPin{after: at.AfterLSN, through: at.ThroughLSN} // an upload before a restart
+		a.retry = batchPin{after: at.AfterLSN, through: at.ThroughLSN, suffix: e.suffix(at.Suffix)} // an upload before a restart
 	}
 	// In the map before the log's end is read: a commit from here on is
 	// noted on it (Notify), one before is within the end read below.

@@ -28,6 +28,9 @@ type flushJob struct {
 	// not yet exported when the attempt started: a failure's lag in the
 	// history.
 	pendingSince int64
+	// suffix ends the object's key: the account's choice, or for a
+	// retried batch the suffix it was attempted with.
+	suffix string
 	// through, when set, is the last LSN of the batch: the batch a failed
 	// attempt tried to store, retried exactly.
 	through uint64
@@ -38,8 +41,12 @@ type flushJob struct {
 }
 
 // batchPin is the batch of an upload attempted and not confirmed: the
-// changes after LSN after, through LSN through. Zero when there is none.
-type batchPin struct{ after, through uint64 }
+// changes after LSN after, through LSN through, in an object whose key
+// ends in suffix. Zero when there is none.
+type batchPin struct {
+	after, through uint64
+	suffix         string
+}
 
 type flushResult struct {
 	cursor     uint64 // the new cursor (unchanged when nothing was stored)
@@ -82,7 +89,7 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 		}
 		if obj == nil {
 			start, oldest = e.cfg.Clock.Now(), en.CommitTime
-			key = ObjectKey(j.account, en.CommitTime, e.cfg.Suffix)
+			key = ObjectKey(j.account, en.CommitTime, j.suffix)
 			obj = e.dest.Object(ctx, j.target, key)
 			var err error
 			if zw, err = e.newGzipWriter(&countingWriter{w: obj, n: e.metrics.bytesOut, clock: e.cfg.Clock, progress: j.progress}); err != nil {
@@ -149,12 +156,12 @@ func (e *Exporter) flush(ctx context.Context, j flushJob) (flushResult, error) {
 	// since, so a late request of this attempt can only write the same
 	// object again.
 	if j.through != last {
-		if err := e.checkpoint.SaveAttempt(j.account, j.gen, res.cursor, last); err != nil {
+		if err := e.checkpoint.SaveAttempt(j.account, j.gen, res.cursor, last, j.suffix); err != nil {
 			obj.Abort()
 			return res, err
 		}
 	}
-	res.attempted = batchPin{after: res.cursor, through: last}
+	res.attempted = batchPin{after: res.cursor, through: last, suffix: j.suffix}
 	if err := obj.Close(); err != nil {
 		return res, fmt.Errorf("store %s: %w", key, err)
 	}

@@ -99,11 +99,13 @@ func (e *Exporter) startLocked(a *account, l lane) {
 	e.mu.busy[l]++
 	e.mu.running++
 	at := &attempt{ctx: ctx, cancel: cancel, start: e.cfg.Clock.Now(),
-		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor, pendingSince: a.pendingSince}}
+		job: flushJob{account: a.id, gen: a.gen, target: a.target, cursor: a.cursor, pendingSince: a.pendingSince, suffix: a.suffix}}
 	at.job.progress = &at.progress
 	at.progress.Store(at.start.UnixMicro())
-	if a.retry.after == a.cursor {
-		at.job.through = a.retry.through
+	if a.retry.through != 0 && a.retry.after == a.cursor {
+		// The batch of a failed attempt keeps its key: same changes,
+		// same suffix, even when the account chose another since.
+		at.job.through, at.job.suffix = a.retry.through, a.retry.suffix
 	}
 	at.timer = e.cfg.Clock.NewTimer(at.start.Add(e.cfg.SlowAfter))
 	e.wg.Add(1)
@@ -137,7 +139,7 @@ func (e *Exporter) run(a *account, at *attempt, inMain bool) {
 		if at.job.pendingSince != 0 {
 			lag = now.Sub(time.UnixMicro(at.job.pendingSince))
 		}
-		p := &stream.Problem{Code: c.Code, Message: c.Message, At: now.UTC()}
+		p := &stream.Problem{Code: c.Code, Message: c.Message, ActionBy: c.ActionBy, At: now.UTC()}
 		if serr := e.checkpoint.SetError(a.id, at.job.gen, p, lag); serr != nil && !errors.Is(serr, stream.ErrStale) {
 			e.cfg.Logger.Error("could not save export status", slog.String("account", a.id), slog.Any("err", serr))
 		}
@@ -235,11 +237,13 @@ func (e *Exporter) demote(a *account) bool {
 func (e *Exporter) classify(err error) Classification {
 	switch {
 	case errors.Is(err, ErrAttemptTimeout):
-		return Classification{Code: "EXPORT_TIMEOUT", Message: fmt.Sprintf(
-			"storing one object took longer than %s (--export-attempt-timeout) and was given up; j1ds will retry: check that the bucket answers, or raise the flag if batches are very large", e.cfg.AttemptTimeout)}
+		return Classification{Code: "EXPORT_TIMEOUT", ActionBy: stream.ActionOperator,
+			Message: fmt.Sprintf("storing one object took longer than %s and was given up; the service is retrying", e.cfg.AttemptTimeout),
+			Detail:  "check that the bucket answers, or raise --export-attempt-timeout if batches are very large"}
 	case errors.Is(err, ErrBucketSlow):
-		return Classification{Code: "BUCKET_SLOW", Message: fmt.Sprintf(
-			"the bucket accepted nothing for %s (--export-slow-after) while every worker for slow buckets was busy; j1ds will retry among the slow buckets", e.cfg.SlowAfter)}
+		return Classification{Code: "BUCKET_SLOW", ActionBy: stream.ActionOperator,
+			Message: fmt.Sprintf("the bucket accepted nothing for %s while the service's workers for slow buckets were busy; the service is retrying", e.cfg.SlowAfter),
+			Detail:  "every worker for slow buckets was busy (--export-slow-workers, --export-slow-after)"}
 	}
 	return e.cfg.Classify(err)
 }

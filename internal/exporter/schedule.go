@@ -127,7 +127,7 @@ func (e *Exporter) settle(a *account, res flushResult, err error, c Classificati
 		e.metrics.failures.WithLabelValues(map[bool]string{true: "permanent", false: "transient"}[c.Permanent]).Inc()
 		if a.failures == 1 || a.failures&(a.failures-1) == 0 { // 1, 2, 4, 8...: bounded log volume
 			e.cfg.Logger.Warn("export failed", slog.String("account", a.id), slog.String("code", c.Code),
-				slog.String("error", c.Message), slog.Any("cause", err), slog.Int("failures", a.failures), slog.Duration("retry_in", wait))
+				slog.String("error", c.Message), slog.String("detail", c.Detail), slog.String("action_by", c.ActionBy), slog.Any("cause", err), slog.Int("failures", a.failures), slog.Duration("retry_in", wait))
 		}
 		if !e.mu.closing || !c.Permanent {
 			e.scheduleLocked(a, now.Add(wait))

@@ -143,8 +143,8 @@ func (s *Settings) change(account string, fn func(*stream.State) error) error {
 }
 
 // SaveAttempt implements stream.Checkpoint.
-func (s *Settings) SaveAttempt(account string, gen, after, through uint64) error {
-	return s.change(account, func(st *stream.State) error { return st.SaveAttempt(gen, after, through) })
+func (s *Settings) SaveAttempt(account string, gen, after, through uint64, suffix string) error {
+	return s.change(account, func(st *stream.State) error { return st.SaveAttempt(gen, after, through, suffix) })
 }
 
 // Advance implements stream.Checkpoint.

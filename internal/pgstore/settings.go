@@ -294,8 +294,8 @@ func (ss *Settings) fenced() {
 }
 
 // SaveAttempt implements stream.Checkpoint.
-func (ss *Settings) SaveAttempt(account string, gen, after, through uint64) error {
-	return ss.change(account, func(st *stream.State) error { return st.SaveAttempt(gen, after, through) })
+func (ss *Settings) SaveAttempt(account string, gen, after, through uint64, suffix string) error {
+	return ss.change(account, func(st *stream.State) error { return st.SaveAttempt(gen, after, through, suffix) })
 }
 
 // Advance implements stream.Checkpoint.

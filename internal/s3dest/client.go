@@ -27,6 +27,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
+	"github.com/j1ds/j1ds/internal/stream"
 )
 
 // Transport limits of the default HTTP client.
@@ -113,6 +114,12 @@ func New(ctx context.Context, c Config) (*Client, error) {
 		stsClient = sts.NewFromConfig(awsCfg)
 	}
 
+	if _, anonymous := awsCfg.Credentials.(aws.AnonymousCredentials); awsCfg.Credentials != nil && !anonymous {
+		// Marked, so that Classify tells j1ds's own credentials failing
+		// from the customer's bucket refusing the write.
+		awsCfg.Credentials = markedCredentials{awsCfg.Credentials}
+	}
+
 	cl := &Client{cfg: c, sts: stsClient, metrics: newMetrics(c.Registerer), log: c.Logger}
 	cl.s3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
@@ -122,6 +129,18 @@ func New(ctx context.Context, c Config) (*Client, error) {
 		o.APIOptions = append(o.APIOptions, cl.instrument)
 	})
 	return cl, nil
+}
+
+// markedCredentials wraps j1ds's credentials provider: its failures are
+// *CredentialsError.
+type markedCredentials struct{ p aws.CredentialsProvider }
+
+func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := m.p.Retrieve(ctx)
+	if err != nil {
+		return c, &CredentialsError{Err: err}
+	}
+	return c, nil
 }
 
 // Region returns the required region: the region requests are signed for.
@@ -161,14 +180,14 @@ func (c *Client) TestConnection(ctx context.Context, t s3bucket.Target, body []b
 	}
 	c.setSSE(&in.ServerSideEncryption, &in.SSEKMSKeyId)
 	if _, err := c.s3.PutObject(ctx, in); err != nil {
-		return Classify(fmt.Errorf("put object %s: %w", s3bucket.ConnectionTestKey, err), t, c.cfg.Region)
+		return c.classify(fmt.Errorf("put object %s: %w", s3bucket.ConnectionTestKey, err), t)
 	}
 	c.metrics.bytes.Add(float64(len(body)))
 	return nil
 }
 
 func invalidTarget(err error) *Error {
-	return &Error{Code: CodeInvalidBucket, Permanent: true, Message: err.Error(), Err: err}
+	return &Error{Code: CodeInvalidBucket, Permanent: true, ActionBy: stream.ActionCustomer, Message: err.Error(), Err: err}
 }
 
 // setSSE sets SSE-KMS fields when a key is configured. It is used for

@@ -46,12 +46,18 @@
 // resets, timeouts) with exponential backoff and jitter, at most 3 attempts
 // and without a client-side retry quota; the exporter retries whole
 // objects on its own slower schedule. Classify turns any failure into an
-// *Error with a code (ACCESS_DENIED, NO_SUCH_BUCKET, WRONG_REGION,
-// KMS_ACCESS_DENIED, NETWORK, TLS, THROTTLED, SERVER_ERROR, TIMEOUT,
-// INVALID_BUCKET, UNKNOWN), a message that says what to fix, and whether
-// retrying soon can help. S3 answers AccessDenied both when the bucket
-// policy does not grant the role and when the bucket has another owner, so
-// that message names both causes.
+// *Error with a code (ACCESS_DENIED, NO_SUCH_BUCKET, NOT_FOUND,
+// WRONG_REGION, KMS_ACCESS_DENIED, KMS_KEY_NOT_FOUND, SERVICE_CREDENTIALS,
+// NETWORK, TLS, THROTTLED, SERVER_ERROR, TIMEOUT, INVALID_BUCKET, UNKNOWN),
+// who must act (the customer or the operator), a message for the customer
+// (what to fix in the bucket, its policy, owner, region or KMS key; or
+// that the service is retrying), the operator's detail for the log (flags,
+// network faults), and whether retrying soon can help. S3 answers
+// AccessDenied both when the bucket policy does not grant the role and
+// when the bucket has another owner, so that message names both causes.
+// The client marks its credentials provider's failures (CredentialsError):
+// the SDK reports them as a plain "get identity" error, which would
+// otherwise read as an unknown failure.
 //
 // # Connection test
 //

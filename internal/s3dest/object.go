@@ -206,7 +206,7 @@ func (w *ObjectWriter) Abort() {
 func (w *ObjectWriter) Requests() int { return int(w.requests.Load()) }
 
 func (w *ObjectWriter) fail(op string, err error) error {
-	return Classify(fmt.Errorf("%s %s: %w", op, w.key, err), w.t, w.c.cfg.Region)
+	return w.c.classify(fmt.Errorf("%s %s: %w", op, w.key, err), w.t)
 }
 
 func (w *ObjectWriter) putObject() error {
@@ -307,7 +307,7 @@ func (w *ObjectWriter) abort() {
 		UploadId:            aws.String(id),
 		ExpectedBucketOwner: aws.String(w.t.Owner),
 	})
-	switch e := Classify(err, w.t, w.c.cfg.Region); {
+	switch e := w.c.classify(err, w.t); {
 	case e == nil:
 		w.c.log.Debug("multipart upload aborted", "bucket", w.t.Bucket, "key", w.key)
 	case e.Code == CodeAccessDenied:

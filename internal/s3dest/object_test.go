@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/j1ds/j1ds/internal/s3dest/s3bucket"
+	"github.com/j1ds/j1ds/internal/stream"
 )
 
 const testKey = "jupiterone/graph/cdc/accountId=j1dev/year=2026/month=01/day=02/time=030405.000006Z.jsonl"
@@ -400,6 +401,13 @@ func TestFaultShapes(t *testing.T) {
 		}, CodeWrongRegion, []string{"eu-west-1", "us-east-1"}},
 		{"kms denied", func(w http.ResponseWriter) { s3Error(w, 400, "KMS.DisabledException", "arn:aws:kms:... is disabled.") },
 			CodeKMSAccessDenied, []string{"kms:GenerateDataKey"}},
+		// AWS's answer to a key id that does not exist (as the AWS CLI
+		// reports it: "An error occurred (KMS.NotFoundException) when
+		// calling the PutObject operation: Invalid keyId").
+		{"kms key not found", func(w http.ResponseWriter) { s3Error(w, 400, "KMS.NotFoundException", "Invalid keyId alias/gone") },
+			CodeKMSKeyNotFound, []string{"KMS key of the bucket's default encryption does not exist"}},
+		{"404 not naming the bucket", func(w http.ResponseWriter) { s3Error(w, 404, "NoSuchKey", "The specified key does not exist.") },
+			CodeNotFound, []string{"without saying what is missing", testBucket}},
 		{"reset", resetConnection, CodeNetwork, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -421,6 +429,34 @@ func TestFaultShapes(t *testing.T) {
 			}
 			checkEveryRequest(t, f.requests(), "")
 		})
+	}
+}
+
+// TestMissingCredentials: with no AWS credentials anywhere in the
+// standard chain (no environment, no files, no instance role), the SDK's
+// own failure is classified as the operator's: SERVICE_CREDENTIALS, the
+// customer told to change nothing, the operator told what to set. Nothing
+// reaches the bucket.
+func TestMissingCredentials(t *testing.T) {
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	f := newFakeS3(t)
+	c := newFakeClient(t, f, func(c *Config) { c.Credentials = nil })
+	err := c.TestConnection(context.Background(), testTarget, []byte(`{"account":"j1dev"}`))
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeCredentials || e.ActionBy != stream.ActionOperator || !e.Permanent {
+		t.Fatalf("TestConnection without credentials = %v, want %s by the operator", err, CodeCredentials)
+	}
+	if !strings.Contains(e.Message, "nothing to change in your settings") || !strings.Contains(e.Detail, "AWS_ACCESS_KEY_ID") {
+		t.Errorf("message %q, detail %q", e.Message, e.Detail)
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests reached S3 without credentials", n)
 	}
 }
 

@@ -166,7 +166,7 @@ func NewFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.S3.AssumeRoleARN, "assume-role-arn", c.S3.AssumeRoleARN, "assume this role (jupiterone-data-streaming) with the standard credential chain")
 	fs.StringVar(&c.S3.KMSKeyID, "kms-key-id", c.S3.KMSKeyID, "request SSE-KMS with this key: an AWS key id, ARN or alias, or the key name of an S3-compatible server; empty: the bucket's default encryption")
 	fs.Int64Var(&c.S3.PartSize, "part-size", c.S3.PartSize, "multipart threshold and part size in bytes (at least 5 MiB)")
-	fs.StringVar(&c.S3.Suffix, "object-suffix", c.S3.Suffix, "object key suffix: .jsonl or .jsonl.gz")
+	fs.StringVar(&c.S3.Suffix, "object-suffix", c.S3.Suffix, "object key suffix, .jsonl or .jsonl.gz, of the accounts that chose none on the settings page")
 	fs.IntVar(&c.MaxOpenJobs, "max-open-jobs", c.MaxOpenJobs, "sync jobs one account may have open (awaiting uploads or being finalized); creating another is answered 429 TOO_MANY_OPEN_JOBS")
 	fs.Int64Var(&c.MaxStagedBytes, "max-staged-bytes", c.MaxStagedBytes, "bytes the open sync jobs of one account may stage (uploads not finalized yet); an upload beyond is answered 429 STAGING_QUOTA_EXCEEDED")
 	fs.DurationVar(&c.JobExpiry, "job-expiry", c.JobExpiry, "a sync job awaiting uploads this long after its last upload (or its creation) is aborted and its staging dropped")

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,12 +102,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 	xcfg.Classify = func(err error) exporter.Classification {
 		var se *s3dest.Error
 		if errors.As(err, &se) {
-			return exporter.Classification{Code: se.Code, Message: se.Message, Permanent: se.Permanent}
+			return exporter.Classification{Code: se.Code, Message: se.Message, Detail: se.Detail, ActionBy: se.ActionBy, Permanent: se.Permanent}
 		}
 		if store.unavailable != nil && store.unavailable(err) {
-			return exporter.Classification{Code: "DATABASE_UNAVAILABLE", Message: "j1ds cannot reach its database; the export resumes where it stopped as soon as the database answers"}
+			return exporter.Classification{Code: "DATABASE_UNAVAILABLE", ActionBy: stream.ActionOperator,
+				Message: "the service cannot reach its database; the export resumes where it stopped as soon as the database answers",
+				Detail:  "j1ds cannot reach its database (--store)"}
 		}
-		return exporter.Classification{Code: "EXPORT_FAILED", Message: err.Error()}
+		return exporter.Classification{Code: "EXPORT_FAILED", ActionBy: stream.ActionOperator, Detail: err.Error(),
+			Message: "the export failed for a reason on the service's side: nothing to change in your settings; your JupiterOne operator must fix it, and the service keeps retrying"}
 	}
 	xcfg.AfterUpload = func(string, string) { failpoint.Hit("export-after-upload") }
 	// Listening before the cluster is joined: the node's row names its
@@ -181,12 +185,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(addr s
 			TestConnection: func(ctx context.Context, bucket, owner string, body []byte) error {
 				return s3c.TestConnection(ctx, s3bucket.Target{Bucket: bucket, Owner: owner}, body)
 			},
-			Explain: func(err error, bucket, owner string) (string, string) {
+			Explain: func(err error, bucket, owner string) stream.Problem {
 				e := s3dest.Classify(err, s3bucket.Target{Bucket: bucket, Owner: owner}, s3c.Region())
-				return e.Code, e.Message
+				return stream.Problem{Code: e.Code, Message: e.Message, ActionBy: e.ActionBy}
 			},
 			RequiredRegion: s3c.Region(), PlatformAccountID: platform,
-			FlushInterval: cfg.FlushInterval, Now: time.Now,
+			FlushInterval: cfg.FlushInterval, DefaultObjectSuffix: cmp.Or(xcfg.Suffix, s3dest.DefaultSuffix), Now: time.Now,
 		},
 	})
 	srv := newAPIServer(handler, ln, log, limits, tlsConf, reg)

@@ -92,7 +92,7 @@ func (g *gate) Load(account string) (stream.State, error) {
 
 // SaveAttempt fails with stream.ErrStale, before anything is uploaded,
 // when the account lacks the entitlement (its stream is stopped first).
-func (g *gate) SaveAttempt(account string, gen, after, through uint64) error {
+func (g *gate) SaveAttempt(account string, gen, after, through uint64, suffix string) error {
 	ok, err := g.stop(account)
 	if err != nil {
 		return err
@@ -100,5 +100,5 @@ func (g *gate) SaveAttempt(account string, gen, after, through uint64) error {
 	if !ok {
 		return fmt.Errorf("save the batch of %s: %w: %s", account, stream.ErrStale, ReasonEntitlementRemoved)
 	}
-	return g.Checkpoint.SaveAttempt(account, gen, after, through)
+	return g.Checkpoint.SaveAttempt(account, gen, after, through, suffix)
 }

@@ -26,6 +26,30 @@ type Settings struct {
 	BucketName      string `json:"bucketName"`
 	AWSAccountID    string `json:"awsAccountId"`
 	RegionConfirmed bool   `json:"regionConfirmed"`
+	// ObjectSuffix ends the account's object keys: ".jsonl" or ".jsonl.gz"
+	// (which Athena, DuckDB and pandas read as gzip by the name alone).
+	// Empty: the deployment's default (serve's --object-suffix). A change
+	// applies from the next object and needs no connection test.
+	ObjectSuffix string `json:"objectSuffix,omitempty"`
+}
+
+// The object key suffixes an account may choose.
+const (
+	SuffixJSONL   = ".jsonl"
+	SuffixJSONLGz = ".jsonl.gz"
+)
+
+// ValidateObjectSuffix checks an ObjectSuffix: empty (the deployment's
+// default), ".jsonl" or ".jsonl.gz".
+func ValidateObjectSuffix(suffix string) error {
+	switch suffix {
+	case "", SuffixJSONL, SuffixJSONLGz:
+		return nil
+	}
+	if len(suffix) > 32 {
+		suffix = suffix[:32] + "..."
+	}
+	return &FieldError{Field: "objectSuffix", Message: fmt.Sprintf("%q is not an object suffix: use %q, or %q to let Athena, DuckDB and pandas see the gzip compression from the name", suffix, SuffixJSONL, SuffixJSONLGz)}
 }
 
 // Target is where the settings send objects, as the exporter carries it.
@@ -112,7 +136,8 @@ func (s *Service) SaveTest(account string, t ConnectionTest) (Record, error) {
 // Apply saves new settings. Enabling, or changing the bucket or AWS
 // account id of an enabled stream, needs a passing connection test of
 // exactly those values within TestValidity (ErrTestRequired otherwise), and
-// starts a new generation. Enabling starts at end, the log's current end:
+// starts a new generation. The object suffix needs neither: the exporter
+// takes it from its next object. Enabling starts at end, the log's current end:
 // no backfill. Disabling needs nothing; the stream keeps its counters.
 // With RequireEntitlement, saving enabled settings needs the account's
 // data-streaming entitlement (ErrNotEntitled otherwise).
@@ -120,6 +145,9 @@ func (s *Service) Apply(account string, n Settings, end func() (uint64, error)) 
 	return s.store.Update(account, func(r *Record) error {
 		old := r.Settings
 		st := &r.Stream
+		if err := ValidateObjectSuffix(n.ObjectSuffix); err != nil {
+			return err
+		}
 		if n.Enabled {
 			if err := n.Validate(); err != nil {
 				return err
@@ -162,6 +190,7 @@ func (s *Service) Apply(account string, n Settings, end func() (uint64, error)) 
 		r.Settings = n
 		st.Enabled = n.Enabled
 		st.Target = n.Target()
+		st.Suffix = n.ObjectSuffix
 		return nil
 	})
 }

@@ -25,12 +25,22 @@ var ErrCursorMoved = fmt.Errorf("%w: the cursor moved under this exporter", ErrS
 const MaxGaps = 50
 
 // Problem is an error shown to users: a code and a message that says what
-// to do.
+// to do, and who must do it.
 type Problem struct {
-	Code    string    `json:"code"`
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// ActionBy is who must act: ActionCustomer (the bucket, its policy,
+	// owner, region or KMS key) or ActionOperator (the service's side; the
+	// customer can only wait while it retries). Empty when unknown.
+	ActionBy string    `json:"actionBy,omitempty"`
+	At       time.Time `json:"at"`
 }
+
+// Who must act on a Problem.
+const (
+	ActionCustomer = "customer"
+	ActionOperator = "operator"
+)
 
 // Gap records changes that were dropped because the account's backlog
 // outlived the log's retention.
@@ -45,6 +55,9 @@ type Attempt struct {
 	Generation uint64 `json:"generation"`
 	AfterLSN   uint64 `json:"afterLsn"`
 	ThroughLSN uint64 `json:"throughLsn"`
+	// Suffix is the key suffix the batch's object was given, so that the
+	// retry stores it under the same key; empty: the exporter's default.
+	Suffix string `json:"suffix,omitempty"`
 }
 
 // State is the stream state of one account.
@@ -56,6 +69,11 @@ type State struct {
 	// s3bucket.Target's String: bucket and owner). The exporter passes it to
 	// the destination unread.
 	Target string `json:"target,omitempty"`
+	// Suffix is the object key suffix the account chose (".jsonl" or
+	// ".jsonl.gz"); empty follows the exporter's default (serve's
+	// --object-suffix). A change applies from the next object: it starts
+	// no new generation.
+	Suffix string `json:"suffix,omitempty"`
 	// Generation increases each time streaming is enabled, disabled or
 	// retargeted; an exporter may move the cursor only for the generation
 	// it read.
@@ -92,9 +110,9 @@ type Checkpoint interface {
 	// when it never streamed.
 	Load(account string) (State, error)
 	// SaveAttempt records, before an upload starts, the batch it holds:
-	// the changes after LSN after (the cursor) through LSN through
-	// (State.SaveAttempt).
-	SaveAttempt(account string, gen, after, through uint64) error
+	// the changes after LSN after (the cursor) through LSN through, in an
+	// object whose key ends in suffix (State.SaveAttempt).
+	SaveAttempt(account string, gen, after, through uint64, suffix string) error
 	// Advance records an exported object, stored at time at with lag the
 	// age of its oldest change: the cursor moves to lsn (State.Advance).
 	Advance(account string, gen, lsn uint64, events int, key string, at time.Time, lag time.Duration) error
@@ -137,8 +155,9 @@ func (s *State) Advance(gen, lsn uint64, events int, key string, at time.Time, l
 }
 
 // SaveAttempt records the batch of an upload about to start: the changes
-// after LSN after, which must be the cursor, through LSN through.
-func (s *State) SaveAttempt(gen, after, through uint64) error {
+// after LSN after, which must be the cursor, through LSN through, stored
+// under a key ending in suffix.
+func (s *State) SaveAttempt(gen, after, through uint64, suffix string) error {
 	if err := s.current(gen); err != nil {
 		return err
 	}
@@ -148,7 +167,7 @@ func (s *State) SaveAttempt(gen, after, through uint64) error {
 	if after != s.Cursor {
 		return fmt.Errorf("attempt %s: batch %d..%d does not start at the cursor %d: %w", s.Account, after+1, through, s.Cursor, ErrCursorMoved)
 	}
-	s.Attempt = &Attempt{Generation: gen, AfterLSN: after, ThroughLSN: through}
+	s.Attempt = &Attempt{Generation: gen, AfterLSN: after, ThroughLSN: through, Suffix: suffix}
 	return nil
 }
 

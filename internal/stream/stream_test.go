@@ -38,7 +38,7 @@ func TestRules(t *testing.T) {
 		want string // the state after, or "error: <text>" when it fails
 	}
 	attempt := func(gen, after, through uint64) func(*stream.State) error {
-		return func(s *stream.State) error { return s.SaveAttempt(gen, after, through) }
+		return func(s *stream.State) error { return s.SaveAttempt(gen, after, through, "") }
 	}
 	advance := func(gen, lsn uint64, events int) func(*stream.State) error {
 		return func(s *stream.State) error { return s.Advance(gen, lsn, events, "k", at, 0) }

@@ -204,7 +204,7 @@ func gateRefusesUnentitled(t *testing.T, b Backend) {
 	}
 
 	ents.set("c", false)
-	if err := cp.SaveAttempt("c", 1, 10, 15); !errors.Is(err, stream.ErrStale) {
+	if err := cp.SaveAttempt("c", 1, 10, 15, ""); !errors.Is(err, stream.ErrStale) {
 		t.Fatalf("gated save of c's batch: %v, want ErrStale", err)
 	}
 	r, _ := b.Settings.Get("c")

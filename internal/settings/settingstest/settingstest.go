@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentWritersLoseNothing", func(t *testing.T) { concurrentWriters(t, open(t)) })
 	t.Run("SurvivesReopen", func(t *testing.T) { survivesReopen(t, open(t)) })
 	t.Run("HistoryKeptAndBounded", func(t *testing.T) { historyKept(t, open(t)) })
+	t.Run("ObjectSuffixKeptWithoutNewGeneration", func(t *testing.T) { objectSuffix(t, open(t)) })
 	t.Run("AccountsApart", func(t *testing.T) { accountsApart(t, open(t)) })
 	t.Run("EnableNeedsTheEntitlement", func(t *testing.T) { enableNeedsEntitlement(t, open(t)) })
 	t.Run("StopUnentitled", func(t *testing.T) { stopUnentitled(t, open(t)) })
@@ -240,9 +241,9 @@ func checkpointFencing(t *testing.T, b Backend) {
 		do   func() error
 		want string
 	}{
-		{"attempt of another generation", func() error { return cp.SaveAttempt("a", 2, 10, 20) }, "stream settings changed"},
-		{"attempt behind the cursor", func() error { return cp.SaveAttempt("a", 1, 9, 20) }, "does not start at the cursor 10"},
-		{"attempt", func() error { return cp.SaveAttempt("a", 1, 10, 20) }, ""},
+		{"attempt of another generation", func() error { return cp.SaveAttempt("a", 2, 10, 20, "") }, "stream settings changed"},
+		{"attempt behind the cursor", func() error { return cp.SaveAttempt("a", 1, 9, 20, "") }, "does not start at the cursor 10"},
+		{"attempt", func() error { return cp.SaveAttempt("a", 1, 10, 20, "") }, ""},
 		{"advance backwards", func() error { return cp.Advance("a", 1, 10, 1, "k", now, 0) }, "would not move forward"},
 		{"advance", func() error { return cp.Advance("a", 1, 20, 4, "k", now, 0) }, ""},
 		{"gap", func() error { _, _, err := cp.SkipGap("a", 1, stream.Gap{FromLSN: 21, ToLSN: 30, At: now}); return err }, ""},
@@ -281,7 +282,7 @@ func checkpointFencing(t *testing.T, b Backend) {
 func checkpointLeavesSettings(t *testing.T, b Backend) {
 	s := settings.New(b.Settings, clock)
 	want := enable(t, s, "a", "bkt-one", 5)
-	if err := b.Checkpoint.SaveAttempt("a", 1, 5, 9); err != nil {
+	if err := b.Checkpoint.SaveAttempt("a", 1, 5, 9, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Checkpoint.Advance("a", 1, 9, 2, "k", now, 0); err != nil {
@@ -361,7 +362,7 @@ func concurrentWriters(t *testing.T, b Backend) {
 func survivesReopen(t *testing.T, b Backend) {
 	s := settings.New(b.Settings, clock)
 	enable(t, s, "a", "bkt-one", 5)
-	if err := b.Checkpoint.SaveAttempt("a", 1, 5, 8); err != nil {
+	if err := b.Checkpoint.SaveAttempt("a", 1, 5, 8, ""); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := b.Settings.Get("a")
@@ -374,6 +375,52 @@ func survivesReopen(t *testing.T, b Backend) {
 		t.Fatalf("after reopen %+v, want %+v", got, want)
 	}
 	if all, err := b.Checkpoint.Enabled(); err != nil || len(all) != 1 || all[0].Attempt == nil || all[0].Attempt.ThroughLSN != 8 {
+		t.Fatalf("enabled after reopen: %+v, %v", all, err)
+	}
+}
+
+// objectSuffix: the suffix an account chooses reaches its stream state
+// without a connection test or a new generation, a batch's attempt keeps
+// the suffix it was attempted with, both survive a restart, and an
+// invalid suffix is refused with nothing written.
+func objectSuffix(t *testing.T, b Backend) {
+	s := settings.New(b.Settings, clock)
+	r := enable(t, s, "a", "bkt-one", 5)
+	gen := r.Stream.Generation
+	// A failed test of the same bucket: a save that needed a test would
+	// be refused.
+	if _, err := s.SaveTest("a", settings.ConnectionTest{OK: false, At: now, BucketName: "bkt-one", AWSAccountID: owner}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Checkpoint.SaveAttempt("a", gen, 5, 8, ".jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	gz := on
+	gz.ObjectSuffix = settings.SuffixJSONLGz
+	if _, err := s.Apply("a", gz, func() (uint64, error) { return 9, nil }); err != nil {
+		t.Fatalf("choosing .jsonl.gz: %v", err)
+	}
+	bad := on
+	bad.ObjectSuffix = ".gz"
+	var fe *settings.FieldError
+	if _, err := s.Apply("a", bad, func() (uint64, error) { return 9, nil }); !errors.As(err, &fe) || fe.Field != "objectSuffix" {
+		t.Fatalf("choosing .gz: %v, want a FieldError of objectSuffix", err)
+	}
+	b = b.Reopen()
+	got, err := b.Settings.Get("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := got.Stream
+	switch {
+	case got.Settings.ObjectSuffix != ".jsonl.gz" || st.Suffix != ".jsonl.gz":
+		t.Fatalf("after reopen: settings suffix %q, stream suffix %q; want .jsonl.gz", got.Settings.ObjectSuffix, st.Suffix)
+	case st.Generation != gen || !st.Enabled || st.Cursor != 5:
+		t.Fatalf("after choosing the suffix: generation %d enabled %v cursor %d; want generation %d, enabled, cursor 5", st.Generation, st.Enabled, st.Cursor, gen)
+	case st.Attempt == nil || st.Attempt.Suffix != ".jsonl" || st.Attempt.ThroughLSN != 8:
+		t.Fatalf("after reopen the attempt is %+v, want 6..8 with its suffix .jsonl", st.Attempt)
+	}
+	if all, err := b.Checkpoint.Enabled(); err != nil || len(all) != 1 || all[0].Suffix != ".jsonl.gz" {
 		t.Fatalf("enabled after reopen: %+v, %v", all, err)
 	}
 }

@@ -5,6 +5,10 @@
   const $ = (id) => document.getElementById(id);
   const store = window.sessionStorage;
   const TEST_VALIDITY_MS = 60 * 60 * 1000;
+  const GZ_SUFFIX = '.jsonl.gz';
+  // What the bucket policy names instead of the operator's AWS account
+  // when the operator did not configure it (serve --platform-aws-account-id).
+  const PLATFORM_PLACEHOLDER = '<PLATFORM_AWS_ACCOUNT_ID>';
   const REFRESH_MS = 5000;
 
   let account = store.getItem('j1ds.account');
@@ -67,12 +71,18 @@
   }
 
   function form() {
-    return {
+    const f = {
       enabled: $('enabled').checked,
       bucketName: $('bucket').value.trim(),
       awsAccountId: $('awsaccount').value.trim(),
       regionConfirmed: $('region').checked,
     };
+    // Sent only when changed: an account that never chose follows the
+    // deployment's default.
+    if (view && $('gzname').checked !== (view.objectSuffix === GZ_SUFFIX)) {
+      f.objectSuffix = $('gzname').checked ? GZ_SUFFIX : '.jsonl';
+    }
+    return f;
   }
 
   function showFieldError(input, errEl, msg, show) {
@@ -110,7 +120,7 @@
     renderPolicy(bp === '' ? f.bucketName : '');
     $('test').disabled = testing || bp !== '' || op !== '';
     let why = '';
-    if (!f.enabled && !view.enabled) {
+    if (!f.enabled && !view.enabled && f.objectSuffix === undefined) {
       // Streaming is off and stays off: nothing to save. (The first save
       // is an enabling one, and needs a passing test.)
       why = 'Streaming is off: check Enable integration to turn it on.';
@@ -138,6 +148,39 @@
     const text = JSON.stringify(template, null, 2).split('<BUCKET_NAME>').join(bucket || '<BUCKET_NAME>');
     // Unchanged text is left alone: a selection in it (to copy) stays.
     if ($('policy').textContent !== text) $('policy').textContent = text;
+    renderPolicyWarning(text.includes(PLATFORM_PLACEHOLDER));
+  }
+
+  // renderPolicyWarning flags a policy that names no real AWS account for
+  // the service's role: applied, it would grant nothing (AWS rejects it).
+  function renderPolicyWarning(broken) {
+    const w = $('policy-warning');
+    $('copy').disabled = broken;
+    $('policy').classList.toggle('broken', broken);
+    if (!broken) {
+      w.hidden = true;
+      return;
+    }
+    if (w.hidden) {
+      w.replaceChildren();
+      const strong = document.createElement('strong');
+      strong.textContent = 'Do not apply this policy yet: it is incomplete.';
+      const p = document.createElement('span');
+      const flag = document.createElement('code');
+      flag.textContent = 'j1ds serve --platform-aws-account-id';
+      p.append('The operator of this service has not set the service\'s AWS account id (', flag,
+        '), so the policy names ' + PLATFORM_PLACEHOLDER + ' where that account belongs, and AWS would reject it. ' +
+        'Ask your JupiterOne operator to set it, then reload this page. Copy policy is off until then.');
+      w.append(strong, p);
+      w.hidden = false;
+    }
+  }
+
+  // problemText is a problem as the customer reads it: what to fix, or,
+  // when the service's operator must act, that it is the service's side.
+  function problemText(p) {
+    const side = p.actionBy === 'operator' ? 'On the service\'s side, not your settings: ' : '';
+    return side + p.code + ': ' + p.message;
   }
 
   // parseTime reads the API's RFC 3339 times, which carry nanoseconds:
@@ -292,7 +335,7 @@
       rows.push(['Lag', s.pendingSince ? fmtDuration(s.lagSeconds) + ' (oldest change waiting since ' + fmtTime(s.pendingSince) + ')' : 'none: every change is exported']);
     }
     if (s.failures > 0 && s.nextAttempt) rows.push(['Next attempt', fmtTime(s.nextAttempt) + ' (after ' + s.failures + ' failed)']);
-    rows.push(['Last error', s.lastError ? s.lastError.code + ': ' + s.lastError.message + ' (' + fmtTime(s.lastError.at) + ')' : 'none']);
+    rows.push(['Last error', s.lastError ? problemText(s.lastError) + ' (' + fmtTime(s.lastError.at) + ')' : 'none']);
     rows.push(['Gaps', s.gaps.length === 0 ? 'none' : s.gaps.map((g) => 'LSN ' + g.fromLsn + '–' + g.toLsn + ' lost to log retention (' + fmtTime(g.at) + ')').join('; ')]);
     const dl = $('status');
     dl.replaceChildren();
@@ -327,6 +370,7 @@
       $('bucket').value = v.bucketName || '';
       $('awsaccount').value = v.awsAccountId || '';
       $('region').checked = v.regionConfirmed;
+      $('gzname').checked = v.objectSuffix === GZ_SUFFIX;
       const t = v.lastConnectionTest;
       if (t && t.ok) passed = { bucket: t.bucketName, owner: t.awsAccountId, at: parseTime(t.at) };
     }
@@ -445,7 +489,7 @@
   for (const id of ['policy-all', 'policy-account']) {
     $(id).addEventListener('change', () => { $('copy-result').textContent = ''; update(); });
   }
-  for (const id of ['enabled', 'region']) {
+  for (const id of ['enabled', 'region', 'gzname']) {
     $(id).addEventListener('change', () => { $('save-result').textContent = ''; update(); });
   }
 
@@ -462,7 +506,10 @@
       setResult($('test-result'), true, 'Connection test passed.', 'j1ds wrote jupiterone/.connection-test to ' + f.bucketName + '. You can save now.');
     } else if (r.status === 200) {
       passed = null;
-      setResult($('test-result'), false, 'Connection test failed (' + r.data.error.code + ').', r.data.error.message);
+      const p = r.data.error;
+      setResult($('test-result'), false, p.actionBy === 'operator'
+        ? 'Connection test failed on the service\'s side (' + p.code + '): nothing to change in your settings.'
+        : 'Connection test failed (' + p.code + ').', p.message);
     } else {
       const e = errorOf(r);
       setResult($('test-result'), false, 'Connection test not run.', e.message);
@@ -482,7 +529,8 @@
     if (r.status === 200) {
       applyView(r.data, false);
       $('test-result').textContent = ''; // its "you can save now" is done
-      setResult($('save-result'), true, 'Saved.', f.enabled ? 'Streaming is on: changes from now on are written to ' + f.bucketName + ' every few minutes.' : 'Streaming is off: nothing more is written. Objects already in your bucket stay.');
+      const named = f.objectSuffix === undefined ? '' : ' Objects from the next one on are named *' + r.data.objectSuffix + '.';
+      setResult($('save-result'), true, 'Saved.', (f.enabled ? 'Streaming is on: changes from now on are written to ' + f.bucketName + ' every few minutes.' : 'Streaming is off: nothing more is written. Objects already in your bucket stay.') + named);
     } else {
       const e = errorOf(r);
       setResult($('save-result'), false, 'Not saved.', e.message);
