@@ -219,6 +219,8 @@ func TestPermanentErrorIsShownInStatus(t *testing.T) {
 		r, _ := e.st.Get("acct1")
 		return r.Stream.LastError != nil
 	})
+	// The error is saved before the attempt ends and counts its failure.
+	e.settle()
 	r, _ := e.st.Get("acct1")
 	if r.Stream.LastError.Code != "ACCESS_DENIED" || r.Stream.Cursor != r.Stream.EnabledAtLSN {
 		t.Fatalf("status %+v: the error must be shown and the cursor must not move", r.Stream)
