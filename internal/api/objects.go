@@ -114,7 +114,12 @@ func (s *Server) patchObject(k graph.Kind) accountHandler {
 		var changed bool
 		_, err := s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
 			old, err := tx.Get(id)
-			if err != nil || old.Kind != k || old.Deleted {
+			if err != nil {
+				// ErrNotFound, or the database's error: a 404 only for
+				// an object that is not there.
+				return err
+			}
+			if old.Kind != k || old.Deleted {
 				return graph.ErrNotFound
 			}
 			if err := checkImmutable(&old, fields); err != nil {
@@ -236,7 +241,10 @@ func (s *Server) deleteObject(k graph.Kind) accountHandler {
 		} else {
 			_, err = s.cfg.Graph.Update(p.account.ID, func(tx graph.Txn) error {
 				old, err := tx.Get(id)
-				if err != nil || old.Kind != k || old.Deleted {
+				if err != nil {
+					return err
+				}
+				if old.Kind != k || old.Deleted {
 					return graph.ErrNotFound
 				}
 				_, err = tx.Delete(id)
