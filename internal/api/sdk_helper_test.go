@@ -9,111 +9,36 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/j1ds/j1ds/internal/testbed/npmpkg"
 )
 
 const (
 	sdkSourceDir      = "testdata/sdk"
-	sdkInstallMarker  = ".j1ds-sdk-installed"
 	sdkInstallTimeout = 10 * time.Minute
 	sdkRunTimeout     = 2 * time.Minute
 )
 
-// installSDK makes sure a copy of testdata/sdk with its node_modules exists
-// in a cache directory outside the repository and returns that directory
-// (it holds sync.js and node_modules). The directory name carries a hash of
-// every file of testdata/sdk (node_modules and *.md excluded), so any change to the
-// package files or to sync.js gets a fresh install and repeated runs reuse
-// the old one. Concurrent installs (parallel test binaries) each install
-// into a private temporary directory and rename it into place; the loser of
-// the race throws its copy away.
-//
-// The cache root is $J1DS_SDK_CACHE if set, else os.UserCacheDir()/j1ds-sdk-test,
-// else os.TempDir()/j1ds-sdk-test.
+// installSDK installs testdata/sdk with its node_modules into a cache
+// outside the repository (npmpkg.Install) and returns that directory (it
+// holds sync.js and node_modules). The cache root is $J1DS_SDK_CACHE if
+// set, else os.UserCacheDir()/j1ds-sdk-test.
 func installSDK(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("installSDK: %q not found on PATH (%v): the SDK compatibility test needs Node.js 18-20 and npm; install them (Debian: apt-get install nodejs npm)", tool, err)
-		}
-	}
-
-	src, err := filepath.Abs(sdkSourceDir)
+	dir, err := npmpkg.Package{
+		Src: sdkSourceDir, CacheEnv: "J1DS_SDK_CACHE", CacheName: "j1ds-sdk-test",
+		Module: "@jupiterone/integration-sdk-runtime", Timeout: sdkInstallTimeout,
+	}.Install()
 	if err != nil {
-		t.Fatalf("installSDK: %v", err)
+		t.Fatalf("installSDK: the SDK compatibility test runs JupiterOne's SDK with Node.js 18-20: %v", err)
 	}
-	files, sum, err := sdkSourceFiles(src)
-	if err != nil {
-		t.Fatalf("installSDK: reading %s: %v", src, err)
-	}
-
-	root := os.Getenv("J1DS_SDK_CACHE")
-	if root == "" {
-		if dir, err := os.UserCacheDir(); err == nil {
-			root = filepath.Join(dir, "j1ds-sdk-test")
-		} else {
-			root = filepath.Join(os.TempDir(), "j1ds-sdk-test")
-		}
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatalf("installSDK: creating cache dir %s: %v", root, err)
-	}
-	final := filepath.Join(root, sum[:16])
-	if sdkInstalled(final) {
-		return final
-	}
-
-	tmp, err := os.MkdirTemp(root, sum[:16]+".tmp-")
-	if err != nil {
-		t.Fatalf("installSDK: %v", err)
-	}
-	defer os.RemoveAll(tmp) // no-op after a successful rename
-	for _, rel := range files {
-		if err := sdkCopyFile(filepath.Join(src, rel), filepath.Join(tmp, rel)); err != nil {
-			t.Fatalf("installSDK: copying %s: %v", rel, err)
-		}
-	}
-
-	args := []string{"install", "--no-audit", "--no-fund"}
-	if _, err := os.Stat(filepath.Join(tmp, "package-lock.json")); err == nil {
-		args = []string{"ci", "--no-audit", "--no-fund"}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), sdkInstallTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", args...)
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false", "npm_config_loglevel=warn")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("installSDK: `npm %s` in %s failed: %v\n%s", strings.Join(args, " "), tmp, err, sdkTail(out, 16<<10))
-	}
-	if _, err := os.Stat(filepath.Join(tmp, "node_modules", "@jupiterone", "integration-sdk-runtime", "package.json")); err != nil {
-		t.Fatalf("installSDK: npm %s succeeded but @jupiterone/integration-sdk-runtime is missing: %v\n%s", args[0], err, sdkTail(out, 16<<10))
-	}
-	if err := os.WriteFile(filepath.Join(tmp, sdkInstallMarker), []byte(sum+"\n"), 0o644); err != nil {
-		t.Fatalf("installSDK: %v", err)
-	}
-
-	if err := os.Rename(tmp, final); err != nil {
-		// Another process may have renamed its copy into place first.
-		if sdkInstalled(final) {
-			return final
-		}
-		t.Fatalf("installSDK: moving %s to %s: %v", tmp, final, err)
-	}
-	return final
+	return dir
 }
 
 // runSDKSync writes scenario (see the comment at the top of
@@ -150,10 +75,10 @@ func runSDKSync(t *testing.T, dir, baseURL, account, apiKey string, scenario any
 	cmd.Stderr = &stderr
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("runSDKSync: node sync.js timed out after %v\nstdout:\n%s\nstderr:\n%s", sdkRunTimeout, sdkTail(stdout.Bytes(), 8<<10), sdkTail(stderr.Bytes(), 16<<10))
+		t.Fatalf("runSDKSync: node sync.js timed out after %v\nstdout:\n%s\nstderr:\n%s", sdkRunTimeout, npmpkg.Tail(stdout.Bytes(), 8<<10), npmpkg.Tail(stderr.Bytes(), 16<<10))
 	}
 	if runErr != nil {
-		t.Fatalf("runSDKSync: node sync.js failed: %v\nscenario: %s\nstdout:\n%s\nstderr:\n%s", runErr, sdkTail(data, 4<<10), sdkTail(stdout.Bytes(), 8<<10), sdkTail(stderr.Bytes(), 16<<10))
+		t.Fatalf("runSDKSync: node sync.js failed: %v\nscenario: %s\nstdout:\n%s\nstderr:\n%s", runErr, npmpkg.Tail(data, 4<<10), npmpkg.Tail(stdout.Bytes(), 8<<10), npmpkg.Tail(stderr.Bytes(), 16<<10))
 	}
 
 	var results []map[string]any
@@ -166,7 +91,7 @@ func runSDKSync(t *testing.T, dir, baseURL, account, apiKey string, scenario any
 		}
 		var m map[string]any
 		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatalf("runSDKSync: bad output line %q: %v\nstderr:\n%s", line, err, sdkTail(stderr.Bytes(), 16<<10))
+			t.Fatalf("runSDKSync: bad output line %q: %v\nstderr:\n%s", line, err, npmpkg.Tail(stderr.Bytes(), 16<<10))
 		}
 		results = append(results, m)
 	}
@@ -174,67 +99,4 @@ func runSDKSync(t *testing.T, dir, baseURL, account, apiKey string, scenario any
 		t.Fatalf("runSDKSync: reading output: %v", err)
 	}
 	return results
-}
-
-// sdkSourceFiles lists the files of testdata/sdk (relative, sorted, without
-// node_modules and the *.md docs) and hashes their names and contents.
-func sdkSourceFiles(src string) ([]string, string, error) {
-	var files []string
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == "node_modules" {
-			return filepath.SkipDir
-		}
-		if d.Type().IsRegular() && !strings.HasSuffix(d.Name(), ".md") {
-			rel, err := filepath.Rel(src, path)
-			if err != nil {
-				return err
-			}
-			files = append(files, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	if len(files) == 0 {
-		return nil, "", errors.New("no files")
-	}
-	sort.Strings(files)
-	h := sha256.New()
-	for _, rel := range files {
-		b, err := os.ReadFile(filepath.Join(src, rel))
-		if err != nil {
-			return nil, "", err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
-		h.Write(b)
-	}
-	return files, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func sdkInstalled(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, sdkInstallMarker))
-	return err == nil
-}
-
-func sdkCopyFile(from, to string) error {
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o644)
-}
-
-// sdkTail returns at most the last n bytes of b as a string.
-func sdkTail(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return "…" + string(b[len(b)-n:])
 }

@@ -11,10 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -24,7 +21,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,14 +28,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/j1ds/j1ds/internal/testbed/npmpkg"
 )
 
 const (
-	queryingDoc         = "../../docs/querying.md"
-	duckdbSourceDir     = "testdata/duckdb"
-	duckdbInstallMarker = ".j1ds-duckdb-installed"
-	duckdbInstallTime   = 10 * time.Minute
-	duckdbRunTime       = 2 * time.Minute
+	queryingDoc       = "../../docs/querying.md"
+	duckdbSourceDir   = "testdata/duckdb"
+	duckdbInstallTime = 10 * time.Minute
+	duckdbRunTime     = 2 * time.Minute
 	// syncedBucket is the directory docs/querying.md syncs the bucket
 	// into; its queries read relative paths under it.
 	syncedBucket = "j1-bucket"
@@ -140,107 +137,20 @@ func runDuckDB(t *testing.T, install, dir string, blocks []docQuery) map[string]
 	return out
 }
 
-// installDuckDB makes sure a copy of testdata/duckdb with its node_modules
-// exists in a cache directory outside the repository and returns that
-// directory, as internal/api's installSDK does for the SDK: the directory
-// name carries a hash of the package files, so a change installs afresh;
-// concurrent installs each use a private directory renamed into place.
+// installDuckDB installs testdata/duckdb with its node_modules into a
+// cache outside the repository (npmpkg.Install) and returns that directory.
 // The cache root is $J1DS_DUCKDB_CACHE if set, else
-// os.UserCacheDir()/j1ds-duckdb-test, else os.TempDir()/j1ds-duckdb-test.
+// os.UserCacheDir()/j1ds-duckdb-test.
 func installDuckDB(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("installDuckDB: %q not found on PATH (%v): the querying test runs DuckDB from npm's @duckdb/node-api; install Node.js and npm (Debian: apt-get install nodejs npm; tools/install-test-deps installs what the tests need)", tool, err)
-		}
-	}
-	src, err := filepath.Abs(duckdbSourceDir)
+	dir, err := npmpkg.Package{
+		Src: duckdbSourceDir, CacheEnv: "J1DS_DUCKDB_CACHE", CacheName: "j1ds-duckdb-test",
+		Module: "@duckdb/node-api", Timeout: duckdbInstallTime,
+	}.Install()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("installDuckDB: the querying test runs DuckDB from npm's @duckdb/node-api: %v", err)
 	}
-	files, sum, err := packageFiles(src)
-	if err != nil {
-		t.Fatalf("installDuckDB: reading %s: %v", src, err)
-	}
-	root := os.Getenv("J1DS_DUCKDB_CACHE")
-	if root == "" {
-		if dir, err := os.UserCacheDir(); err == nil {
-			root = filepath.Join(dir, "j1ds-duckdb-test")
-		} else {
-			root = filepath.Join(os.TempDir(), "j1ds-duckdb-test")
-		}
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatalf("installDuckDB: creating cache dir %s: %v", root, err)
-	}
-	final := filepath.Join(root, sum[:16])
-	if _, err := os.Stat(filepath.Join(final, duckdbInstallMarker)); err == nil {
-		return final
-	}
-	tmp, err := os.MkdirTemp(root, sum[:16]+".tmp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp) // no-op after a successful rename
-	for _, rel := range files {
-		b, err := os.ReadFile(filepath.Join(src, rel))
-		if err == nil {
-			err = os.WriteFile(filepath.Join(tmp, rel), b, 0o644)
-		}
-		if err != nil {
-			t.Fatalf("installDuckDB: copying %s: %v", rel, err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), duckdbInstallTime)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false", "npm_config_loglevel=warn")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("installDuckDB: `npm ci` in %s failed: %v\n%s", tmp, err, tail(string(out), 200))
-	}
-	if _, err := os.Stat(filepath.Join(tmp, "node_modules", "@duckdb", "node-api", "package.json")); err != nil {
-		t.Fatalf("installDuckDB: npm ci succeeded but @duckdb/node-api is missing: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, duckdbInstallMarker), []byte(sum+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		if _, statErr := os.Stat(filepath.Join(final, duckdbInstallMarker)); statErr == nil {
-			return final // another test binary renamed its copy into place first
-		}
-		t.Fatalf("installDuckDB: moving %s to %s: %v", tmp, final, err)
-	}
-	return final
-}
-
-// packageFiles lists the regular files directly in dir (sorted) and hashes
-// their names and contents.
-func packageFiles(dir string) ([]string, string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, "", err
-	}
-	var files []string
-	for _, e := range entries {
-		if e.Type().IsRegular() {
-			files = append(files, e.Name())
-		}
-	}
-	if len(files) == 0 {
-		return nil, "", errors.New("no files")
-	}
-	sort.Strings(files)
-	h := sha256.New()
-	for _, name := range files {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, "", err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
-		h.Write(b)
-	}
-	return files, hex.EncodeToString(h.Sum(nil)), nil
+	return dir
 }
 
 // syncBucket copies every export object of the bucket to dir/<key>, as
